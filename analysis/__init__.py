@@ -1,0 +1,3 @@
+"""Accuracy-drop regression, feature importance and ranking of pruning algorithms from topometric tables."""
+
+__all__: list[str] = []

@@ -1,0 +1,9 @@
+"""Graph encodings of pruned neural networks.
+
+:class:`MultipartiteGraph` is the unrolled, input-aware multipartite graph (MGE)
+container; :func:`encode` builds it from a model (added by the encoder module).
+"""
+
+from .graph import GraphTooLargeError, LayerInfo, MultipartiteGraph, Partition
+
+__all__ = ["MultipartiteGraph", "Partition", "LayerInfo", "GraphTooLargeError"]
