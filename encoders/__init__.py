@@ -4,6 +4,7 @@
 container; :func:`encode` builds it from a model (added by the encoder module).
 """
 
+from .bipartite import BipartiteGraph
 from .graph import GraphTooLargeError, LayerInfo, MultipartiteGraph, Partition
 
-__all__ = ["MultipartiteGraph", "Partition", "LayerInfo", "GraphTooLargeError"]
+__all__ = ["MultipartiteGraph", "BipartiteGraph", "Partition", "LayerInfo", "GraphTooLargeError"]

@@ -94,3 +94,16 @@ def test_empty_graph():
     g = MultipartiteGraph([], [], [], [], concat_partitions([("input", (4,)), ("fc", (2,))]))
     assert g.num_edges == 0 and g.to_scipy().nnz == 0
     assert g.degrees()[0].sum() == 0
+
+
+def test_bipartite_container():
+    from encoders import BipartiteGraph
+
+    b = BipartiteGraph("fc", "linear", "rolled", 3, 2, [0, 1, 2, 2], [0, 0, 1, 0], [1.0, -2.0, 0.5, 4.0], density=4 / 6)
+    m = b.biadjacency()
+    assert m.shape == (3, 2) and m[1, 0] == 2.0
+    assert b.degrees()[0].tolist() == [1, 1, 2] and b.degrees()[1].tolist() == [3, 1]
+    g = b.to_multipartite()
+    assert g.num_nodes == 5 and g.num_edges == 4 and int(g.dst.min()) == 3
+    with pytest.raises(ValueError, match="outside"):
+        BipartiteGraph("x", "linear", "rolled", 1, 1, [0], [1], [1.0], density=1.0)
