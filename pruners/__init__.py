@@ -2,8 +2,28 @@
 
 This package depends on torch only; it never imports :mod:`encoders`,
 :mod:`topometrics` or :mod:`analysis`.
+
+Masks are ``{param_name: torch.BoolTensor}`` dictionaries keyed by the model's
+parameter names (``"layer1.0.conv1.weight"``), ``True`` where a weight is kept;
+:func:`apply_masks` installs them as ``torch.nn.utils.prune`` buffers and
+:func:`masks_from_model` reads them back.
 """
 
+from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from .masks import apply_masks, masks_from_model, prunable_names, remove_masks, sparsity_of
 from .models import MODELS, canonical_name, get_model
 
-__all__ = ["MODELS", "canonical_name", "get_model"]
+__all__ = [
+    "MODELS",
+    "canonical_name",
+    "get_model",
+    "apply_masks",
+    "masks_from_model",
+    "prunable_names",
+    "remove_masks",
+    "sparsity_of",
+    "Checkpoint",
+    "CheckpointError",
+    "save_checkpoint",
+    "load_checkpoint",
+]

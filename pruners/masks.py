@@ -1,0 +1,211 @@
+"""Masks: ``{param_name: torch.BoolTensor}`` dictionaries and ``torch.nn.utils.prune`` buffers.
+
+A *mask* is a boolean tensor with the shape of a prunable weight, ``True`` where the
+weight is kept.  Masks are keyed by the model's parameter name, e.g.
+``"layer1.0.conv1.weight"`` (never ``"weight_orig"``); the buffer spelling
+``"layer1.0.conv1.weight_mask"`` is accepted wherever masks are read.
+
+*Prunable parameters* are the weights of every ``Conv1d/2d/3d`` and ``Linear`` layer,
+first and last layers included; biases and BatchNorm parameters are never pruned.
+
+Functions here are cheap (one pass over the layers) and never change a weight value
+except :func:`apply_masks`, which installs ``torch.nn.utils.prune`` re-parametrisations
+(``weight = weight_orig * weight_mask``) so that forward passes and training respect
+the masks.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Mapping
+
+import torch
+import torch.nn as nn
+from torch.nn.utils import prune as torch_prune
+
+__all__ = [
+    "PRUNABLE_TYPES",
+    "prunable_layers",
+    "prunable_names",
+    "normalize_masks",
+    "apply_masks",
+    "masks_from_model",
+    "remove_masks",
+    "enforce_masks",
+    "effective_state_dict",
+    "mask_stats",
+    "sparsity_of",
+]
+
+#: Layer types whose ``weight`` is prunable.
+PRUNABLE_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+
+
+def prunable_layers(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
+    """Yield ``(param_name, module)`` for every prunable weight, in module order.
+
+    ``param_name`` is ``"<module path>.weight"`` whether or not the module currently
+    carries a pruning re-parametrisation.
+    """
+    for name, module in model.named_modules():
+        if isinstance(module, PRUNABLE_TYPES):
+            yield (f"{name}.weight" if name else "weight"), module
+
+
+def prunable_names(model: nn.Module) -> list[str]:
+    """Names of the prunable parameters of ``model`` in module order."""
+    return [name for name, _ in prunable_layers(model)]
+
+
+def _weight(module: nn.Module) -> torch.Tensor:
+    """The raw (un-masked) weight tensor of a prunable module."""
+    return module.weight_orig if hasattr(module, "weight_orig") else module.weight
+
+
+def _canonical_key(key: str) -> str:
+    if key.endswith(".weight_mask") or key == "weight_mask":
+        return key[: -len("_mask")]
+    if key.endswith(".weight_orig") or key == "weight_orig":
+        raise KeyError(
+            f"mask key {key!r} names the raw parameter; use the parameter name {key[: -len('_orig')]!r}"
+        )
+    return key
+
+
+def normalize_masks(model: nn.Module, masks: Mapping[str, torch.Tensor], *, complete: bool = False) -> dict[str, torch.Tensor]:
+    """Validate ``masks`` against ``model`` and return them as ``{param_name: bool tensor}``.
+
+    Keys may be parameter names (``"conv1.weight"``) or buffer names
+    (``"conv1.weight_mask"``).  Values must have the parameter's shape and be boolean
+    or contain only 0 and 1.  The result lives on the device of the parameter.  With
+    ``complete=True`` parameters missing from ``masks`` get an all-``True`` mask.
+
+    Raises ``KeyError`` for names that are not prunable parameters of the model and
+    ``ValueError`` for wrong shapes or non-binary values.
+    """
+    if not isinstance(masks, Mapping):
+        raise TypeError(f"masks must be a mapping {{param_name: bool tensor}}, got {type(masks).__name__}")
+    layers = dict(prunable_layers(model))
+    out: dict[str, torch.Tensor] = {}
+    for key, value in masks.items():
+        name = _canonical_key(str(key))
+        if name not in layers:
+            close = [n for n in layers if n.split(".")[-2:] == name.split(".")[-2:]][:3]
+            hint = f" (did you mean {close}?)" if close else f"; prunable parameters are e.g. {list(layers)[:4]}"
+            raise KeyError(f"mask for {key!r} does not match a prunable parameter of {type(model).__name__}{hint}")
+        if name in out:
+            raise KeyError(f"mask for {name!r} given twice (as parameter and as buffer name)")
+        weight = _weight(layers[name])
+        mask = torch.as_tensor(value)
+        if tuple(mask.shape) != tuple(weight.shape):
+            raise ValueError(f"mask for {name!r} has shape {tuple(mask.shape)}, the parameter has {tuple(weight.shape)}")
+        if mask.dtype != torch.bool:
+            if mask.numel() and not bool(((mask == 0) | (mask == 1)).all()):
+                raise ValueError(f"mask for {name!r} must be boolean or contain only 0 and 1")
+            mask = mask != 0
+        out[name] = mask.to(device=weight.device)
+    if complete:
+        for name, module in layers.items():
+            if name not in out:
+                out[name] = torch.ones_like(_weight(module), dtype=torch.bool)
+        out = {name: out[name] for name in layers}
+    return out
+
+
+def apply_masks(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> nn.Module:
+    """Install ``masks`` as ``torch.nn.utils.prune`` buffers on ``model`` (in place) and return it.
+
+    Each masked module gets ``weight_orig`` (parameter), ``weight_mask`` (buffer) and a
+    forward pre-hook computing ``weight = weight_orig * weight_mask``.  A module that
+    already carries a mask has it *replaced* (not combined).  Parameters absent from
+    ``masks`` are left as they are.
+    """
+    masks = normalize_masks(model, masks)
+    layers = dict(prunable_layers(model))
+    for name, mask in masks.items():
+        module = layers[name]
+        if hasattr(module, "weight_mask"):
+            module.weight_mask.copy_(mask.to(module.weight_mask.dtype))
+            with torch.no_grad():
+                module.weight = module.weight_orig * module.weight_mask
+        else:
+            torch_prune.custom_from_mask(module, "weight", mask.to(_weight(module).dtype))
+    return model
+
+
+def masks_from_model(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Read the masks of ``model``: ``{param_name: bool tensor}`` for every prunable parameter.
+
+    Modules carrying a ``weight_mask`` buffer report it; the others are dense and report
+    an all-``True`` mask.  The tensors are copies on the parameter's device.
+    """
+    out = {}
+    for name, module in prunable_layers(model):
+        if hasattr(module, "weight_mask"):
+            out[name] = module.weight_mask.detach() != 0
+        else:
+            out[name] = torch.ones_like(module.weight, dtype=torch.bool)
+    return out
+
+
+def remove_masks(model: nn.Module) -> nn.Module:
+    """Make the masks permanent: ``weight = weight_orig * weight_mask``, buffers and hooks removed."""
+    for _, module in prunable_layers(model):
+        if hasattr(module, "weight_mask"):
+            torch_prune.remove(module, "weight")
+    return model
+
+
+@torch.no_grad()
+def enforce_masks(model: nn.Module, masks: Mapping[str, torch.Tensor] | None = None) -> None:
+    """Set pruned entries of the raw weights (``weight_orig`` or plain ``weight``) to exactly zero.
+
+    With ``masks=None`` the model's own ``weight_mask`` buffers are used.  Called after
+    every optimiser step during training.
+    """
+    layers = dict(prunable_layers(model))
+    if masks is None:
+        for module in layers.values():
+            if hasattr(module, "weight_mask"):
+                module.weight_orig.mul_(module.weight_mask)
+                module.weight = module.weight_orig * module.weight_mask
+        return
+    for name, mask in normalize_masks(model, masks).items():
+        module = layers[name]
+        _weight(module).mul_(mask.to(_weight(module).dtype))
+        if hasattr(module, "weight_mask"):
+            module.weight = module.weight_orig * module.weight_mask
+
+
+def effective_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """``model.state_dict()`` with pruning re-parametrisations folded in.
+
+    ``"<m>.weight_orig"`` and ``"<m>.weight_mask"`` become one ``"<m>.weight"`` entry holding
+    ``weight_orig * weight_mask``, so the result loads into an un-pruned copy of the model.
+    Tensors are detached copies.
+    """
+    state = model.state_dict()
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        if key.endswith("weight_mask"):
+            continue
+        if key.endswith("weight_orig"):
+            base = key[: -len("_orig")]
+            mask = state[base + "_mask"]
+            out[base] = (value * mask).detach().clone()
+        else:
+            out[key] = value.detach().clone()
+    return out
+
+
+def mask_stats(masks: Mapping[str, torch.Tensor]) -> dict[str, tuple[int, int]]:
+    """``{param_name: (kept, total)}`` for every mask."""
+    return {name: (int(m.sum()), int(m.numel())) for name, m in masks.items()}
+
+
+def sparsity_of(masks: Mapping[str, torch.Tensor]) -> float:
+    """Global fraction of pruned entries over all masks (0 for an empty dict)."""
+    kept = total = 0
+    for m in masks.values():
+        kept += int(m.sum())
+        total += int(m.numel())
+    return 0.0 if total == 0 else 1.0 - kept / total
