@@ -10,7 +10,7 @@ parameter names (``"layer1.0.conv1.weight"``), ``True`` where a weight is kept;
 """
 
 from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
-from .masks import apply_masks, masks_from_model, prunable_names, remove_masks, sparsity_of
+from .masks import apply_masks, copy_model, masks_from_model, prunable_names, remove_masks, sparsity_of
 from .models import MODELS, canonical_name, get_model
 
 __all__ = [
@@ -21,9 +21,14 @@ __all__ = [
     "masks_from_model",
     "prunable_names",
     "remove_masks",
+    "copy_model",
     "sparsity_of",
     "Checkpoint",
     "CheckpointError",
     "save_checkpoint",
     "load_checkpoint",
 ]
+
+from .methods import METHODS, PruningMethod, method_options, prune  # noqa: E402
+
+__all__ += ["METHODS", "PruningMethod", "method_options", "prune"]

@@ -34,6 +34,7 @@ __all__ = [
     "effective_state_dict",
     "mask_stats",
     "sparsity_of",
+    "copy_model",
 ]
 
 #: Layer types whose ``weight`` is prunable.
@@ -145,6 +146,27 @@ def masks_from_model(model: nn.Module) -> dict[str, torch.Tensor]:
         else:
             out[name] = torch.ones_like(module.weight, dtype=torch.bool)
     return out
+
+
+def copy_model(model: nn.Module) -> nn.Module:
+    """``copy.deepcopy(model)`` that also works on models carrying pruning masks.
+
+    After a forward pass with gradients, ``torch.nn.utils.prune`` leaves a non-leaf
+    ``weight`` attribute that ``copy.deepcopy`` refuses; it is swapped for a detached
+    tensor during the copy (same values) and restored afterwards.
+    """
+    import copy
+
+    swapped = []
+    for _, module in prunable_layers(model):
+        if hasattr(module, "weight_mask") and isinstance(getattr(module, "weight", None), torch.Tensor):
+            swapped.append((module, module.weight))
+            module.weight = module.weight.detach()
+    try:
+        return copy.deepcopy(model)
+    finally:
+        for module, weight in swapped:
+            module.weight = weight
 
 
 def remove_masks(model: nn.Module) -> nn.Module:

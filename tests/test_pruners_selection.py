@@ -1,0 +1,131 @@
+"""Exact-count selection, largest-remainder allocation and ER/ERK densities against independent oracles."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pruners import get_model, prunable_names, prune
+from pruners.layerwise import layer_densities
+from pruners.selection import allocate_counts, exponential_schedule, global_top_k, n_to_keep
+
+ZOO = ["conv6", "resnet20", "resnet32", "wrn28_2"]
+
+
+def test_n_to_keep():
+    assert n_to_keep(1000, 0.6) == 400
+    assert n_to_keep(1000, 0.98) == 20
+    assert n_to_keep(3, 0.5) == 1  # 1.5 removed rounds up to 2
+    assert n_to_keep(10, 0.0) == 10
+
+
+def test_global_top_k_ties_and_nan():
+    scores = {"a": torch.ones(2, 3), "b": torch.ones(4)}
+    masks = global_top_k(scores, 7)
+    # ties go to the lower global position: the whole first tensor, then the first of b
+    assert masks["a"].all() and masks["b"].tolist() == [True, False, False, False]
+    scores = {"a": torch.tensor([float("nan"), 0.5, 2.0]), "b": torch.tensor([-float("inf"), 1.0])}
+    masks = global_top_k(scores, 3)
+    assert masks["a"].tolist() == [False, True, True] and masks["b"].tolist() == [False, True]
+    masks = global_top_k(scores, 4)  # the remaining -inf tie: NaN (position 0) precedes -inf (position 3)
+    assert masks["a"].tolist() == [True, True, True] and masks["b"].tolist() == [False, True]
+    assert sum(int(m.sum()) for m in global_top_k(scores, 0).values()) == 0
+    assert sum(int(m.sum()) for m in global_top_k(scores, 5).values()) == 5
+    with pytest.raises(ValueError):
+        global_top_k(scores, 6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=6), min_size=1, max_size=40), st.data())
+def test_global_top_k_matches_sorting(values, data):
+    t = torch.tensor(values, dtype=torch.float64)
+    k = data.draw(st.integers(min_value=0, max_value=len(values)))
+    split = data.draw(st.integers(min_value=0, max_value=len(values)))
+    masks = global_top_k({"x": t[:split], "y": t[split:]}, k)
+    got = torch.cat([masks["x"], masks["y"]])
+    # oracle: stable sort by descending value, first k positions
+    order = sorted(range(len(values)), key=lambda i: (-values[i], i))[:k]
+    expected = torch.zeros(len(values), dtype=torch.bool)
+    expected[order] = True
+    assert torch.equal(got, expected)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=500), min_size=1, max_size=12), st.floats(min_value=0.0, max_value=1.0))
+def test_allocate_counts_properties(sizes, density):
+    total = sum(sizes)
+    keep = n_to_keep(total, 1 - density)
+    d = keep / total
+    counts = allocate_counts([d] * len(sizes), sizes, keep)
+    assert sum(counts) == keep
+    for c, n in zip(counts, sizes):
+        assert 0 <= c <= n and abs(c - d * n) < 1
+
+
+def test_exponential_schedule():
+    counts = exponential_schedule(10_000, 100, 100)
+    assert len(counts) == 100 and counts[-1] == 100
+    assert all(a >= b for a, b in zip(counts, counts[1:]))
+    assert counts[0] == round(10_000 * 0.01 ** 0.01)
+    assert counts[49] == round(10_000 * 0.01 ** 0.5)
+    assert exponential_schedule(50, 50, 3) == [50, 50, 50]
+
+
+def _bisection_densities(shapes, density, kernel):
+    """Independent oracle: solve sum_l min(1, eps * raw_l) N_l = D N for eps by bisection."""
+    sizes = [math.prod(s) for s in shapes]
+    raws = [(sum(s) / math.prod(s)) if kernel else ((s[0] + s[1]) / (s[0] * s[1])) for s in shapes]
+    target = density * sum(sizes)
+    lo, hi = 0.0, 1.0
+    while sum(min(1.0, hi * r) * n for r, n in zip(raws, sizes)) < target:
+        hi *= 2
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if sum(min(1.0, mid * r) * n for r, n in zip(raws, sizes)) < target:
+            lo = mid
+        else:
+            hi = mid
+    return [min(1.0, hi * r) for r in raws]
+
+
+@pytest.mark.parametrize("arch", ZOO)
+@pytest.mark.parametrize("method", ["er", "erk"])
+@pytest.mark.parametrize("sparsity", [0.6, 0.9, 0.98])
+def test_er_erk_per_layer_densities_match_closed_form(arch, method, sparsity):
+    model = get_model(arch, 10, (3, 32, 32))
+    names = prunable_names(model)
+    params = dict(model.named_parameters())
+    shapes = [tuple(params[n].shape) for n in names]
+    expected = _bisection_densities(shapes, 1 - sparsity, kernel=(method == "erk"))
+    assert layer_densities(shapes, 1 - sparsity, method) == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    masks = prune(model, method, sparsity, random_state=1)
+    total = sum(math.prod(s) for s in shapes)
+    assert sum(int(m.sum()) for m in masks.values()) == n_to_keep(total, sparsity)
+    for name, shape, d in zip(names, shapes, expected):
+        n = math.prod(shape)
+        assert abs(int(masks[name].sum()) - d * n) < 1, name
+    if sparsity == 0.6 and method == "erk":
+        # a density above 1 was clipped: at least one layer is dense (the first conv, 3 input channels)
+        assert any(d == 1.0 for d in expected)
+        assert bool(masks[names[0]].all())
+
+
+def test_er_differs_from_erk_on_convs_and_matches_on_linear():
+    conv, lin = (64, 32, 3, 3), (10, 64)
+    assert layer_densities([conv], 0.5, "er") == pytest.approx(layer_densities([conv], 0.5, "erk"))  # one layer: both = D
+    d_er = layer_densities([conv, lin], 0.2, "er")
+    d_erk = layer_densities([conv, lin], 0.2, "erk")
+    assert d_er != d_erk
+    assert layer_densities([lin, (20, 10)], 0.3, "er") == pytest.approx(layer_densities([lin, (20, 10)], 0.3, "erk"))
+
+
+@pytest.mark.parametrize("arch", ZOO)
+def test_uniform_same_density_per_layer(arch):
+    model = get_model(arch, 10, (3, 32, 32))
+    masks = prune(model, "uniform", 0.9, random_state=0)
+    for name, m in masks.items():
+        assert abs(int(m.sum()) - 0.1 * m.numel()) < 1, name
