@@ -32,3 +32,7 @@ __all__ = [
 from .methods import METHODS, PruningMethod, method_options, prune  # noqa: E402
 
 __all__ += ["METHODS", "PruningMethod", "method_options", "prune"]
+
+from .training import TrainResult, evaluate, recipe, train  # noqa: E402
+
+__all__ += ["TrainResult", "evaluate", "recipe", "train"]

@@ -147,6 +147,7 @@ def make_loader(
     num_workers: int = 0,
     drop_last: bool = False,
     seed: int | None = None,
+    generator: torch.Generator | None = None,
     pin_memory: bool = False,
 ) -> torch.utils.data.DataLoader:
     """A ``DataLoader`` with this project's threading rules.
@@ -154,10 +155,9 @@ def make_loader(
     ``num_workers=0`` (the default) loads in the main process, which is right on CPU.
     With workers, the ``spawn`` start method is used (forking a process that has started
     numba's OpenMP layer or CUDA is unsafe) and workers persist across epochs.
-    ``seed`` fixes the shuffling order.
+    ``seed`` (or an explicit ``generator``, whose state can be saved) fixes the shuffling order.
     """
-    generator = None
-    if seed is not None:
+    if generator is None and seed is not None:
         generator = torch.Generator().manual_seed(int(seed))
     kwargs = {}
     if num_workers > 0:
