@@ -88,6 +88,7 @@ from .graph import LayerInfo, MultipartiteGraph, Partition, node_dtype
 from .masks import MaskedWeight, resolve_mask, validate_masks
 from .trace import (
     INDEX_MODULES,
+    LEAF_MODULES,
     POOL_MODULES,
     TRANSPARENT_MODULES,
     check_supported_module,
@@ -399,12 +400,14 @@ class _Encoder:
         raise self.unsupported(node)
 
     # ------------------------------------------------------------------ simple rules
-    def _fresh_through(self, node: fx.Node, value: Sym) -> int | None:
-        """Freshness survives an elementwise op whose input has no other consumer."""
+    def _fresh_through(self, node: fx.Node, value: Sym, arg: Any = None) -> int | None:
+        """Freshness survives an elementwise op whose input (``arg``, default the first
+        argument) has no other consumer."""
         if value.fresh is None:
             return None
-        first = node.args[0] if node.args else None
-        if isinstance(first, fx.Node) and len(first.users) == 1:
+        if arg is None:
+            arg = node.args[0] if node.args else None
+        if isinstance(arg, fx.Node) and len(arg.users) == 1:
             return value.fresh
         return None
 
@@ -467,8 +470,10 @@ class _Encoder:
     def arith(self, node: fx.Node, op: str, args: tuple, kwargs: dict, method: str | None = None) -> Sym:
         a = args[0]
         b = args[1] if len(args) > 1 else kwargs.get("other")
+        na = node.args[0]
+        nb = node.args[1] if len(node.args) > 1 else node.kwargs.get("other")
         if method is not None and method.startswith("__r"):
-            a, b = b, a
+            a, b, na, nb = b, a, nb, na
         alpha = kwargs.get("alpha", 1)
         sa, sb = isinstance(a, Sym), isinstance(b, Sym)
         if sa and sb:
@@ -478,7 +483,7 @@ class _Encoder:
                     f"{op} of two activations" + (f" with alpha={alpha}" if alpha != 1 else "")
                     + " (only a + b residual additions are encoded)",
                 )
-            return self.residual_add(node, [(a, node.args[0]), (b, node.args[1] if len(node.args) > 1 else node.kwargs.get("other"))])
+            return self.residual_add(node, [(a, na), (b, nb)])
         sym = a if sa else b
         const = b if sa else a
         if op == "div" and not sa:
@@ -492,7 +497,7 @@ class _Encoder:
                 raise self.unsupported(node, "a constant that broadcasts the activation to a larger shape")
         elif not isinstance(const, (int, float, bool)):
             raise self.unsupported(node, f"arithmetic with a {type(const).__name__}")
-        return Sym(sym.code, self._fresh_through(node, sym) if sa else None, sym.pools, node_scope(node))
+        return Sym(sym.code, self._fresh_through(node, sym, na if sa else nb), sym.pools, node_scope(node))
 
     # ------------------------------------------------------------------ residual additions
     def residual_add(self, node: fx.Node, branches: list[tuple[Sym, Any]]) -> Sym:
@@ -527,15 +532,25 @@ class _Encoder:
         for b in others:
             if not self.identity_shortcuts:
                 continue
-            if b.scope and scope != b.scope and (not scope or b.scope.startswith(scope + ".")):
-                name = b.scope
-            else:
-                name = _join(scope, "identity")
+            name = self._shortcut_name(scope, b.scope)
             self.jobs.append(
                 _IdentityJob(name, b.code.numpy().reshape(-1).copy(), target, {"residual": add_name, "folded_pooling": list(b.pools)})
             )
         single_user = len(node.users) == 1
         return Sym(self.identity_code(target), target if single_user else None, (), scope)
+
+    def _shortcut_name(self, scope: str, branch_scope: str) -> str:
+        """Name of an identity layer: the shortcut module inside the addition's module that
+        produced the branch (``layer2.0.shortcut``: ``nn.Identity`` or a parameter-free
+        module such as option A's ``PadShortcut``), else ``<scope>.identity``."""
+        if branch_scope and branch_scope != scope and (not scope or branch_scope.startswith(scope + ".")):
+            try:
+                m = self.model.get_submodule(branch_scope)
+            except AttributeError:
+                m = None
+            if isinstance(m, nn.Identity) or (m is not None and not isinstance(m, LEAF_MODULES)):
+                return branch_scope
+        return _join(scope, "identity")
 
     def merge(self, src: int, dst: int) -> None:
         """Partition ``src`` (fresh, unconsumed) is the same tensor as ``dst``: retarget its producers."""

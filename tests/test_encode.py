@@ -650,3 +650,79 @@ def test_model_not_modified():
 def test_public_api_names():
     for name in ("encode", "rolled", "rolled_channel", "resolve_masks", "MultipartiteGraph", "BipartiteGraph"):
         assert hasattr(encoders, name)
+
+
+# ----------------------------------------------------------------------------- residual additions in custom models
+
+
+class ScaledResidual(nn.Module):
+    """``0.5 * conv(x) + x``: the conv output (scaled by a constant) is the addition's partition."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 2, 3, padding=1, bias=False)
+
+    def forward(self, x):
+        return 0.5 * self.conv(x) + x
+
+    def linear_reference(self, x):  # the graph ignores constant scaling, like BatchNorm
+        return self.conv(x) + x
+
+
+class SharedBranch(nn.Module):
+    """``relu(y) + x`` where ``y = conv1(x)`` also feeds ``conv2``: no branch is fresh, the
+    addition gets its own partition fed by identity edges."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(2, 2, 3, padding=1, bias=False)
+        self.conv2 = nn.Conv2d(2, 2, 1, bias=False)
+        self.conv3 = nn.Conv2d(2, 2, 1, bias=False)
+
+    def forward(self, x):
+        y = self.conv1(x)
+        z = torch.relu(y) + x
+        return self.conv3(z) + self.conv2(y)
+
+    def linear_reference(self, x):
+        y = self.conv1(x)
+        return self.conv3(y + x) + self.conv2(y)
+
+
+class LateShortcut(nn.Module):
+    """``a + y`` where ``a = conv1(x)`` is fresh but the shortcut ``y`` is computed after it (and
+    used twice): the partition order must put ``y`` before the addition."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(2, 3, 1, bias=False)
+        self.conv2 = nn.Conv2d(2, 3, 3, padding=1, bias=False)
+        self.conv3 = nn.Conv2d(3, 3, 1, bias=False)
+
+    def forward(self, x):
+        a = self.conv1(x)
+        y = self.conv2(x)
+        return self.conv3(a + y) + self.conv3(y)
+
+    def linear_reference(self, x):
+        a = self.conv1(x)
+        y = self.conv2(x)
+        return self.conv3(a + y) + self.conv3(y)
+
+
+@pytest.mark.parametrize("cls,n_parts,n_identity", [(ScaledResidual, 2, 1), (SharedBranch, 4, 2), (LateShortcut, 4, 1)])
+def test_custom_residual_structures_end_to_end(cls, n_parts, n_identity):
+    torch.manual_seed(0)
+    model = cls().double()
+    g = encode(model, (2, 4, 4))
+    assert len(g.partitions) == n_parts
+    assert sum(layer.kind == "identity" for layer in g.layers) == n_identity
+    assert np.all(g.partition_of(g.src) < g.partition_of(g.dst))
+    if cls is LateShortcut:
+        assert [p.name for p in g.partitions] == ["input", "conv2", "add", "add_1"]
+        assert [layer.name for layer in g.layers] == ["conv1", "conv2", "identity", "conv3", "conv3"]
+    x = torch.randn(1, 2, 4, 4, dtype=torch.float64)
+    with torch.no_grad():
+        y = model.linear_reference(x).numpy().ravel()
+    v = propagate(g, x.numpy())
+    np.testing.assert_allclose(v[g.partitions[-1].offset :], y, rtol=1e-6)
