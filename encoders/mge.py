@@ -348,6 +348,14 @@ class _Encoder:
                 return self.pool(node, _pool_spec_from_module(module), args[0])
             if isinstance(module, TRANSPARENT_MODULES):
                 return self.transparent(node, args[0])
+            if isinstance(module, nn.modules.padding._ConstantPadNd):  # padding values are constants, not nodes
+                return self.pad(node, (args[0], tuple(module.padding)), {})
+            if isinstance(module, nn.modules.padding._ReflectionPadNd):
+                return self.pad(node, (args[0], tuple(module.padding), "reflect"), {})
+            if isinstance(module, nn.modules.padding._ReplicationPadNd):
+                return self.pad(node, (args[0], tuple(module.padding), "replicate"), {})
+            if isinstance(module, nn.modules.padding._CircularPadNd):
+                return self.pad(node, (args[0], tuple(module.padding), "circular"), {})
             if isinstance(module, INDEX_MODULES):
                 return self.index_op(node, module, args, kwargs)
             raise self.unsupported(node)
@@ -432,6 +440,8 @@ class _Encoder:
     def index_op(self, node: fx.Node, target: Any, args: tuple, kwargs: dict) -> Any:
         if target is operator.getitem and isinstance(args[0], (tuple, list)):
             return args[0][args[1]]  # element of a chunk/split result
+        if target in (operator.getitem, "__getitem__") and any(isinstance(a, Sym) for a in _flat(args[1:], {})):
+            raise self.unsupported(node, "indexing with an activation (data-dependent gather)")
         pools = tuple(dict.fromkeys(p for s in _flat(args, kwargs) if isinstance(s, Sym) for p in s.pools))
         if target in (torch.cat, torch.concat, torch.concatenate, torch.stack, torch.hstack, torch.vstack):
             seq = args[0] if args else kwargs.get("tensors")
@@ -606,8 +616,6 @@ class _Encoder:
             raise self.unsupported(node)
         dim = args[1] if len(args) > 1 else kwargs.get("dim", None)
         keepdim = args[2] if len(args) > 2 else kwargs.get("keepdim", False)
-        if kind == "mean" and "dtype" in kwargs and kwargs["dtype"] is not None:
-            pass
         code = value.code
         nd = code.dim()
         if dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0):

@@ -726,3 +726,39 @@ def test_custom_residual_structures_end_to_end(cls, n_parts, n_identity):
         y = model.linear_reference(x).numpy().ravel()
     v = propagate(g, x.numpy())
     np.testing.assert_allclose(v[g.partitions[-1].offset :], y, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "pad", [nn.ConstantPad2d((1, 0, 2, 1), 3.5), nn.ZeroPad2d(1), nn.ReflectionPad2d(1), nn.ReplicationPad2d((2, 1, 0, 1)), nn.CircularPad2d(1)]
+)
+def test_padding_modules_match_jacobian(pad):
+    torch.manual_seed(0)
+    conv = nn.Conv2d(2, 3, 3, bias=False)
+    model = nn.Sequential(pad, conv)
+    mask = torch.rand(conv.weight.shape) < 0.6
+    g = encode(model, (2, 4, 5), {"1.weight": mask})
+    assert [p.shape for p in g.partitions][0] == (2, 4, 5)
+    dense, pattern = layer_block(g, 0, 0, 1)
+    m = masked_copy(conv, mask)
+    J = jacobian(lambda x: m(pad(x)), (2, 4, 5))
+    assert_matches_jacobian(dense, pattern, J)
+
+
+def test_root_module_is_a_layer():
+    g = encode(nn.Conv2d(2, 3, 3), (2, 5, 5))
+    assert g.layers[0].param == "weight" and g.num_edges == 2 * 3 * 9 * 9
+    g = encode(nn.Linear(4, 3), (4,), {"weight": torch.eye(3, 4, dtype=torch.bool)})
+    assert g.num_edges == 3
+
+
+def test_indexing_with_an_activation_is_unsupported():
+    class Gather(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 3)
+
+        def forward(self, x):
+            return x[self.fc(x)]
+
+    with pytest.raises(encoders.UnsupportedOperationError, match="indexing with an activation"):
+        encode(Gather(), (3,))
