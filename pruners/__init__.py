@@ -3,6 +3,16 @@
 This package depends on torch only; it never imports :mod:`encoders`,
 :mod:`topometrics` or :mod:`analysis`.
 
+* :func:`prune` and :data:`METHODS` -- masks from 11 methods (``snip``, ``grasp``,
+  ``synflow``, ``prospr``, ``uniform``, ``er``, ``erk``, ``iter_snip``, ``ntksap``,
+  ``magnitude``, ``random``) with exact global counts, see :mod:`pruners.methods`;
+* :func:`save_checkpoint` / :func:`load_checkpoint` -- safe checkpoint files (weights, masks,
+  metadata), see :mod:`pruners.checkpoint`;
+* :mod:`pruners.data` -- CIFAR-10/100, Tiny-ImageNet (32x32), digits and synthetic data;
+* :func:`train` -- sparse training with the paper's recipe, see :mod:`pruners.training`;
+* :mod:`pruners.pipeline` and :mod:`pruners.grid` -- one run from names, and resumable
+  experiment grids.
+
 Masks are ``{param_name: torch.BoolTensor}`` dictionaries keyed by the model's
 parameter names (``"layer1.0.conv1.weight"``), ``True`` where a weight is kept;
 :func:`apply_masks` installs them as ``torch.nn.utils.prune`` buffers and
@@ -11,12 +21,18 @@ parameter names (``"layer1.0.conv1.weight"``), ``True`` where a weight is kept;
 
 from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from .masks import apply_masks, copy_model, masks_from_model, prunable_names, remove_masks, sparsity_of
+from .methods import METHODS, PruningMethod, method_options, prune
 from .models import MODELS, canonical_name, get_model
+from .training import TrainResult, evaluate, recipe, train
 
 __all__ = [
     "MODELS",
     "canonical_name",
     "get_model",
+    "METHODS",
+    "PruningMethod",
+    "method_options",
+    "prune",
     "apply_masks",
     "masks_from_model",
     "prunable_names",
@@ -27,12 +43,8 @@ __all__ = [
     "CheckpointError",
     "save_checkpoint",
     "load_checkpoint",
+    "TrainResult",
+    "evaluate",
+    "recipe",
+    "train",
 ]
-
-from .methods import METHODS, PruningMethod, method_options, prune  # noqa: E402
-
-__all__ += ["METHODS", "PruningMethod", "method_options", "prune"]
-
-from .training import TrainResult, evaluate, recipe, train  # noqa: E402
-
-__all__ += ["TrainResult", "evaluate", "recipe", "train"]
