@@ -60,6 +60,7 @@ _configure_threading_layer()
 __all__ = [
     "valid_positions",
     "direct_counts",
+    "lists_counts",
     "conv_direct_fill",
     "conv_lists_count",
     "conv_lists_fill",
@@ -78,6 +79,29 @@ def valid_positions(n_in: int, n_out: int, k: int, stride: int, pad: int, dil: i
 def direct_counts(tap_ptr: np.ndarray, tap_ky: np.ndarray, tap_kx: np.ndarray, vy: np.ndarray, vx: np.ndarray) -> np.ndarray:
     """Closed-form edge count per output channel: ``sum over taps of vy[ky] * vx[kx]``."""
     per_tap = vy[tap_ky] * vx[tap_kx]
+    cum = np.concatenate([[0], np.cumsum(per_tap, dtype=np.int64)])
+    return cum[tap_ptr[1:]] - cum[tap_ptr[:-1]]
+
+
+def lists_counts(lens: np.ndarray, g: dict, tap_ptr: np.ndarray, tap_ci: np.ndarray, tap_ky: np.ndarray, tap_kx: np.ndarray) -> np.ndarray:
+    """Edge count per output channel when no output can collect a node twice (``dedup=False``):
+    ``sum over taps of S[ci, ky, kx]`` with ``S`` the total list length over the input positions
+    that tap reads, O(Cin kh kw Ho Wo + nnz) instead of a pass over every edge."""
+    H, W, Ho, Wo = g["H"], g["W"], g["Ho"], g["Wo"]
+    lens = lens.reshape(g["Cin"], H, W)
+    S = np.zeros((g["Cin"], g["kh"], g["kw"]), dtype=np.int64)
+    for ky in range(g["kh"]):
+        ys = np.arange(Ho) * g["sh"] - g["ph"] + ky * g["dh"]
+        ys = ys[(ys >= 0) & (ys < H)]
+        rows = lens[:, ys, :]
+        for kx in range(g["kw"]):
+            xs = np.arange(Wo) * g["sw"] - g["pw"] + kx * g["dw"]
+            xs = xs[(xs >= 0) & (xs < W)]
+            S[:, ky, kx] = rows[:, :, xs].sum(axis=(1, 2))
+    cout = tap_ptr.size - 1
+    cin_g, cout_g = g["Cin"] // g["groups"], cout // g["groups"]
+    co = np.repeat(np.arange(cout, dtype=np.int64), np.diff(tap_ptr))
+    per_tap = S[(co // cout_g) * cin_g + tap_ci, tap_ky, tap_kx]
     cum = np.concatenate([[0], np.cumsum(per_tap, dtype=np.int64)])
     return cum[tap_ptr[1:]] - cum[tap_ptr[:-1]]
 

@@ -908,8 +908,11 @@ class _Encoder:
             local = local.astype(np.int64).reshape(-1)
             dedup = loc2glob.size < fin.size
             nchunk = max(1, min(cout, 4 * numba.get_num_threads()))
-            counts = np.zeros(cout, dtype=np.int64)
-            K.conv_lists_count(eptr, local, max(loc2glob.size, 1), *geo, tap_ptr, ci, ky, kx, dedup, nchunk, counts)
+            if dedup:
+                counts = np.zeros(cout, dtype=np.int64)
+                K.conv_lists_count(eptr, local, max(loc2glob.size, 1), *geo, tap_ptr, ci, ky, kx, dedup, nchunk, counts)
+            else:
+                counts = K.lists_counts(np.diff(eptr), g, tap_ptr, ci, ky, kx)
             in_nodes = loc2glob
             merged = dedup
 
