@@ -56,7 +56,10 @@ def _layers(model: nn.Module) -> list[WeightedLayer]:
             stacklevel=3,
         )
         return [
-            WeightedLayer(name.rpartition(".")[0], name, module)
+            WeightedLayer(
+                name.rpartition(".")[0], name, module,
+                "conv" if isinstance(module, nn.Conv2d) else "linear", int(getattr(module, "groups", 1)),
+            )
             for name, module in prunable_parameters(model).items()
         ]
 
@@ -73,10 +76,11 @@ def _arrays(mw: MaskedWeight) -> tuple[np.ndarray, np.ndarray]:
     return values, mask
 
 
-def _conv_info(m: nn.Module, values: np.ndarray) -> dict:
-    if isinstance(m, nn.Conv2d):
+def _conv_info(layer: WeightedLayer, values: np.ndarray) -> dict:
+    if layer.kind == "conv":
         cout, cin_g, kh, kw = values.shape
-        return dict(kind="conv", cin=int(m.in_channels), cout=int(cout), cin_g=int(cin_g), kh=int(kh), kw=int(kw), groups=int(m.groups))
+        g = int(layer.groups)
+        return dict(kind="conv", cin=int(cin_g) * g, cout=int(cout), cin_g=int(cin_g), kh=int(kh), kw=int(kw), groups=g)
     out_f, in_f = values.shape
     return dict(kind="linear", cin=int(in_f), cout=int(out_f), cin_g=int(in_f), kh=1, kw=1, groups=1)
 
@@ -101,7 +105,7 @@ def rolled(model: nn.Module, masks: Mapping | None = None) -> list[BipartiteGrap
     for layer in layers:
         mw = resolved[layer.param]
         values, mask = _arrays(mw)
-        info = _conv_info(layer.module, values)
+        info = _conv_info(layer, values)
         if info["kind"] == "conv":
             co, ci_l, ky, kx = np.nonzero(mask)
             cout_g = info["cout"] // info["groups"]
@@ -113,7 +117,7 @@ def rolled(model: nn.Module, masks: Mapping | None = None) -> list[BipartiteGrap
             n_left = info["cin"]
         out.append(
             BipartiteGraph(
-                name=layer.name,
+                name=layer.name or layer.kind,
                 kind=info["kind"],
                 encoding="rolled",
                 n_left=int(n_left),
@@ -141,7 +145,7 @@ def rolled_channel(model: nn.Module, masks: Mapping | None = None) -> list[Bipar
     for layer in layers:
         mw = resolved[layer.param]
         values, mask = _arrays(mw)
-        info = _conv_info(layer.module, values)
+        info = _conv_info(layer, values)
         cout = info["cout"]
         m4 = mask.reshape(cout, info["cin_g"], -1)
         w4 = np.where(m4, values.reshape(m4.shape), 0.0).astype(np.float64)
@@ -152,7 +156,7 @@ def rolled_channel(model: nn.Module, masks: Mapping | None = None) -> list[Bipar
         ci = (co // cout_g) * info["cin_g"] + ci_l
         out.append(
             BipartiteGraph(
-                name=layer.name,
+                name=layer.name or layer.kind,
                 kind=info["kind"],
                 encoding="rolled_channel",
                 n_left=info["cin"],

@@ -128,30 +128,54 @@ def describe_target(node: fx.Node, model: nn.Module | None = None) -> str:
 
 @dataclass(frozen=True)
 class WeightedLayer:
-    """A weighted layer found in the dataflow: module path, weight parameter name and module."""
+    """A weighted layer found in the dataflow.
+
+    ``name`` is the module path (for a functional ``F.conv2d`` / ``F.linear`` call, the path of
+    the module owning the weight), ``param`` the weight's parameter name, ``module`` the
+    ``Conv2d`` / ``Linear`` module (None for a functional call), ``kind`` ``"conv"`` or
+    ``"linear"`` and ``groups`` the convolution groups.
+    """
 
     name: str
     param: str
-    module: nn.Module
+    module: nn.Module | None
+    kind: str = "conv"
+    groups: int = 1
+
+
+def _functional_groups(node: fx.Node) -> int:
+    groups = node.args[6] if len(node.args) > 6 else node.kwargs.get("groups", 1)
+    return int(groups) if isinstance(groups, int) else 1
 
 
 def weighted_layers(model: nn.Module) -> list[WeightedLayer]:
-    """Weighted layers (``Conv2d``, ``Linear`` modules) in dataflow (topological) order.
+    """Weighted layers in dataflow (topological) order: ``Conv2d`` / ``Linear`` modules and
+    functional ``F.conv2d`` / ``F.linear`` calls whose weight is a parameter of the model.
 
-    A module called several times is listed once, at its first call.  Raises
+    A layer called several times is listed once, at its first call.  Raises
     :class:`UntraceableModelError` if the model cannot be traced.
     """
     graph = trace(model)
     out: list[WeightedLayer] = []
     seen: set[str] = set()
     for node in graph.nodes:
-        if node.op != "call_module":
-            continue
-        path = str(node.target)
-        module = model.get_submodule(path)
-        if isinstance(module, WEIGHTED_MODULES) and path not in seen:
-            seen.add(path)
-            out.append(WeightedLayer(path, f"{path}.weight" if path else "weight", module))
+        layer = None
+        if node.op == "call_module":
+            path = str(node.target)
+            module = model.get_submodule(path)
+            if isinstance(module, WEIGHTED_MODULES):
+                kind = "conv" if isinstance(module, nn.Conv2d) else "linear"
+                layer = WeightedLayer(path, f"{path}.weight" if path else "weight", module, kind, int(getattr(module, "groups", 1)))
+        elif node.op == "call_function" and node.target in (F.conv2d, F.linear):
+            w = node.args[1] if len(node.args) > 1 else node.kwargs.get("weight")
+            if isinstance(w, fx.Node) and w.op == "get_attr":
+                param = str(w.target)
+                kind = "conv" if node.target is F.conv2d else "linear"
+                groups = _functional_groups(node) if kind == "conv" else 1
+                layer = WeightedLayer(param.rpartition(".")[0], param, None, kind, groups)
+        if layer is not None and layer.param not in seen:
+            seen.add(layer.param)
+            out.append(layer)
     return out
 
 

@@ -154,3 +154,26 @@ def test_untraceable_model_falls_back_to_registration_order_with_warning():
     with pytest.warns(RuntimeWarning, match="registration order"):
         r = rolled(Untraceable())
     assert [b.name for b in r] == ["b", "a"]
+
+
+class Functional(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(4, 1, 3, 3))
+        self.v = nn.Parameter(torch.randn(2, 4 * 4 * 4))
+
+    def forward(self, x):
+        x = torch.nn.functional.conv2d(x, self.w, None, 1, 1, 1, 2)
+        return torch.nn.functional.linear(x.flatten(1), self.v)
+
+
+def test_functional_layers_and_root_module():
+    torch.manual_seed(0)
+    model = Functional()
+    r = rolled(model)
+    assert [(b.param, b.kind, b.n_left, b.n_right) for b in r] == [("w", "conv", 2 * 9, 4), ("v", "linear", 64, 2)]
+    assert as_dict(r[0]).keys() == brute_rolled(model.w.detach().numpy(), np.ones((4, 1, 3, 3), bool), 2).keys()
+    rc = rolled_channel(model)
+    assert sorted(as_dict(rc[0])) == [(0, 0), (0, 1), (1, 2), (1, 3)]
+    root = rolled(nn.Conv2d(3, 2, 3))
+    assert len(root) == 1 and root[0].param == "weight" and root[0].name == "conv" and root[0].num_edges == 54
