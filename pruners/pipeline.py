@@ -18,6 +18,7 @@ from typing import Any, Mapping
 import torch
 import torch.nn as nn
 
+from ._rng import seeded
 from .data import canonical_dataset, dataset_info, get_dataset
 from .masks import apply_masks
 from .methods import METHODS, _lookup, prune
@@ -44,8 +45,7 @@ def build_model(
     model_kwargs: Mapping[str, Any] | None = None,
 ) -> nn.Module:
     """``get_model(arch, ...)`` with its initialisation drawn from ``seed`` (the global RNG is preserved)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
+    with seeded(seed):
         return get_model(arch, int(num_classes), tuple(input_shape), **dict(model_kwargs or {}))
 
 

@@ -40,6 +40,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from ._rng import seeded
 from .checkpoint import _read_payload, save_checkpoint
 from .data.base import make_loader
 from .masks import apply_masks, enforce_masks, masks_from_model, normalize_masks, remove_masks
@@ -171,7 +172,7 @@ def train(
     num_workers : int
         DataLoader workers (0 = main process, the right choice on CPU).
     random_state : int
-        Seeds the data order and augmentation.
+        Seeds the data order and augmentation (the caller's global RNG state is preserved).
     checkpoint : path, optional
         Saved after every epoch (atomically) with the optimiser state for ``resume``, and at
         the end with ``meta["accuracy"]`` and without the optimiser state.  Needs ``meta``
@@ -179,12 +180,22 @@ def train(
         :func:`pruners.save_checkpoint`).
     resume : bool
         Continue from ``checkpoint`` when it holds an unfinished run (it must describe the
-        same epochs); a finished checkpoint returns its stored result at once.
+        same epochs; its stored weights, masks, optimiser and RNG states are used); a
+        finished checkpoint returns its stored result at once.
     eval_every : int
         Evaluate on ``test_data`` every this many epochs (the last epoch always).
     on_epoch : callable, optional
         Called with each epoch's history record.
     """
+    with seeded(int(random_state)):
+        return _train(model, masks, train_data, test_data, epochs=epochs, lr=lr, momentum=momentum,
+                      weight_decay=weight_decay, milestones=milestones, gamma=gamma, batch_size=batch_size, device=device,
+                      amp=amp, num_workers=num_workers, random_state=random_state, checkpoint=checkpoint, meta=meta,
+                      resume=resume, eval_every=eval_every, progress=progress, on_epoch=on_epoch)
+
+
+def _train(model, masks, train_data, test_data, *, epochs, lr, momentum, weight_decay, milestones, gamma, batch_size,
+           device, amp, num_workers, random_state, checkpoint, meta, resume, eval_every, progress, on_epoch) -> TrainResult:
     epochs = int(epochs)
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")

@@ -169,3 +169,19 @@ def test_train_cli_from_checkpoint_and_resume(tmp_path, capsys):
     assert load_checkpoint(out2).meta["method"] == "magnitude"
     assert main(["train", "--arch", "conv6", "--threads", "1"]) == 2
     assert "--method" in capsys.readouterr().err
+
+
+def test_training_is_reproducible_with_augmentation_and_leaves_global_rng():
+    data = get_dataset("synthetic", split="train", input_shape=SHAPE, n_samples=64, augment=True)
+    masks = prune(build_model("resnet20", 10, SHAPE, seed=0), "erk", 0.5)
+    states = []
+    for _ in range(2):
+        model = build_model("resnet20", 10, SHAPE, seed=0)
+        rng = torch.get_rng_state()
+        train(model, masks, data, None, epochs=1, batch_size=16, random_state=9, progress=False)
+        assert torch.equal(torch.get_rng_state(), rng)
+        states.append({k: v.clone() for k, v in model.state_dict().items()})
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+    other = build_model("resnet20", 10, SHAPE, seed=0)
+    train(other, masks, data, None, epochs=1, batch_size=16, random_state=10, progress=False)
+    assert not all(torch.equal(states[0][k], v) for k, v in other.state_dict().items())

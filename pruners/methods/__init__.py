@@ -30,10 +30,11 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from .._rng import seeded
 from ..masks import normalize_masks, prunable_layers
 from ..selection import n_to_keep
 from . import er, erk, global_random, grasp, iter_snip, magnitude, ntksap, prospr, snip, synflow, uniform
-from ._common import Context, PruningMethod, model_device, scoring_copy
+from ._common import Context, PruningMethod, scoring_copy
 
 __all__ = ["METHODS", "PruningMethod", "prune", "method_options"]
 
@@ -149,10 +150,7 @@ def prune(
     if n_keep == total:
         return {name: torch.ones_like(_raw_weight(m), dtype=torch.bool) for name, m in layers}
 
-    device = model_device(model)
-    fork_devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=fork_devices):
-        torch.manual_seed(random_state)
+    with seeded(random_state):
         generator = torch.Generator().manual_seed(random_state)
         ctx = Context(method=entry.name, data=data, input_shape=input_shape, generator=generator, progress=progress)
         work = scoring_copy(model)
