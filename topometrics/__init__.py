@@ -1,5 +1,82 @@
-"""Topological metrics of multipartite graph encodings of sparse neural networks."""
+"""Topological metrics of multipartite graph encodings of sparse neural networks.
+
+Main entry points (loaded lazily, so that ``import topometrics`` and the
+``topometrics`` command line stay fast)::
+
+    import encoders, topometrics
+    graph = encoders.encode(model, (3, 32, 32))
+    raw = topometrics.compute(graph)                 # the 16 topometrics + extras
+    norm = topometrics.normalize(raw, graph.num_nodes, graph.num_edges)
+    table = topometrics.per_layer(model)             # rolled / Ramanujan baselines
+
+* :func:`compute`, :data:`METRICS`, :func:`normalize` -- all metrics of one graph;
+* one function per metric in :mod:`topometrics.local`, :mod:`~topometrics.neighbor`,
+  :mod:`~topometrics.strength`, :mod:`~topometrics.global_`,
+  :mod:`~topometrics.expansion`, :mod:`~topometrics.paths`, re-exported here
+  (except ``strength``, whose name is its module's: use
+  ``topometrics.strength.strength`` or ``METRICS["strength"].func``);
+* :func:`motif4_estimate`, :func:`graphlet4_counts`;
+* :func:`per_layer`, :func:`aggregate_layers`, :func:`ramanujan_metrics`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+_LAZY: dict[str, str] = {
+    "compute": "compute",
+    "METRICS": "registry",
+    "Metric": "registry",
+    "PAPER_METRICS": "registry",
+    "EXTRA_METRICS": "registry",
+    "BIPARTITE_METRICS": "registry",
+    "normalize": "registry",
+    "PreparedGraph": "prepared",
+    "prepare": "prepared",
+    "sink": "local",
+    "source": "local",
+    "disconnected": "local",
+    "r_out": "local",
+    "r_in": "local",
+    "n1": "neighbor",
+    "n2": "neighbor",
+    "motif4": "neighbor",
+    "motif4_estimate": "neighbor",
+    "graphlet4_counts": "neighbor",
+    "MotifEstimate": "neighbor",
+    "kcore": "strength",
+    "core_numbers": "strength",
+    "components": "global_",
+    "component_size": "global_",
+    "cut_edges": "global_",
+    "cut_nodes": "global_",
+    "spectral_gap": "expansion",
+    "spectral_radius": "expansion",
+    "SpectralAccuracyWarning": "expansion",
+    "SpectralConvergenceError": "expansion",
+    "log_paths": "paths",
+    "effective_sparsity": "paths",
+    "effective_nodes": "paths",
+    "MissingDenseCountWarning": "paths",
+    "ramanujan_metrics": "ramanujan",
+    "per_layer": "layers",
+    "aggregate_layers": "layers",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'topometrics' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,56 @@
+"""numba configuration shared by the metric kernels.
+
+* The threading layer defaults to ``tbb`` when it is installed and to ``workqueue``
+  otherwise: the ``omp`` layer is not fork-safe, and the CLI and the tests fork.
+  An explicit ``NUMBA_THREADING_LAYER`` environment variable always wins.
+* :func:`num_threads` temporarily sets the number of numba threads for one call
+  (``n_jobs`` in the public API).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+from typing import Iterator
+
+import numba
+
+__all__ = ["num_threads", "resolve_n_jobs"]
+
+
+def _configure_threading_layer() -> None:
+    if os.environ.get("NUMBA_THREADING_LAYER"):
+        return
+    try:  # pragma: no cover - depends on the installation
+        importlib.import_module("numba.np.ufunc.tbbpool")
+        numba.config.THREADING_LAYER = "tbb"
+    except Exception:  # ImportError or a missing libtbb shared object
+        numba.config.THREADING_LAYER = "workqueue"
+
+
+_configure_threading_layer()
+
+
+def resolve_n_jobs(n_jobs: int | None) -> int:
+    """Number of threads for ``n_jobs`` (None: numba's current setting; -1: all; k: min(k, all))."""
+    available = numba.config.NUMBA_NUM_THREADS
+    if n_jobs is None:
+        return numba.get_num_threads()
+    if not isinstance(n_jobs, (int,)) or isinstance(n_jobs, bool) or n_jobs == 0 or n_jobs < -1:
+        raise ValueError(f"n_jobs must be None, -1 or a positive integer, got {n_jobs!r}")
+    if n_jobs == -1:
+        return available
+    return min(int(n_jobs), available)
+
+
+@contextlib.contextmanager
+def num_threads(n_jobs: int | None) -> Iterator[int]:
+    """Run the enclosed numba kernels with ``resolve_n_jobs(n_jobs)`` threads; yields that number."""
+    n = resolve_n_jobs(n_jobs)
+    previous = numba.get_num_threads()
+    numba.set_num_threads(n)
+    try:
+        yield n
+    finally:
+        numba.set_num_threads(previous)

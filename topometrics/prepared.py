@@ -1,0 +1,281 @@
+"""Compressed sparse row (CSR) views of a graph, built once and shared by the metrics.
+
+:class:`PreparedGraph` wraps a :class:`~encoders.graph.MultipartiteGraph` and builds,
+on first use, the arrays the metric kernels need:
+
+``out_csr()``
+    Directed out-adjacency of ``G`` as ``(indptr, indices)``: row ``u`` holds the
+    distinct out-neighbours of ``u`` in increasing order (parallel edges merged,
+    self-loops dropped).
+``in_csr()``
+    The same for in-neighbours.
+``undirected()``
+    ``U``, the underlying undirected simple graph, as a symmetric CSR
+    ``(indptr, indices, data)`` with ``data[p] = A_uv``: the sum of ``|w|`` over the
+    directed edges between ``u`` and ``v`` (one edge in an MGE, where parallel
+    edges never occur).  Self-loops are dropped.
+``degrees()``
+    ``(in_degree, out_degree)`` of ``G`` counting every directed edge.
+
+Every array is built by numba kernels from the edge arrays (a counting sort
+into rows, then a parallel per-row sort), so a graph with 10^8 edges needs a few
+seconds and no Python object per edge.  ``indptr`` is ``int64``; ``indices`` use
+the graph's node dtype (``int32`` below 2^31 nodes).  Metric functions accept a
+``PreparedGraph`` wherever they accept a graph, so that :func:`topometrics.compute`
+builds each structure once for all metrics; results of shared intermediate steps
+(core numbers, triangle counts, reachability) are cached in :attr:`PreparedGraph.cache`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numba import njit, prange
+
+from ._numba import num_threads, resolve_n_jobs
+
+__all__ = ["PreparedGraph", "prepare"]
+
+_BY_SRC, _BY_DST, _BOTH = 0, 1, 2
+
+
+@njit(cache=True)
+def _row_pointer(src, dst, n, mode):
+    counts = np.zeros(n + 1, np.int64)
+    for e in range(src.size):
+        u = src[e]
+        v = dst[e]
+        if u == v:
+            continue
+        if mode != _BY_DST:
+            counts[u + 1] += 1
+        if mode != _BY_SRC:
+            counts[v + 1] += 1
+    for i in range(n):
+        counts[i + 1] += counts[i]
+    return counts
+
+
+@njit(cache=True)
+def _scatter(src, dst, weight, indptr, mode, with_data, indices, data):
+    fill = indptr[:-1].copy()
+    for e in range(src.size):
+        u = src[e]
+        v = dst[e]
+        if u == v:
+            continue
+        if mode != _BY_DST:
+            p = fill[u]
+            fill[u] = p + 1
+            indices[p] = v
+            if with_data:
+                data[p] = abs(weight[e])
+        if mode != _BY_SRC:
+            p = fill[v]
+            fill[v] = p + 1
+            indices[p] = u
+            if with_data:
+                data[p] = abs(weight[e])
+
+
+@njit(parallel=True, cache=True)
+def _sort_merge_rows(indptr, indices, data, with_data, new_len):
+    """Sort every row by column and merge repeated columns (summing data) in place."""
+    n = indptr.size - 1
+    for r in prange(n):
+        a = indptr[r]
+        b = indptr[r + 1]
+        if b - a < 2:
+            new_len[r] = b - a
+            continue
+        ordered = True
+        for p in range(a + 1, b):
+            if indices[p] <= indices[p - 1]:
+                ordered = False
+                break
+        if ordered:
+            new_len[r] = b - a
+            continue
+        if with_data:
+            order = np.argsort(indices[a:b], kind="mergesort")
+            seg_i = indices[a:b][order]
+            seg_d = data[a:b][order]
+            indices[a:b] = seg_i
+            data[a:b] = seg_d
+        else:
+            indices[a:b] = np.sort(indices[a:b])
+        k = a
+        for p in range(a + 1, b):
+            if indices[p] == indices[k]:
+                if with_data:
+                    data[k] += data[p]
+            else:
+                k += 1
+                indices[k] = indices[p]
+                if with_data:
+                    data[k] = data[p]
+        new_len[r] = k - a + 1
+
+
+@njit(parallel=True, cache=True)
+def _compact(indptr, indices, data, with_data, new_indptr, out_indices, out_data):
+    n = indptr.size - 1
+    for r in prange(n):
+        a = indptr[r]
+        c = new_indptr[r]
+        for j in range(new_indptr[r + 1] - c):
+            out_indices[c + j] = indices[a + j]
+            if with_data:
+                out_data[c + j] = data[a + j]
+
+
+def build_csr(
+    src: np.ndarray,
+    dst: np.ndarray,
+    n: int,
+    *,
+    mode: str = "out",
+    weight: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """CSR of the simple graph given by an edge list (self-loops dropped, duplicates merged).
+
+    Parameters
+    ----------
+    src, dst : ndarray of int
+        Directed edges.
+    n : int
+        Number of nodes.
+    mode : {"out", "in", "undirected"}
+        Rows indexed by ``src`` (out-neighbours), by ``dst`` (in-neighbours), or
+        symmetric (both directions).
+    weight : ndarray of float, optional
+        When given, ``data`` holds the sum of ``|weight|`` over merged entries.
+
+    Returns
+    -------
+    indptr : int64 array of length n + 1
+    indices : array of the dtype of ``src``, sorted within each row
+    data : float32 array or None
+    """
+    modes = {"out": _BY_SRC, "in": _BY_DST, "undirected": _BOTH}
+    if mode not in modes:
+        raise ValueError(f"mode must be one of {sorted(modes)}, got {mode!r}")
+    code = modes[mode]
+    src = np.ascontiguousarray(src)
+    dst = np.ascontiguousarray(dst, dtype=src.dtype)
+    with_data = weight is not None
+    w = np.ascontiguousarray(weight, dtype=np.float32) if with_data else np.zeros(1, np.float32)
+    indptr = _row_pointer(src, dst, n, code)
+    nnz = int(indptr[-1])
+    indices = np.empty(nnz, dtype=src.dtype)
+    data = np.empty(nnz if with_data else 1, dtype=np.float32)
+    _scatter(src, dst, w, indptr, code, with_data, indices, data)
+    new_len = np.empty(n, dtype=np.int64)
+    _sort_merge_rows(indptr, indices, data, with_data, new_len)
+    if int(new_len.sum()) != nnz:
+        new_indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(new_len, out=new_indptr[1:])
+        m = int(new_indptr[-1])
+        out_i = np.empty(m, dtype=indices.dtype)
+        out_d = np.empty(m if with_data else 1, dtype=np.float32)
+        _compact(indptr, indices, data, with_data, new_indptr, out_i, out_d)
+        indptr, indices, data = new_indptr, out_i, out_d
+    return indptr, indices, (data if with_data else None)
+
+
+class PreparedGraph:
+    """Lazily built CSR structures of one graph, shared across metrics (see module docstring).
+
+    Parameters
+    ----------
+    graph : MultipartiteGraph or BipartiteGraph
+        The graph (a :class:`~encoders.bipartite.BipartiteGraph` is converted with
+        ``to_multipartite()``).
+    n_jobs : int or None
+        Threads for the parallel kernels (None: numba's setting, -1: all).
+    """
+
+    def __init__(self, graph: Any, *, n_jobs: int | None = None) -> None:
+        from encoders.bipartite import BipartiteGraph
+        from encoders.graph import MultipartiteGraph
+
+        if isinstance(graph, BipartiteGraph):
+            graph = graph.to_multipartite()
+        if not isinstance(graph, MultipartiteGraph):
+            raise TypeError(
+                f"expected a MultipartiteGraph (from encoders.encode or MultipartiteGraph.load), "
+                f"a BipartiteGraph or a PreparedGraph, got {type(graph).__name__}"
+            )
+        resolve_n_jobs(n_jobs)  # validate early
+        self.graph = graph
+        self.n_jobs = n_jobs
+        self.cache: dict[str, Any] = {}
+
+    # ----------------------------------------------------------------- sizes
+    @property
+    def num_nodes(self) -> int:
+        return self.graph.num_nodes
+
+    @property
+    def num_edges(self) -> int:
+        return self.graph.num_edges
+
+    @property
+    def partition_offsets(self) -> np.ndarray:
+        return self.graph.partition_offsets
+
+    # ------------------------------------------------------------ structures
+    def degrees(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(in_degree, out_degree)`` of G (int64; every directed edge counted)."""
+        if "degrees" not in self.cache:
+            self.cache["degrees"] = self.graph.degrees()
+        return self.cache["degrees"]
+
+    def out_csr(self) -> tuple[np.ndarray, np.ndarray]:
+        """Distinct out-neighbours of every node (``indptr``, ``indices``)."""
+        if "out_csr" not in self.cache:
+            with num_threads(self.n_jobs):
+                ip, ix, _ = build_csr(self.graph.src, self.graph.dst, self.num_nodes, mode="out")
+            self.cache["out_csr"] = (ip, ix)
+        return self.cache["out_csr"]
+
+    def in_csr(self) -> tuple[np.ndarray, np.ndarray]:
+        """Distinct in-neighbours of every node (``indptr``, ``indices``)."""
+        if "in_csr" not in self.cache:
+            with num_threads(self.n_jobs):
+                ip, ix, _ = build_csr(self.graph.src, self.graph.dst, self.num_nodes, mode="in")
+            self.cache["in_csr"] = (ip, ix)
+        return self.cache["in_csr"]
+
+    def undirected(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Symmetric CSR of U with ``data = A_uv`` (sum of ``|w|`` between u and v)."""
+        if "undirected" not in self.cache:
+            with num_threads(self.n_jobs):
+                self.cache["undirected"] = build_csr(
+                    self.graph.src, self.graph.dst, self.num_nodes, mode="undirected", weight=self.graph.weight
+                )
+        return self.cache["undirected"]
+
+    def undirected_degrees(self) -> np.ndarray:
+        """Degree of every node in U (int64)."""
+        if "undirected_degrees" not in self.cache:
+            self.cache["undirected_degrees"] = np.diff(self.undirected()[0])
+        return self.cache["undirected_degrees"]
+
+    def release(self, *names: str) -> None:
+        """Drop cached structures (all when no name is given) to free memory."""
+        if not names:
+            self.cache.clear()
+        for name in names:
+            self.cache.pop(name, None)
+
+    def __repr__(self) -> str:
+        return f"PreparedGraph({self.graph!r}, cached={sorted(self.cache)})"
+
+
+def prepare(graph: Any, *, n_jobs: int | None = None) -> PreparedGraph:
+    """Return ``graph`` as a :class:`PreparedGraph` (unchanged if it already is one)."""
+    if isinstance(graph, PreparedGraph):
+        return graph
+    return PreparedGraph(graph, n_jobs=n_jobs)

@@ -1,0 +1,240 @@
+"""The metric registry :data:`METRICS` and :func:`normalize`.
+
+Normalisation divisors
+----------------------
+The paper normalises each topometric "based on the number of nodes/edges present
+in the graph representation to prevent graph size/network density from being a
+confounding variable" (Cunegatti et al. 2024, footnote 7) without listing the
+divisor of each metric.  The divisors below reproduce the authors' published table
+(``mge-snn/graph_data/graph_metrics/unrolled/unrolled.csv``, 2,337 rows holding the
+node count N and edge count E next to the normalised values); the evidence is
+checked by ``tests/test_metric_normalization.py`` against that file:
+
+==================  ========  ==============================================================
+metric              divisor   evidence in the published table
+==================  ========  ==============================================================
+sink, source,       nodes     value x N is an integer on every row (x E is not).
+disconnected
+r_out, r_in         none      already fractions of E by definition (value x E is an integer).
+n1                  edges     the value equals ``(1 + E/N) / E`` exactly on every row (the
+                              official count includes the node itself; ours does not).
+n2                  edges     value x N (about 9 at sparsity 0.6) would be below n1 = E/N;
+                              value x E matches our raw n2 in magnitude.
+motif4              edges     value x E matches the exact count of the same kind of graph
+                              (about 1e12 for ResNet-20 at 0.6); value x N is 100x smaller.
+kcore               edges     value x E matches our mean core number (about 82 for ResNet-20
+                              at 0.6); value x N is about 1 at every sparsity.
+strength            edges     value x E decreases with sparsity like the edge weights do;
+                              value x N increases.
+components          none      published values are integers (raw counts).
+component_size      nodes     the value equals ``1 / components`` = ``(N / components) / N``.
+cut_edges           edges     value x E is an integer on every row (x N is not).
+cut_nodes           edges     value x E is an integer on every row (x N is not): the authors
+                              divided the articulation-point count by E, and so do we.
+spectral_gap,       none      published values are unnormalised eigenvalues.
+spectral_radius
+log_paths,          none      extras (not in the paper): already a log-count or fractions.
+effective_sparsity,
+effective_nodes
+==================  ========  ==============================================================
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from . import expansion, global_, local, neighbor, paths, strength
+
+__all__ = [
+    "Metric",
+    "METRICS",
+    "PAPER_METRICS",
+    "EXTRA_METRICS",
+    "BIPARTITE_METRICS",
+    "CATEGORIES",
+    "normalize",
+    "resolve_metrics",
+]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """Description of one topometric.
+
+    Attributes
+    ----------
+    name : str
+        Registry key (also the column name in result tables).
+    category : str
+        ``"local"``, ``"neighbor"``, ``"strength"``, ``"global"``, ``"expansion"``
+        (the paper's Table 2) or ``"paths"`` (end-to-end extras).
+    definition : str
+        One-line definition.
+    complexity : str
+        Time complexity of this implementation.
+    divisor : str or None
+        ``"nodes"``, ``"edges"`` or None: what :func:`normalize` divides by.
+    func : callable
+        ``func(graph) -> number``; accepts a MultipartiteGraph, BipartiteGraph or
+        PreparedGraph.
+    graph : str
+        ``"G"`` (directed MGE) or ``"U"`` (underlying undirected simple graph).
+    bipartite : bool
+        Definable on a single layer's bipartite graph (rolled / rolled-channel
+        encodings), following the paper's section 4.1.
+    """
+
+    name: str
+    category: str
+    definition: str
+    complexity: str
+    divisor: str | None
+    func: Callable[..., Any] = field(repr=False, compare=False)
+    graph: str = "G"
+    bipartite: bool = False
+
+
+CATEGORIES = ("local", "neighbor", "strength", "global", "expansion", "paths")
+
+_M = Metric
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in [
+        _M("sink", "local", "nodes outside the last partition with out-degree 0 and in-degree > 0",
+           "O(N + E)", "nodes", local.sink),
+        _M("source", "local", "nodes outside partition 0 with in-degree 0 and out-degree > 0",
+           "O(N + E)", "nodes", local.source),
+        _M("disconnected", "local", "nodes with in-degree = out-degree = 0", "O(N + E)", "nodes", local.disconnected),
+        _M("r_out", "local", "(sum of out-degrees of source nodes) / E", "O(N + E)", None, local.r_out),
+        _M("r_in", "local", "(sum of in-degrees of sink nodes) / E", "O(N + E)", None, local.r_in),
+        _M("n1", "neighbor", "mean number of distinct nodes one directed edge away (self excluded)",
+           "O(N + E)", "edges", neighbor.n1, bipartite=True),
+        _M("n2", "neighbor", "mean number of distinct nodes at directed distance 1 or 2 (self excluded)",
+           "O(sum_v indeg(v) outdeg(v))", "edges", neighbor.n2),
+        _M("motif4", "neighbor", "number of 4-node subsets whose induced subgraph is weakly connected",
+           "O(sum_v wedges below v) (degree-ordered wedge pass)", "edges", neighbor.motif4, "U", True),
+        _M("kcore", "strength", "mean core number of the nodes of U", "O(N + E)", "edges", strength.kcore, "U", True),
+        _M("strength", "strength", "mean over nodes of the sum of |w| over incoming edges", "O(N + E)", "edges",
+           strength.strength, bipartite=True),
+        _M("components", "global", "number of weakly connected components (isolated nodes count)", "O(N + E)",
+           None, global_.components, "U", True),
+        _M("component_size", "global", "N / components", "O(N + E)", "nodes", global_.component_size, "U", True),
+        _M("cut_edges", "global", "number of bridges of U", "O(N + E)", "edges", global_.cut_edges, "U", True),
+        _M("cut_nodes", "global", "number of articulation points of U", "O(N + E)", "edges", global_.cut_nodes,
+           "U", True),
+        _M("spectral_gap", "expansion", "mu_0 - mu_1, the two largest eigenvalues of A (A_uv = |w_uv|)",
+           "O(m E) Lanczos, m iterations", None, expansion.spectral_gap, "U", True),
+        _M("spectral_radius", "expansion", "largest eigenvalue of the weighted Laplacian D - A",
+           "O(m E) Lanczos, m iterations", None, expansion.spectral_radius, "U", True),
+        _M("log_paths", "paths", "natural log of the number of directed paths from partition 0 to the last",
+           "O(N + E)", None, paths.log_paths),
+        _M("effective_sparsity", "paths",
+           "1 - (edges on an input-to-output path) / (edges of the dense network's MGE)", "O(N + E)", None,
+           paths.effective_sparsity),
+        _M("effective_nodes", "paths", "fraction of nodes on at least one input-to-output path", "O(N + E)", None,
+           paths.effective_nodes),
+    ]
+}
+
+#: The paper's 16 topometrics, in the order of its Table 2.
+PAPER_METRICS: tuple[str, ...] = tuple(n for n, m in METRICS.items() if m.category != "paths")
+#: End-to-end extras computed by :func:`topometrics.compute` in addition to the 16.
+EXTRA_METRICS: tuple[str, ...] = tuple(n for n, m in METRICS.items() if m.category == "paths")
+#: Metrics definable on one layer's bipartite graph (used for the rolled encodings).
+BIPARTITE_METRICS: tuple[str, ...] = tuple(n for n, m in METRICS.items() if m.bipartite)
+
+
+def resolve_metrics(metrics) -> list[str]:
+    """Validate a metric selection (None, a name, a comma-separated string or an iterable of names)."""
+    if metrics is None:
+        return list(METRICS)
+    if isinstance(metrics, str):
+        metrics = [m.strip() for m in metrics.split(",") if m.strip()]
+    names = list(metrics)
+    unknown = [m for m in names if m not in METRICS]
+    if unknown:
+        raise ValueError(f"unknown metric(s) {unknown}; choose from {list(METRICS)}")
+    if not names:
+        raise ValueError(f"no metric selected; choose from {list(METRICS)}")
+    seen: dict[str, None] = {}
+    for m in names:
+        seen.setdefault(m, None)
+    return list(seen)
+
+
+def _divide(value: Any, by: Any) -> Any:
+    try:
+        if by == 0:
+            return math.nan
+    except (TypeError, ValueError):  # a Series: handled by pandas (division by 0 gives inf/nan)
+        pass
+    return value / by
+
+
+def normalize(values, num_nodes=None, num_edges=None):
+    """Divide each registered metric by its :attr:`Metric.divisor` (paper footnote 7).
+
+    Parameters
+    ----------
+    values : dict, pandas.Series or pandas.DataFrame
+        Raw metric values keyed by metric name (dict / Series index / DataFrame
+        columns).  Keys that are not registered metrics, or whose divisor is None,
+        pass through unchanged.
+    num_nodes, num_edges : number, pandas.Series or str
+        Node and edge counts of the graph(s).  For a DataFrame pass Series aligned
+        with its rows, or column names; when omitted, the ``num_nodes`` /
+        ``num_edges`` entries of ``values`` are used.
+
+    Returns
+    -------
+    The same type as ``values`` (a new object) with normalised values.  A divisor
+    of 0 gives NaN for scalars (and pandas' inf/NaN for Series).
+    """
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is a dependency
+        pd = None
+    is_frame = pd is not None and isinstance(values, pd.DataFrame)
+
+    def _count(arg, key):
+        if arg is None:
+            if key not in values:
+                raise ValueError(f"normalize needs {key}: pass it or include a {key!r} entry/column in values")
+            return values[key]
+        if isinstance(arg, str):
+            if arg not in values:
+                raise ValueError(f"column {arg!r} (for {key}) not found in values")
+            return values[arg]
+        return arg
+
+    nodes = _count(num_nodes, "num_nodes")
+    edges = _count(num_edges, "num_edges")
+    if is_frame:
+        out = values.copy()
+        for col in out.columns:
+            m = METRICS.get(col)
+            if m is None or m.divisor is None:
+                continue
+            by = nodes if m.divisor == "nodes" else edges
+            out[col] = out[col].astype(float) / by
+        return out
+    if pd is not None and isinstance(values, pd.Series):
+        out = values.copy()
+        for key in out.index:
+            m = METRICS.get(key)
+            if m is not None and m.divisor is not None:
+                out[key] = _divide(float(out[key]), float(nodes if m.divisor == "nodes" else edges))
+        return out
+    if not isinstance(values, dict):
+        raise TypeError(f"values must be a dict, pandas Series or DataFrame, got {type(values).__name__}")
+    result = {}
+    for key, value in values.items():
+        m = METRICS.get(key)
+        if m is None or m.divisor is None:
+            result[key] = value
+        else:
+            by = nodes if m.divisor == "nodes" else edges
+            result[key] = _divide(float(value), float(by))
+    return result
