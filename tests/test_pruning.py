@@ -316,3 +316,14 @@ def test_data_as_loader_and_dataset_and_aliases():
     flat = torch.cat([s.flatten() for s in scores.values()])
     assert sum(int((a[n] != b[n]).sum()) for n in a) <= 2  # only float near-ties may differ
     assert flat.numel() == _total(model)
+
+
+def test_grasp_chunks_sum_like_the_whole_batch():
+    """In eval mode (no batch statistics) chunked g and Hg equal the whole-batch ones."""
+    torch.manual_seed(4)
+    model = get_model("resnet20", 10, SMALL).eval()
+    x, y = _data(24)
+    whole = grasp_scores(copy.deepcopy(model), x, y)
+    chunked = grasp_scores(copy.deepcopy(model), x, y, chunk_size=7)
+    for n in whole:
+        torch.testing.assert_close(chunked[n], whole[n], rtol=1e-4, atol=1e-9)
