@@ -187,8 +187,10 @@ def test_grid_cli(tmp_path, capsys):
 def test_grid_cli_metrics(tmp_path):
     out = tmp_path / "m"
     assert main(["grid", "--archs", "resnet20", "--methods", "er", "--sparsities", "0.9", "--datasets", "synthetic",
-                 "--input-shape", "1,8,8", "--out", str(out), "--metrics", "--metric-names", "sink,source,components",
+                 "--input-shape", "1,8,8", "--out", str(out), "--metrics", "--metric-names", "sink,components,effective_sparsity",
                  "--threads", "1"]) == 0
     df = read_results(out)
-    assert df["hook_status"].item() == "ok"
-    assert {"sink", "source", "components"} <= set(df.columns) and df["components"].item() >= 1
+    assert df["hook_status"].item() == "ok", df["hook_error"].item()
+    assert {"sink", "components", "effective_sparsity", "num_nodes", "num_edges"} <= set(df.columns)
+    assert df["components"].item() >= 1 and df["num_edges"].item() > 0
+    assert 0.0 <= df["effective_sparsity"].item() <= 1.0

@@ -54,7 +54,8 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="fallback dense accuracies: columns dataset, arch and dense_accuracy (fraction) or acc_mean (percent)")
     parser.add_argument(
         "--metrics", action=argparse.BooleanOptionalAction, default=False,
-        help="add the topometrics of every run's MGE as columns (encoders.encode + topometrics.compute; default off)",
+        help="add every run's topometrics (raw values) and its MGE's num_nodes/num_edges as columns "
+             "(encoders.encode + topometrics.compute; default off)",
     )
     parser.add_argument("--metric-names", metavar="M1,M2", help="with --metrics: only these topometrics (default: all)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
@@ -66,17 +67,37 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def metrics_hook(metric_names: str | None):
-    """``on_result`` computing the topometrics of a checkpoint's MGE (lazy imports: CLI layer only)."""
+    """``on_result`` adding a run's topometrics (raw values) and its MGE's ``num_nodes``/``num_edges``.
+
+    Lazy imports: the CLI is the only layer allowed to join pruners, encoders and
+    topometrics.  ``effective_sparsity`` needs the edge count of the dense network's MGE,
+    computed once per model configuration by encoding the dense model.
+    """
     from encoders import encode
     from topometrics.compute import compute
+    from topometrics.registry import resolve_metrics
 
     from pruners import load_checkpoint
+    from pruners.pipeline import build_model
+
+    names = resolve_metrics(metric_names)
+    dense_edges: dict[tuple, int] = {}
 
     def hook(path, row):
         ck = load_checkpoint(path)
-        graph = encode(ck.model, tuple(ck.meta["input_shape"]), ck.masks)
-        values = compute(graph, metric_names)
-        return {f"{k}": float(v) for k, v in values.items()}
+        shape = tuple(ck.meta["input_shape"])
+        graph = encode(ck.model, shape, ck.masks)
+        dense = None
+        if "effective_sparsity" in names:
+            key = (ck.meta["arch"], shape, int(ck.meta["num_classes"]), tuple(sorted((ck.meta.get("model_kwargs") or {}).items())))
+            if key not in dense_edges:
+                model = build_model(ck.meta["arch"], int(ck.meta["num_classes"]), shape, 0, ck.meta.get("model_kwargs"))
+                dense_edges[key] = int(encode(model, shape).num_edges)
+            dense = dense_edges[key]
+        values = compute(graph, names, dense_num_edges=dense)
+        out = {"num_nodes": int(graph.num_nodes), "num_edges": int(graph.num_edges)}
+        out.update({k: float(v) for k, v in values.items()})
+        return out
 
     return hook
 
