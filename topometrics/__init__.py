@@ -27,7 +27,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY: dict[str, str] = {
-    "compute": "compute",
+    "compute": "computation",
     "METRICS": "registry",
     "Metric": "registry",
     "PAPER_METRICS": "registry",
@@ -61,6 +61,7 @@ _LAZY: dict[str, str] = {
     "effective_sparsity": "paths",
     "effective_nodes": "paths",
     "MissingDenseCountWarning": "paths",
+    "dense_num_edges": "paths",
     "ramanujan_metrics": "ramanujan",
     "per_layer": "layers",
     "aggregate_layers": "layers",

@@ -73,7 +73,7 @@ def per_layer(
 
     import encoders
 
-    from .compute import compute
+    from .computation import compute
     from .ramanujan import ramanujan_metrics
 
     encodings = tuple(encodings)

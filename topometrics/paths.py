@@ -27,7 +27,7 @@ from numba import njit
 
 from .prepared import prepare
 
-__all__ = ["log_paths", "effective_sparsity", "effective_nodes", "on_path_masks", "MissingDenseCountWarning"]
+__all__ = ["log_paths", "effective_sparsity", "effective_nodes", "on_path_masks", "dense_num_edges", "MissingDenseCountWarning"]
 
 
 class MissingDenseCountWarning(UserWarning):
@@ -224,3 +224,21 @@ def effective_nodes(graph) -> float:
         return float("nan")
     fwd, bwd = on_path_masks(pg)
     return float(np.count_nonzero(fwd & bwd)) / pg.num_nodes
+
+
+def dense_num_edges(model, input_shape, *, identity_shortcuts: bool = True) -> int:
+    """Number of edges of the MGE of ``model`` with every weight kept (the denominator of
+    :func:`effective_sparsity`).
+
+    Encodes the model with all-True masks (:func:`encoders.encode`), so it costs one
+    dense encoding: time and memory grow with the dense edge count (16 bytes per
+    edge).  Callers that score many checkpoints of one architecture should compute
+    it once and pass it on (the ``topometrics metrics`` command does).
+    """
+    import torch
+
+    from encoders import encode
+    from encoders.masks import prunable_parameters
+
+    masks = {name: torch.ones(tuple(module.weight.shape), dtype=torch.bool) for name, module in prunable_parameters(model).items()}
+    return int(encode(model, tuple(input_shape), masks, identity_shortcuts=identity_shortcuts).num_edges)

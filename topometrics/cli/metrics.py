@@ -1,0 +1,326 @@
+"""``topometrics metrics``: the topometrics of many checkpoints, one CSV row each, resumable.
+
+Inputs (positional, any mix):
+
+* checkpoints written by :func:`pruners.save_checkpoint` / ``topometrics prune``
+  (their metadata give the architecture, input shape and the row's columns);
+* graphs saved by :meth:`encoders.MultipartiteGraph.save` (``.npz``);
+* plain ``torch.save``-d state dicts of a zoo model (``--arch`` needed), optionally
+  ``{"state_dict": ..., "masks": ...}`` or with ``*_orig`` / ``*_mask`` entries of
+  :mod:`torch.nn.utils.prune`.
+
+Each row holds ``checkpoint`` (the path as given), the checkpoint's metadata
+(``arch, dataset, method, sparsity, seed, accuracy, dense_accuracy, num_classes, ...``
+when present), ``num_nodes``, ``num_edges``, ``dense_num_edges`` and one column per
+metric (raw values, see :func:`topometrics.compute`; normalise them with
+:func:`topometrics.normalize`), then ``metrics_seconds``.
+
+Resumable: rows already in the output file for the same checkpoint (same resolved
+path) and holding every requested metric column are skipped.  After each
+checkpoint the whole table is written to a temporary file that replaces the output
+(``os.replace``), so an interrupted run never leaves a partial row.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ._common import parse_shape
+
+#: Metadata keys written first, in this order, when present.
+META_ORDER = (
+    "arch", "dataset", "method", "sparsity", "achieved_sparsity", "seed", "accuracy", "dense_accuracy",
+    "num_classes", "input_shape", "model_kwargs",
+)
+_SKIP_META = {"training_state", "format", "format_version"}
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "metrics",
+        help="compute the topometrics of checkpoints into a CSV table (resumable)",
+        description=(
+            "Encode every checkpoint as an unrolled multipartite graph and compute its topometrics "
+            "(the paper's 16 plus log_paths, effective_sparsity, effective_nodes): one CSV row per "
+            "checkpoint, raw values, resumable."
+        ),
+    )
+    parser.add_argument(
+        "checkpoints", nargs="+", metavar="CHECKPOINT",
+        help="pruners checkpoints, saved MultipartiteGraph .npz files, or state dicts of --arch",
+    )
+    parser.add_argument("-o", "--out", required=True, metavar="RESULTS.csv", help="output table (appended to / resumed)")
+    parser.add_argument("--arch", help="zoo model of plain state dicts (checkpoints carry their own)")
+    parser.add_argument(
+        "--input-shape", type=parse_shape, metavar="C,H,W",
+        help="input shape without batch (default: the checkpoint's metadata, else 3,32,32)",
+    )
+    parser.add_argument("--num-classes", type=int, help="classifier outputs of --arch for state dicts (default 10)")
+    parser.add_argument("--shortcut", choices=("A", "B"), help="ResNet shortcut option of --arch for state dicts")
+    parser.add_argument(
+        "--metrics", metavar="M1,M2",
+        help="comma-separated metric names (default: all; see `python -c 'import topometrics; print(list(topometrics.METRICS))'`)",
+    )
+    parser.add_argument(
+        "--inexact", action="store_true",
+        help="estimate motif4 from a node sample (--motif-sample) instead of counting it exactly",
+    )
+    parser.add_argument("--motif-sample", type=float, default=0.001, help="node fraction (<= 1) or count for --inexact (default 0.001)")
+    parser.add_argument("--no-dense-count", dest="dense_count", action="store_false",
+                        help="skip the dense encoding that effective_sparsity needs (it is then NaN)")
+    parser.add_argument("--n-jobs", type=int, default=None, help="threads for the metric kernels (default: numba's setting)")
+    parser.add_argument("--seed", type=int, default=0, help="random_state of the spectral start vector and motif sample")
+    parser.add_argument("--stop-on-error", action="store_true", help="stop at the first failing checkpoint")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+    return parser
+
+
+# ---------------------------------------------------------------------------------- loading
+def _plain(value):
+    """A CSV-friendly value (lists/tuples as comma-joined strings, dicts as JSON)."""
+    import json
+
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    return value
+
+
+def _load_state_dict(path, args, shape):
+    """(model, masks, meta) from a plain state dict of the zoo model ``--arch``."""
+    import torch
+
+    from pruners.models import get_model
+
+    from . import CLIError
+
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many exception types on foreign files
+        first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise CLIError(f"{path} is not a pruners checkpoint, a saved graph or a torch state dict ({first})") from None
+    masks = {}
+    if isinstance(payload, dict) and isinstance(payload.get("state_dict"), dict):
+        masks = dict(payload.get("masks") or {})
+        state = dict(payload["state_dict"])
+    elif isinstance(payload, dict) and payload and all(isinstance(v, torch.Tensor) for v in payload.values()):
+        state = dict(payload)
+    else:
+        raise CLIError(f"{path} holds a {type(payload).__name__}, not a state dict of tensors")
+    if not args.arch:
+        raise CLIError(f"{path} is a plain state dict: pass --arch (and --num-classes, --shortcut) to build its model")
+    for key in [k for k in state if k.endswith("_orig")]:
+        base = key[: -len("_orig")]
+        if f"{base}_mask" in state:  # torch.nn.utils.prune layout
+            mask = state.pop(f"{base}_mask").bool()
+            state[base] = state.pop(key) * mask
+            masks.setdefault(base, mask)
+    num_classes = 10 if args.num_classes is None else args.num_classes
+    kwargs = {"shortcut": args.shortcut} if args.shortcut else {}
+    try:
+        model = get_model(args.arch, num_classes, shape, **kwargs)
+        model.load_state_dict(state, strict=True)
+    except (KeyError, ValueError) as exc:
+        raise CLIError(str(exc).strip("'\"")) from None
+    except RuntimeError as exc:
+        raise CLIError(f"{path} does not fit --arch {args.arch} (--num-classes {num_classes}): "
+                       f"{str(exc).splitlines()[0][:300]}") from None
+    meta = {"arch": args.arch, "num_classes": num_classes, "input_shape": list(shape), "model_kwargs": kwargs}
+    return model, masks, meta
+
+
+def _load(path, args):
+    """(graph or None, model or None, masks, meta, input_shape) for one input file."""
+    from pathlib import Path
+
+    from . import CLIError
+
+    p = Path(path)
+    if not p.is_file():
+        raise CLIError(f"{path} does not exist")
+    if p.suffix == ".npz":
+        from encoders import MultipartiteGraph
+
+        try:
+            graph = MultipartiteGraph.load(p)
+        except ValueError as exc:
+            raise CLIError(str(exc)) from None
+        shape = graph.meta.get("input_shape")
+        return graph, None, None, dict(graph.meta), tuple(shape) if shape else None
+    from pruners import CheckpointError, load_checkpoint
+
+    try:
+        ck = load_checkpoint(p)
+    except CheckpointError as exc:
+        if "not a pruners checkpoint" not in str(exc):
+            raise CLIError(str(exc)) from None
+    else:
+        meta = dict(ck.meta)
+        shape = tuple(args.input_shape or meta.get("input_shape") or (3, 32, 32))
+        return None, ck.model, ck.masks, meta, shape
+    shape = tuple(args.input_shape or (3, 32, 32))
+    model, masks, meta = _load_state_dict(p, args, shape)
+    return None, model, masks, meta, shape
+
+
+# ------------------------------------------------------------------------------- the table
+def _key(path) -> str:
+    import os
+
+    return os.path.realpath(os.fspath(path))
+
+
+def _read_table(out):
+    import pandas as pd
+
+    from . import CLIError
+
+    if not out.exists() or out.stat().st_size == 0:
+        return pd.DataFrame()
+    try:
+        table = pd.read_csv(out)
+    except Exception as exc:  # pandas raises several parser errors
+        raise CLIError(f"{out} exists but is not a readable CSV ({exc}); move it away or pick another -o") from None
+    if len(table) and "checkpoint" not in table.columns:
+        raise CLIError(f"{out} has no 'checkpoint' column: it was not written by `topometrics metrics`")
+    return table
+
+
+def _write_table(table, out) -> None:
+    import os
+
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    try:
+        table.to_csv(tmp, index=False)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _columns(rows, metric_names) -> list[str]:
+    fixed = ["checkpoint"]
+    meta = [k for k in META_ORDER if any(k in r for r in rows)]
+    tail = ["num_nodes", "num_edges", "dense_num_edges", *metric_names, "metrics_seconds"]
+    others = sorted({k for r in rows for k in r} - set(fixed) - set(meta) - set(tail) - set(metric_names))
+    known = [*fixed, *meta, *others, *tail]
+    extra = [k for r in rows for k in r if k not in known]  # metric columns of earlier runs
+    return known + list(dict.fromkeys(extra))
+
+
+# --------------------------------------------------------------------------------------- run
+def run(args: argparse.Namespace) -> int:
+    import sys
+    import warnings
+    from pathlib import Path
+
+    import pandas as pd
+
+    from topometrics.paths import MissingDenseCountWarning
+    from topometrics.registry import METRICS, resolve_metrics
+
+    from . import CLIError
+
+    try:
+        names = resolve_metrics(args.metrics) if args.metrics else list(METRICS)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    if args.motif_sample <= 0:
+        raise CLIError(f"--motif-sample must be positive, got {args.motif_sample}")
+    sample = args.motif_sample if args.motif_sample <= 1 else int(args.motif_sample)
+    out = Path(args.out)
+    if out.parent and not out.parent.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+    table = _read_table(out)
+    rows = table.to_dict("records") if len(table) else []
+    done = {}
+    for i, r in enumerate(rows):
+        done[_key(r["checkpoint"])] = i
+    have_all = all(m in table.columns for m in names) if len(table) else False
+
+    todo = []
+    for path in args.checkpoints:
+        if _key(path) in done and have_all:
+            continue
+        todo.append(path)
+    skipped = len(args.checkpoints) - len(todo)
+    if skipped and not args.quiet:
+        print(f"skipping {skipped} checkpoint(s) already in {out}", file=sys.stderr)
+
+    from tqdm.auto import tqdm
+
+    dense_cache: dict = {}
+    failures = 0
+    bar = tqdm(todo, desc="metrics", unit="ckpt", disable=args.quiet)
+    for path in bar:
+        bar.set_postfix_str(Path(path).name[-40:])
+        try:
+            row = _measure(path, args, names, sample, dense_cache, MissingDenseCountWarning, warnings)
+        except CLIError as exc:
+            failures += 1
+            tqdm.write(f"topometrics metrics: {path}: {exc}", file=sys.stderr)
+            if args.stop_on_error:
+                raise
+            continue
+        key = _key(path)
+        if key in done:
+            merged = dict(rows[done[key]])
+            merged.update(row)
+            rows[done[key]] = merged
+        else:
+            done[key] = len(rows)
+            rows.append(row)
+        frame = pd.DataFrame(rows)
+        frame = frame[_columns(rows, names)]
+        _write_table(frame, out)
+    bar.close()
+    if not args.quiet:
+        print(f"{len(todo) - failures} checkpoint(s) measured, {failures} failed; table: {out}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _measure(path, args, names, sample, dense_cache, warning_cls, warnings) -> dict:
+    """Encode one input and compute its metrics; returns the CSV row."""
+    import time
+
+    from topometrics.computation import compute
+    from topometrics.paths import dense_num_edges
+
+    from . import CLIError
+
+    graph, model, masks, meta, shape = _load(path, args)
+    if graph is None:
+        from encoders import EncodingError, MaskError, encode
+
+        try:
+            graph = encode(model, shape, masks)
+        except (EncodingError, MaskError) as exc:
+            raise CLIError(str(exc)) from None
+    dense = graph.meta.get("dense_num_edges")
+    if dense is None and model is not None and args.dense_count and "effective_sparsity" in names:
+        key = (meta.get("arch"), tuple(shape), str(meta.get("model_kwargs")), meta.get("num_classes"))
+        if key not in dense_cache:
+            dense_cache[key] = dense_num_edges(model, shape)
+        dense = dense_cache[key]
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", warning_cls)  # NaN effective_sparsity is documented
+        values = compute(
+            graph, names, exact=not args.inexact, random_state=args.seed, n_jobs=args.n_jobs,
+            motif_sample=sample, dense_num_edges=dense,
+        )
+    elapsed = time.perf_counter() - t0
+    row = {"checkpoint": str(path)}
+    for k, v in meta.items():
+        if k not in _SKIP_META and k not in values:
+            row[k] = _plain(v)
+    if shape is not None:
+        row["input_shape"] = _plain(list(shape))
+    row.update(num_nodes=graph.num_nodes, num_edges=graph.num_edges, dense_num_edges=dense)
+    row.update(values)
+    row["metrics_seconds"] = round(elapsed, 3)
+    return row
