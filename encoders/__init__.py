@@ -5,17 +5,34 @@
 * :func:`rolled` and :func:`rolled_channel` -- the layer-wise baseline encodings, one
   :class:`BipartiteGraph` per weighted layer (see :mod:`encoders.rolled`);
 * :func:`resolve_masks` -- where each weight's mask comes from (see :mod:`encoders.masks`).
+
+The graph containers need only numpy and scipy; the functions that read torch models
+(and numba) are imported on first use, so ``import encoders`` stays light for code
+that only loads saved graphs.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from .bipartite import BipartiteGraph
 from .errors import EncodingError, MaskError, UnsupportedOperationError, UntraceableModelError
 from .graph import GraphTooLargeError, LayerInfo, MultipartiteGraph, Partition
-from .masks import MaskedWeight, random_uniform_masks, resolve_masks
-from .mge import encode
-from .rolled import rolled, rolled_channel
+
+_LAZY = {
+    "encode": "mge",
+    "count_edges": "mge",
+    "rolled": "rolled",
+    "rolled_channel": "rolled",
+    "resolve_masks": "masks",
+    "random_uniform_masks": "masks",
+    "MaskedWeight": "masks",
+}
 
 __all__ = [
     "encode",
+    "count_edges",
     "rolled",
     "rolled_channel",
     "MultipartiteGraph",
@@ -31,3 +48,15 @@ __all__ = [
     "resolve_masks",
     "random_uniform_masks",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

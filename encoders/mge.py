@@ -97,7 +97,7 @@ from .trace import (
     trace,
 )
 
-__all__ = ["encode"]
+__all__ = ["encode", "count_edges"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -293,7 +293,7 @@ class _Encoder:
         return -(base + np.arange(m, dtype=np.int64)) - 1
 
     # ------------------------------------------------------------------ run the graph
-    def run(self) -> MultipartiteGraph:
+    def run(self, count_only: bool = False) -> Any:
         graph = trace(self.model)
         self.graph = graph
         env: dict[fx.Node, Any] = {}
@@ -319,7 +319,7 @@ class _Encoder:
                 args = fx.node.map_arg(node.args, lambda n: env[n])
                 kwargs = fx.node.map_arg(node.kwargs, lambda n: env[n])
                 env[node] = self.dispatch(node, args, kwargs)
-        return self.finalize()
+        return self.finalize(count_only)
 
     # ------------------------------------------------------------------ dispatch
     def unsupported(self, node: fx.Node, why: str = "") -> UnsupportedOperationError:
@@ -816,7 +816,7 @@ class _Encoder:
             raise EncodingError("internal error: the partition graph has a cycle")
         return order
 
-    def finalize(self) -> MultipartiteGraph:
+    def finalize(self, count_only: bool = False) -> Any:
         order = self._partition_order()
         final_index = {pi: k for k, pi in enumerate(order)}
         remap = np.full(self.prov_total, -1, dtype=np.int64)
@@ -845,6 +845,8 @@ class _Encoder:
             else:
                 plans.append(self._plan_identity(job, remap, bounds, final_index))
         total = int(sum(p["count"] for p in plans))
+        if count_only:
+            return partitions, [(plan["layer"], int(plan["count"])) for plan in plans]
         src = np.empty(total, dtype=idt)
         dst = np.empty(total, dtype=idt)
         wt = np.empty(total, dtype=np.float32)
@@ -1159,6 +1161,39 @@ def encode(
     O(N + nnz(W)); no Python object per edge.  Reference: Cunegatti et al., TMLR 2024,
     Sections 3.1-3.2 and Appendix C.
     """
+    shape, checked = _check_arguments(model, input_shape, masks)
+    with torch.no_grad():
+        return _Encoder(model, shape, checked, identity_shortcuts).run()
+
+
+def count_edges(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    masks: dict | None = None,
+    *,
+    identity_shortcuts: bool = True,
+    per_layer: bool = False,
+) -> int | list[tuple[LayerInfo, int]]:
+    """Number of edges :func:`encode` would produce, without building the edge arrays.
+
+    Same arguments and errors as :func:`encode`.  Plain convolutions and linear layers
+    are counted in closed form (``sum over unmasked taps of valid output rows x valid
+    output columns``), folded pooling from the window sizes; only layers whose
+    parallel edges are merged (overlapping pooling windows, reflect padding, a node
+    read twice) need a counting pass.  Memory O(N + nnz(W)) instead of 16 bytes per
+    edge, so the dense edge count of a large model (the denominator of an effective
+    sparsity) is cheap.
+
+    Returns the total, or with ``per_layer=True`` a list of ``(LayerInfo, count)`` in
+    the order of :attr:`MultipartiteGraph.layers`.
+    """
+    shape, checked = _check_arguments(model, input_shape, masks)
+    with torch.no_grad():
+        _, layers = _Encoder(model, shape, checked, identity_shortcuts).run(count_only=True)
+    return layers if per_layer else int(sum(c for _, c in layers))
+
+
+def _check_arguments(model: Any, input_shape: Any, masks: Any) -> tuple[tuple[int, ...], dict]:
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     try:
@@ -1167,7 +1202,5 @@ def encode(
         raise EncodingError(f"input_shape must be a tuple of positive ints like (3, 32, 32), got {input_shape!r}") from None
     if not shape or min(shape) < 1 or any(isinstance(s, bool) for s in input_shape):
         raise EncodingError(f"input_shape must be a tuple of positive ints like (3, 32, 32), got {input_shape!r}")
-    checked = validate_masks(model, masks)
-    with torch.no_grad():
-        return _Encoder(model, shape, checked, identity_shortcuts).run()
+    return shape, validate_masks(model, masks)
 

@@ -762,3 +762,25 @@ def test_indexing_with_an_activation_is_unsupported():
 
     with pytest.raises(encoders.UnsupportedOperationError, match="indexing with an activation"):
         encode(Gather(), (3,))
+
+
+@pytest.mark.parametrize("arch,kw,shape", ZOO_SMALL[:3] + [("wrn28_2", {}, (3, 8, 8))], ids=lambda v: str(v))
+def test_count_edges_matches_encode(arch, kw, shape):
+    model = get_model(arch, 10, shape, **kw)
+    masks = random_masks(model, 0.5, seed=7)
+    g = encode(model, shape, masks)
+    assert encoders.count_edges(model, shape, masks) == g.num_edges
+    per_layer = encoders.count_edges(model, shape, masks, per_layer=True)
+    assert [layer for layer, _ in per_layer] == g.layers
+    assert [c for _, c in per_layer] == np.bincount(g.edge_layer, minlength=len(g.layers)).tolist()
+    assert encoders.count_edges(model, shape, masks, identity_shortcuts=False) == encode(
+        model, shape, masks, identity_shortcuts=False
+    ).num_edges
+
+
+def test_count_edges_dense_resnet20_and_merged_layers():
+    model = get_model("resnet20", 10, (3, 32, 32))
+    dense = {n: torch.ones_like(p, dtype=torch.bool) for n, p in model.named_parameters() if p.dim() > 1}
+    assert encoders.count_edges(model, (3, 32, 32), dense) == dense_resnet20_edges("B")
+    overlap = nn.Sequential(nn.Conv2d(2, 3, 1), nn.MaxPool2d(3, 2, 1), nn.Conv2d(3, 2, 3, padding=1))
+    assert encoders.count_edges(overlap, (2, 9, 7)) == encode(overlap, (2, 9, 7)).num_edges
