@@ -1,0 +1,165 @@
+"""``topometrics analyze`` / ``topometrics reproduce`` end to end, and a short run on the published data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import topometrics
+from analysis.names import UNROLLED_FEATURES
+from analysis.pipeline import analyze, prepare_results_table, reproduce
+from topometrics.cli import main
+from test_analysis_data import write_graph_data
+
+METHODS = ("snip", "grasp", "synflow", "prospr", "uniform", "er", "erk")
+
+
+def grid_like_table(seed=0) -> pd.DataFrame:
+    """A results table shaped like ``topometrics grid --metrics`` output (raw metrics + counts)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for arch in ("conv6", "resnet20"):
+        for ds in ("cifar10", "cifar100"):
+            rows.append({"arch": arch, "dataset": ds, "method": "dense", "sparsity": 0.0, "seed": 0, "accuracy": 0.9, "dense_accuracy": 0.9, "status": "trained"})
+            for k, m in enumerate(METHODS):
+                for s in (0.6, 0.9, 0.98):
+                    drop = 0.4 * s + 0.01 * k + rng.normal(0, 0.003)
+                    edges = 1e5 * (1 - s)
+                    row = {
+                        "arch": arch,
+                        "dataset": ds,
+                        "method": m,
+                        "sparsity": s,
+                        "seed": 0,
+                        "accuracy": 0.9 * (1 - drop),
+                        "dense_accuracy": 0.9,
+                        "checkpoint": f"checkpoints/{ds}/{arch}/{m}/s{s}-seed0.pt",
+                        "status": "trained",
+                        "achieved_sparsity": s,
+                        "trained_epochs": 2,
+                        "prune_seconds": rng.random(),
+                        "num_nodes": 5000.0,
+                        "num_edges": edges,
+                    }
+                    for f in UNROLLED_FEATURES:
+                        row[f] = rng.random() * edges
+                    row["sink"] = (0.1 * k + drop + rng.normal(0, 0.01)) * edges
+                    rows.append(row)
+    rows.append(dict(rows[1], method="snip", sparsity=0.8, accuracy=np.nan, status="failed"))
+    return pd.DataFrame(rows)
+
+
+def fake_normalize(values, num_nodes, num_edges):
+    """Stand-in for topometrics.normalize: divides every registered metric by the edge count."""
+    fake_normalize.calls += 1
+    assert isinstance(num_nodes, pd.Series) and isinstance(num_edges, pd.Series)
+    out = values.copy()
+    for col in out.columns:
+        out[col] = out[col] / num_edges
+    return out
+
+
+fake_normalize.calls = 0
+
+
+def test_prepare_results_table_cleans_grid_output(monkeypatch):
+    monkeypatch.setattr(topometrics, "normalize", fake_normalize, raising=False)
+    report: list[str] = []
+    table, feats = prepare_results_table(grid_like_table(), report=report)
+    assert feats == list(UNROLLED_FEATURES)
+    assert "dense" not in set(table["method"]) and table["accuracy"].notna().all()
+    text = " ".join(report)
+    assert "dropped 4 dense baseline rows" in text and "1 rows without an accuracy" in text and "normalised" in text
+    assert table["sink"].max() < 2  # divided by the edge count
+    raw, _ = prepare_results_table(grid_like_table(), normalize="no")
+    assert raw["sink"].max() > 100
+
+
+def test_analyze_cli_writes_tables_and_figures(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(topometrics, "normalize", fake_normalize, raising=False)
+    csv = tmp_path / "results.csv"
+    grid_like_table().to_csv(csv, index=False)
+    out = tmp_path / "out"
+    calls = fake_normalize.calls
+    status = main(["analyze", str(csv), "--out", str(out), "--repeats", "1", "--loto-repeats", "1", "--no-progress"])
+    assert status == 0, capsys.readouterr().err
+    assert fake_normalize.calls == calls + 1
+    for name in ("table3.md", "table3.csv", "table3_per_regressor.md", "importance.csv", "table4.md", "table11.md", "table12.md",
+                 "rankings_per_triplet.csv", "fig3_importance_sparsity_fixed.png", "fig4_importance_architecture_fixed.png", "report.md"):
+        assert (out / name).is_file(), name
+    t3 = pd.read_csv(out / "table3.csv")
+    assert set(t3["scenario"]) == {"sparsity", "architecture"} and len(t3) == 3 + 2
+    per = pd.read_csv(out / "rankings_per_triplet.csv")
+    assert set(per["strategy"]) == {"mixture", "mixture_loto"} and len(per[per.subset == "all"]) == 2 * 12
+    assert "dense baseline" in (out / "report.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "mutate,message",
+    [
+        (lambda t: t.drop(columns="seed"), "lacks required columns ['seed']"),
+        (lambda t: t.assign(method=t["method"].replace("erk", "lottery")), "unknown pruning method 'lottery'"),
+        (lambda t: t.assign(accuracy=t["accuracy"] * 100), "--accuracy-percent"),
+        (lambda t: t.head(12), "no sparsity or architecture group has at least 18 networks"),
+        (lambda t: t.drop(columns=list(UNROLLED_FEATURES)), "no topometric columns found"),
+    ],
+)
+def test_analyze_cli_bad_input(tmp_path, capsys, mutate, message):
+    csv = tmp_path / "results.csv"
+    mutate(grid_like_table()).to_csv(csv, index=False)
+    status = main(["analyze", str(csv), "--out", str(tmp_path / "o"), "--repeats", "1", "--normalize", "no", "--no-progress"])
+    err = capsys.readouterr().err
+    assert status == 2 and message in err
+
+
+def test_analyze_cli_missing_file(tmp_path, capsys):
+    assert main(["analyze", str(tmp_path / "none.csv"), "--out", str(tmp_path)]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_extra_methods_option(tmp_path):
+    t = grid_like_table()
+    t["method"] = t["method"].replace("erk", "lottery")
+    res = analyze(t, tmp_path / "o", extra_methods=["lottery"], normalize="no", n_repeats=1, loto_repeats=0, progress=False)
+    assert "lottery" in set(res["table"]["method"]) and "mixture_loto" not in set(res["rankings"]["strategy"])
+
+
+def test_reproduce_cli_on_synthetic_published_data(tmp_path, capsys):
+    gd = write_graph_data(tmp_path)
+    out = tmp_path / "repro"
+    status = main(["reproduce", "--data", str(gd), "--out", str(out), "--repeats", "1", "--loto-repeats", "0", "--no-progress"])
+    assert status == 0, capsys.readouterr().err
+    for name in ("README.md", "data_report.md", "table3.md", "table4.md", "table11.md", "table12.md", "importance.csv",
+                 "fig2a_conv6_cifar10_s0.9.png", "fig2b_resnet32_cifar10_s0.8.png", "fig3_importance_sparsity_fixed.png",
+                 "fig4_importance_architecture_fixed.png", "fig5_ramanujan_density_correlation.png", "ramanujan_density_correlations.csv"):
+        assert (out / name).is_file(), name
+    t3 = pd.read_csv(out / "table3.csv")
+    assert set(t3["encoding"]) == {"unrolled", "rolled", "rolled_channel"} and len(t3) == 27
+    t4 = pd.read_csv(out / "table4.csv")
+    assert len(t4) == 4 * 6
+    assert {f"{s}_mean" for s in ("mixture", "layer_density", "delta_r", "delta_r_imdb", "lambda_imsg")} <= set(t4.columns)
+    assert "mixture_loto_mean" not in t4.columns  # --loto-repeats 0 skips the honest variant (tested in test_analysis_ranking)
+    assert "21-column schema" in (out / "data_report.md").read_text()
+    assert main(["reproduce", "--data", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
+
+
+def test_reproduce_published_data(reference_dir, tmp_path):
+    """A short run (1 CV repeat) over the authors' published graph data."""
+    graph_data = reference_dir / "mge-snn" / "graph_data"
+    if not graph_data.is_dir():
+        pytest.skip(f"published graph data not found at {graph_data}")
+    res = reproduce(graph_data, tmp_path / "repro", n_repeats=1, loto_repeats=0, progress=False)
+    sizes = {k: len(v) for k, v in res["data"].encodings.items()}
+    assert sizes == {"unrolled": 1247, "rolled": 1258, "rolled_channel": 1258}
+    t3 = res["table3"]
+    assert np.isfinite(t3["adj_r2_mean"]).all() and (t3["adj_r2_mean"] < 1).all()
+    sf = t3[t3.scenario == "sparsity"].groupby("encoding")["adj_r2_mean"].mean()
+    assert sf["unrolled"] > sf["rolled"] and sf["unrolled"] > sf["rolled_channel"]
+    per = res["rankings"]
+    assert len(per[(per.subset == "all") & (per.strategy == "mixture")]) == 60
+    assert per["rbo"].between(0, 1).all()
+    corr = res["ramanujan_correlations"]
+    imdb = corr[(corr.metric == "delta_r_imdb") & (corr.sparsity == 0.6)]["r"]
+    assert (imdb > 0.9).all()  # Appendix D: strongly tied to layer density
+    assert (tmp_path / "repro" / "table4.md").is_file()
