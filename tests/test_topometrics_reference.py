@@ -125,20 +125,38 @@ def brute_connected_4sets(U: nx.Graph) -> tuple[int, dict]:
 
 
 def _count_paths(g: MultipartiteGraph) -> int:
-    """Number of directed paths (node sequences, length 0 included) from partition 0 to the last."""
+    """Number of directed paths (node sequences, length 0 included) from partition 0 to the last.
+
+    Small graphs: enumeration with networkx; larger ones: exact integer powers of the
+    0/1 adjacency matrix (``sum_k 1_last^T (A^T)^k 1_first``, finite on a DAG).
+    """
     off = g.partition_offsets
     first = range(int(off[0]), int(off[1]))
     last = set(range(int(off[-2]), int(off[-1])))
     D = nx.DiGraph()
     D.add_nodes_from(range(g.num_nodes))
     D.add_edges_from((u, v) for u, v in zip(g.src.tolist(), g.dst.tolist()) if u != v)
+    if g.num_nodes <= 12:
+        count = 0
+        for s in first:
+            if s in last:
+                count += 1
+            for t in last:
+                if t != s:
+                    count += sum(1 for _ in nx.all_simple_paths(D, s, t))
+        return count
+    succ = {v: list(D.successors(v)) for v in D}
+    vec = {v: 1 for v in first}
     count = 0
-    for s in first:
-        if s in last:
-            count += 1
-        for t in last:
-            if t != s:
-                count += sum(1 for _ in nx.all_simple_paths(D, s, t))
+    for _ in range(g.num_nodes + 1):
+        count += sum(c for v, c in vec.items() if v in last)
+        nxt: dict[int, int] = {}
+        for v, c in vec.items():
+            for u in succ[v]:
+                nxt[u] = nxt.get(u, 0) + c
+        if not nxt:
+            break
+        vec = nxt
     return count
 
 

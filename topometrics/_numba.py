@@ -16,7 +16,7 @@ from typing import Iterator
 
 import numba
 
-__all__ = ["num_threads", "resolve_n_jobs"]
+__all__ = ["num_threads", "resolve_n_jobs", "single_threaded_blas"]
 
 
 def _configure_threading_layer() -> None:
@@ -54,3 +54,20 @@ def num_threads(n_jobs: int | None) -> Iterator[int]:
         yield n
     finally:
         numba.set_num_threads(previous)
+
+
+@contextlib.contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """Limit BLAS/LAPACK to one thread for the enclosed block.
+
+    Dense eigensolvers and ARPACK run between parallel numba kernels; a multi-threaded
+    OpenBLAS then competes with numba's threads for the same cores, and on a loaded
+    machine its spinning threads can make a subset eigensolve 10-20x slower.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield

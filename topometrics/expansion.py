@@ -38,7 +38,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from numba import njit, prange
 
-from ._numba import num_threads
+from ._numba import num_threads, single_threaded_blas
 from .global_ import component_labels
 from .prepared import prepare
 
@@ -144,6 +144,11 @@ def top_adjacency_eigenvalues(graph, k: int = 2, *, tol: float = DEFAULT_TOL, ra
 
     Computed per weakly connected component and merged (module docstring).
     """
+    with single_threaded_blas():
+        return _top_adjacency_eigenvalues(graph, k, tol, random_state)
+
+
+def _top_adjacency_eigenvalues(graph, k, tol, random_state) -> np.ndarray:
     pg = prepare(graph)
     key = ("adjacency_top", k, tol, random_state)
     if key in pg.cache:
@@ -221,6 +226,11 @@ def spectral_radius(graph, *, tol: float = DEFAULT_TOL, random_state=0) -> float
     NaN for a graph without nodes.  Complexity as :func:`spectral_gap`.
     Reference: Cunegatti et al. 2024, section 3.3, item 16; Preciado et al. 2013.
     """
+    with single_threaded_blas():
+        return _spectral_radius(graph, tol, random_state)
+
+
+def _spectral_radius(graph, tol, random_state) -> float:
     pg = prepare(graph)
     n = pg.num_nodes
     if n == 0:

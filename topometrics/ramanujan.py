@@ -40,6 +40,8 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from ._numba import single_threaded_blas
+
 __all__ = ["ramanujan_metrics", "delta_r", "top_singular_values", "DENSE_ENTRIES"]
 
 #: Matrices with at most this many entries use the dense SVD.
@@ -107,6 +109,11 @@ def ramanujan_metrics(graph) -> dict[str, float]:
     ``delta_r_imdb``, ``delta_r_imdb_bound_ratio``, ``lambda_imsg`` and
     ``imdb_subgraphs`` (the number of d-left-regular subgraphs kept).
     """
+    with single_threaded_blas():
+        return _ramanujan_metrics(graph)
+
+
+def _ramanujan_metrics(graph) -> dict[str, float]:
     left = np.asarray(graph.left, dtype=np.int64)
     right = np.asarray(graph.right, dtype=np.int64)
     weight = np.abs(np.asarray(graph.weight, dtype=np.float64))
