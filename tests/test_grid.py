@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 
 import pandas as pd
@@ -183,7 +182,17 @@ def test_grid_cli(tmp_path, capsys):
                  "--out", str(out), "--threads", "1"]) == 2
 
 
-@pytest.mark.skipif(importlib.util.find_spec("topometrics.compute") is None, reason="topometrics.compute not available")
+def _metrics_available() -> bool:
+    try:
+        import topometrics
+        from encoders import encode  # noqa: F401
+
+        return callable(topometrics.compute) and callable(topometrics.dense_num_edges)
+    except (ImportError, AttributeError):
+        return False
+
+
+@pytest.mark.skipif(not _metrics_available(), reason="encoders.encode / topometrics.compute not available")
 def test_grid_cli_metrics(tmp_path):
     out = tmp_path / "m"
     assert main(["grid", "--archs", "resnet20", "--methods", "er", "--sparsities", "0.9", "--datasets", "synthetic",
@@ -191,6 +200,9 @@ def test_grid_cli_metrics(tmp_path):
                  "--threads", "1"]) == 0
     df = read_results(out)
     assert df["hook_status"].item() == "ok", df["hook_error"].item()
-    assert {"sink", "components", "effective_sparsity", "num_nodes", "num_edges"} <= set(df.columns)
+    assert {"sink", "components", "effective_sparsity", "num_nodes", "num_edges", "dense_num_edges"} <= set(df.columns)
+    assert df["dense_num_edges"].item() > df["num_edges"].item()
     assert df["components"].item() >= 1 and df["num_edges"].item() > 0
     assert 0.0 <= df["effective_sparsity"].item() <= 1.0
+    assert main(["grid", "--archs", "resnet20", "--methods", "er", "--sparsities", "0.9", "--datasets", "synthetic",
+                 "--out", str(out), "--metrics", "--metric-names", "bogus", "--threads", "1"]) == 2

@@ -54,7 +54,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="fallback dense accuracies: columns dataset, arch and dense_accuracy (fraction) or acc_mean (percent)")
     parser.add_argument(
         "--metrics", action=argparse.BooleanOptionalAction, default=False,
-        help="add every run's topometrics (raw values) and its MGE's num_nodes/num_edges as columns "
+        help="add every run's topometrics (raw values) and its MGE's num_nodes/num_edges/dense_num_edges as columns "
              "(encoders.encode + topometrics.compute; default off)",
     )
     parser.add_argument("--metric-names", metavar="M1,M2", help="with --metrics: only these topometrics (default: all)")
@@ -67,20 +67,27 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def metrics_hook(metric_names: str | None):
-    """``on_result`` adding a run's topometrics (raw values) and its MGE's ``num_nodes``/``num_edges``.
+    """``on_result`` adding a run's MGE size (``num_nodes``, ``num_edges``, ``dense_num_edges``) and raw topometrics.
 
-    Lazy imports: the CLI is the only layer allowed to join pruners, encoders and
-    topometrics.  ``effective_sparsity`` needs the edge count of the dense network's MGE,
-    computed once per model configuration by encoding the dense model.
+    Lazy imports of the public ``encoders.encode``, ``topometrics.compute`` and
+    ``topometrics.dense_num_edges``: the CLI is the only layer joining pruners, encoders and
+    topometrics.  The dense edge count (for ``effective_sparsity``) is computed once per
+    model configuration.
     """
+    import topometrics
     from encoders import encode
-    from topometrics.compute import compute
-    from topometrics.registry import resolve_metrics
 
     from pruners import load_checkpoint
     from pruners.pipeline import build_model
 
-    names = resolve_metrics(metric_names)
+    compute = topometrics.compute
+    if metric_names is None:
+        names = list(topometrics.METRICS)
+    else:
+        names = [m.strip() for m in metric_names.split(",") if m.strip()]
+        unknown = [m for m in names if m not in topometrics.METRICS]
+        if unknown:
+            raise ValueError(f"unknown topometric(s) {unknown}; choose from {list(topometrics.METRICS)}")
     dense_edges: dict[tuple, int] = {}
 
     def hook(path, row):
@@ -89,13 +96,14 @@ def metrics_hook(metric_names: str | None):
         graph = encode(ck.model, shape, ck.masks)
         dense = None
         if "effective_sparsity" in names:
-            key = (ck.meta["arch"], shape, int(ck.meta["num_classes"]), tuple(sorted((ck.meta.get("model_kwargs") or {}).items())))
+            kwargs = ck.meta.get("model_kwargs") or {}
+            key = (ck.meta["arch"], shape, int(ck.meta["num_classes"]), tuple(sorted(kwargs.items())))
             if key not in dense_edges:
-                model = build_model(ck.meta["arch"], int(ck.meta["num_classes"]), shape, 0, ck.meta.get("model_kwargs"))
-                dense_edges[key] = int(encode(model, shape).num_edges)
+                model = build_model(ck.meta["arch"], int(ck.meta["num_classes"]), shape, 0, kwargs)
+                dense_edges[key] = int(topometrics.dense_num_edges(model, shape))
             dense = dense_edges[key]
         values = compute(graph, names, dense_num_edges=dense)
-        out = {"num_nodes": int(graph.num_nodes), "num_edges": int(graph.num_edges)}
+        out = {"num_nodes": int(graph.num_nodes), "num_edges": int(graph.num_edges), "dense_num_edges": dense}
         out.update({k: float(v) for k, v in values.items()})
         return out
 
@@ -131,8 +139,10 @@ def run(args: argparse.Namespace) -> int:
     if args.metrics:
         try:
             on_result = metrics_hook(args.metric_names)
-        except ImportError as exc:
+        except (ImportError, AttributeError) as exc:
             raise CLIError(f"--metrics needs encoders.encode and topometrics.compute: {exc}") from None
+        except ValueError as exc:
+            raise CLIError(str(exc)) from None
     try:
         df = run_grid(
             _split(args.archs), _split(args.methods), sparsities, _split(args.datasets), seeds, args.out,
