@@ -28,7 +28,6 @@ from .importance import importance_table
 from .names import (
     BASELINE_COLUMNS,
     ENCODINGS,
-    EXTRA_FEATURES,
     KEY_COLUMNS,
     PAI_METHODS,
     PAPER_METHODS,
@@ -285,8 +284,9 @@ def prepare_results_table(
     * divides accuracies by 100 with ``accuracy_percent``;
     * fills missing ``dense_accuracy`` from ``dense`` (default: the paper's dense
       accuracies) by (arch, dataset);
-    * picks the feature columns: ``features``, else our topometric names present
-      in the table (the paper's 16 and the extras);
+    * picks the feature columns: ``features``, else those of the paper's 16
+      topometrics present in the table (name the extras such as ``log_paths``
+      explicitly to use them);
     * normalises raw topometrics with ``topometrics.normalize`` when the table has
       ``num_nodes`` and ``num_edges`` columns (``normalize="auto"``; ``"yes"``
       requires them, ``"no"`` skips);
@@ -337,7 +337,7 @@ def prepare_results_table(
                 "or pass a dense table (CLI: --dense CSV with dataset, arch, acc_mean in percent)"
             )
     if features is None:
-        features = [c for c in tuple(UNROLLED_FEATURES) + tuple(EXTRA_FEATURES) if c in table.columns]
+        features = [c for c in UNROLLED_FEATURES if c in table.columns]
         if not features:
             raise ValueError(
                 "no topometric columns found (expected names such as " + ", ".join(UNROLLED_FEATURES[:5]) + ", ...); "
