@@ -392,3 +392,37 @@ def test_accuracy_drop_and_paper_selection():
     assert t["accuracy_drop"].iloc[0] == pytest.approx(1 - 0.5 / 0.9)
     t.loc[0, "arch"] = "mobilenetv2"
     assert len(select_paper_set(t)) == len(t) - 1
+
+
+def test_density_correlations_and_scaled_profiles_by_hand():
+    from analysis.ramanujan import density_correlations, scaled_layer_profile
+
+    layers = pd.DataFrame(
+        {
+            "arch": ["conv6"] * 8,
+            "dataset": ["cifar10"] * 8,
+            "method": ["snip"] * 4 + ["er"] * 4,
+            "sparsity": [0.9] * 8,
+            "seed": [0] * 8,
+            "layer_id": [0, 1, 2, 3] * 2,
+            "layer_name": ["a", "b", "c", "d"] * 2,
+            "layer_density": [0.1, 0.2, 0.3, 0.4, 0.2, 0.2, 0.4, 0.2],
+            "delta_r": [1.0, 2.0, 3.0, 4.0, 2.0, 2.0, 4.0, 2.0],  # = 10 x density: r = 1
+            "delta_r_imdb": [np.nan, 0.3, 0.2, 0.1, np.nan, 0.3, 0.1, 0.3],  # decreasing in density
+            "lambda_imsg": [np.nan] * 7 + [1.0],  # defined on one layer only: undefined r
+        }
+    )
+    corr = density_correlations(layers).set_index("metric")
+    assert corr.loc["delta_r", "r"] == pytest.approx(1.0) and corr.loc["delta_r", "n_layers"] == 8
+    d = layers.dropna(subset=["delta_r_imdb"])
+    assert corr.loc["delta_r_imdb", "r"] == pytest.approx(np.corrcoef(d["delta_r_imdb"], d["layer_density"])[0, 1])
+    assert np.isnan(corr.loc["lambda_imsg", "r"])
+    prof = scaled_layer_profile(layers, "conv6", "cifar10", 0.9)
+    dens = prof[prof.metric == "layer_density"].set_index("layer_name")["scaled"]
+    # per-layer means 0.15, 0.2, 0.35, 0.3 over the two networks, divided by their sum 1.0
+    np.testing.assert_allclose(dens[["a", "b", "c", "d"]].to_numpy(), [0.15, 0.2, 0.35, 0.3])
+    assert prof.groupby("metric")["scaled"].sum().drop("lambda_imsg").round(12).eq(1.0).all()
+    with pytest.raises(ValueError, match="no layers"):
+        density_correlations(layers, dataset="cifar100")
+    with pytest.raises(ValueError, match="lacks columns"):
+        density_correlations(layers.drop(columns="layer_density"))
