@@ -183,8 +183,14 @@ def reproduce(
     written += write_table(per_triplet, out / "rankings_per_triplet")
     note = (
         "`Mixture (paper, in-sample)`: importance estimated on all networks, including the ranked triplet "
-        f"({n_repeats} CV repeats), as in the paper. `Mixture (leave-one-triplet-out)`: importance estimated "
-        f"without the ranked triplet's networks ({loto_repeats} CV repeats). Ground truth: "
+        f"({n_repeats} CV repeats), as in the paper. "
+        + (
+            f"`Mixture (leave-one-triplet-out)`: importance estimated without the ranked triplet's networks "
+            f"({loto_repeats} CV repeats). "
+            if loto_repeats
+            else "The leave-one-triplet-out variant was skipped (--loto-repeats 0). "
+        )
+        + "Ground truth: "
         + ("the networks' mean accuracy in the published data." if truth == "data" else "the paper's Tables 8-10.")
     )
     rank_tables = _write_rankings(out, per_triplet, SUBSETS, written, note)
