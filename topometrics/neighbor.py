@@ -74,16 +74,14 @@ def _n2_total(indptr, indices, nchunks):
             mark[v] = v
             for p in range(indptr[v], indptr[v + 1]):
                 u = indices[p]
-                if mark[u] != v:
-                    mark[u] = v
-                    s += 1
+                s += mark[u] != v
+                mark[u] = v
             for p in range(indptr[v], indptr[v + 1]):
                 u = indices[p]
                 for q in range(indptr[u], indptr[u + 1]):
                     w = indices[q]
-                    if mark[w] != v:
-                        mark[w] = v
-                        s += 1
+                    s += mark[w] != v  # branch-free: most visits hit an already marked node
+                    mark[w] = v
         totals[c] = s
     return totals
 

@@ -41,6 +41,16 @@ _BY_SRC, _BY_DST, _BOTH = 0, 1, 2
 
 
 @njit(cache=True)
+def _degrees(src, dst, n):
+    indeg = np.zeros(n, np.int64)
+    outdeg = np.zeros(n, np.int64)
+    for e in range(src.size):
+        outdeg[src[e]] += 1
+        indeg[dst[e]] += 1
+    return indeg, outdeg
+
+
+@njit(cache=True)
 def _row_pointer(src, dst, n, mode):
     counts = np.zeros(n + 1, np.int64)
     for e in range(src.size):
@@ -229,7 +239,7 @@ class PreparedGraph:
     def degrees(self) -> tuple[np.ndarray, np.ndarray]:
         """``(in_degree, out_degree)`` of G (int64; every directed edge counted)."""
         if "degrees" not in self.cache:
-            self.cache["degrees"] = self.graph.degrees()
+            self.cache["degrees"] = _degrees(self.graph.src, self.graph.dst, self.num_nodes)
         return self.cache["degrees"]
 
     def out_csr(self) -> tuple[np.ndarray, np.ndarray]:
