@@ -8,7 +8,8 @@ seeded by ``random_state``).  Features are min-max scaled inside the CV (fit on
 the training folds); hyper-parameters are chosen by inner CV on the training folds
 only.  In each repeat every row of the group is predicted once by a model that
 did not see it; the adjusted R^2 and the MAE are computed on these pooled
-out-of-fold predictions over all ``n`` rows::
+out-of-fold predictions over all ``n`` rows (rows are taken in a seeded random
+order, see :func:`group_arrays`)::
 
     R^2     = 1 - sum (y - yhat)^2 / sum (y - mean y)^2
     adj R^2 = 1 - (1 - R^2) (n - 1) / (n - p - 1)        (p = number of features)
@@ -38,6 +39,7 @@ __all__ = [
     "run_scenarios",
     "regression_summary",
     "scenario_groups",
+    "group_arrays",
 ]
 
 #: Scenario name -> the column that defines its groups.
@@ -180,6 +182,24 @@ def _run_tasks(tasks: list[_Task], regressors, engine, n_jobs, progress, desc, c
     return preds
 
 
+def group_arrays(rows: pd.DataFrame, features: list[str], target: str, random_state) -> tuple[np.ndarray, np.ndarray, pd.Index]:
+    """Features, target and row labels of a group in a seeded random order.
+
+    Rows are first put in a canonical order (by the network key columns when
+    present) and then permuted with ``random_state``.  The outer folds are
+    shuffled anyway; the permutation makes the *inner* cross-validations of
+    LassoCV, ElasticNetCV and the PCR grid search (scikit-learn's unshuffled
+    ``KFold(5)`` over the training rows) random splits instead of blocks of
+    whatever order the table was sorted in (e.g. one architecture per block), and
+    makes results independent of the input row order.
+    """
+    keys = [c for c in ("arch", "dataset", "method", "sparsity", "seed") if c in rows.columns]
+    ordered = rows.sort_values(keys, kind="mergesort") if keys else rows
+    perm = np.random.default_rng(random_state).permutation(len(ordered))
+    ordered = ordered.iloc[perm]
+    return ordered[features].to_numpy(dtype=np.float64), ordered[target].to_numpy(dtype=np.float64), ordered.index
+
+
 def _check_group(df: pd.DataFrame, key, n_splits: int, n_features: int) -> None:
     n = len(df)
     if n < n_splits:
@@ -255,13 +275,12 @@ def cross_validate(
     regressors = _validate_common(regressors, engine, n_splits, n_repeats, n_jobs)
     table, feats = _prepare(table, features, target)
     _check_group(table, key, n_splits, len(feats))
-    X = table[feats].to_numpy(dtype=np.float64)
-    y = table[target].to_numpy(dtype=np.float64)
+    X, y, index = group_arrays(table, feats, target, random_state)
     splits = repeated_kfold_splits(len(y), n_splits, n_repeats, random_state)
     chunk = max(1, int(np.ceil(n_repeats / (4 * max(1, _effective_jobs(n_jobs))))))
     task = _Task(key, X, y, [splits[i : i + chunk] for i in range(0, n_repeats, chunk)])
     (pred,) = _run_tasks([task], regressors, engine, n_jobs, progress, f"CV {key}", chunk)
-    return CVResult(key, feats, regressors, X, y, table.index, pred)
+    return CVResult(key, feats, regressors, X, y, index, pred)
 
 
 def _effective_jobs(n_jobs: int) -> int:
@@ -402,11 +421,10 @@ def run_scenarios(
                 if min_rows is not None and len(rows) < min_rows:
                     continue
                 _check_group(rows, key, n_splits, len(feats))
-                X = rows[feats].to_numpy(dtype=np.float64)
-                y = rows[target].to_numpy(dtype=np.float64)
+                X, y, index = group_arrays(rows, feats, target, random_state)
                 splits = repeated_kfold_splits(len(y), n_splits, n_repeats, random_state)
                 tasks.append(_Task(key, X, y, [splits[i : i + chunk] for i in range(0, n_repeats, chunk)]))
-                meta.append((key, feats, rows.index))
+                meta.append((key, feats, index))
     if not tasks:
         raise ValueError("no group to cross-validate")
     preds = _run_tasks(tasks, regressors, engine, n_jobs, progress, "regression CV", chunk)

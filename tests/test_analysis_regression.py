@@ -157,3 +157,13 @@ def test_bad_input_errors():
         run_scenarios(pd.concat([table, small.assign(sparsity=0.5)]), ["x1"], n_repeats=1, progress=False)
     res = run_scenarios(pd.concat([table, small.assign(sparsity=0.5)]), ["x1"], n_repeats=1, progress=False, min_rows=10)
     assert ("table", "sparsity", 0.5) not in res.keys()
+
+
+def test_results_do_not_depend_on_the_input_row_order():
+    table = linear_table(archs=("conv6",))
+    shuffled = table.sample(frac=1.0, random_state=5)
+    kw = dict(regressors=("lasso", "pcr"), n_repeats=1, random_state=4, progress=False)
+    a = cross_validate(table, FEATURES, **kw)
+    b = cross_validate(shuffled, FEATURES, **kw)
+    np.testing.assert_array_equal(a.predictions, b.predictions)
+    assert list(a.index) == list(b.index)
