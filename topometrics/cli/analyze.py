@@ -20,7 +20,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("results", metavar="RESULTS", help="results table (.csv or .parquet)")
     add_analysis_arguments(parser)
-    parser.add_argument("--features", metavar="A,B,...", help="feature columns (default: the topometric columns found)")
+    parser.add_argument("--features", metavar="A,B,...", help="feature columns (default: those of the paper's 16 topometrics present)")
     parser.add_argument("--extra-methods", metavar="NAME,...", default="",
                         help="pruning methods to accept besides the known ones")
     parser.add_argument("--accuracy-percent", action="store_true", help="accuracies are in percent (divide by 100)")
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             accuracy_percent=args.accuracy_percent,
             normalize=args.normalize,
             dense=dense,
-            n_repeats=max(1, args.repeats),
+            n_repeats=args.repeats,
             loto_repeats=args.loto_repeats,
             random_state=args.random_state,
             n_jobs=args.n_jobs,

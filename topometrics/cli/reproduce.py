@@ -5,22 +5,25 @@ from __future__ import annotations
 import argparse
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
-    return value
+def _int_at_least(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
+        return value
+
+    return parse
 
 
 def add_analysis_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``reproduce`` and ``analyze``."""
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder for the tables (CSV, Markdown) and figures (PNG)")
-    parser.add_argument("--repeats", type=_positive_int, default=100, metavar="N",
+    parser.add_argument("--repeats", type=_int_at_least(1), default=100, metavar="N",
                         help="repeats of 5-fold cross-validation for the regression (default 100, as in the paper)")
-    parser.add_argument("--loto-repeats", type=_positive_int, default=20, metavar="N",
+    parser.add_argument("--loto-repeats", type=_int_at_least(0), default=20, metavar="N",
                         help="CV repeats of each leave-one-triplet-out importance estimate (default 20; 0 skips that variant)")
     parser.add_argument("--scaling", choices=("reference", "triplet", "none"), default="reference",
                         help="feature scaling in the ranking mixture (default: min-max over the estimation table)")
@@ -68,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     result = reproduce(
         root,
         Path(args.out),
-        n_repeats=max(1, args.repeats),
+        n_repeats=args.repeats,
         loto_repeats=args.loto_repeats,
         random_state=args.random_state,
         n_jobs=args.n_jobs,
