@@ -62,6 +62,10 @@ def test_normalize_dataframe_and_series():
     by_name = topometrics.normalize(df, "num_nodes", "num_edges")
     pd.testing.assert_frame_equal(by_name, out)
     pd.testing.assert_frame_equal(topometrics.normalize(df), out)
+    layers = pd.DataFrame({"rolled_n1": [4.0], "rolled_components": [2], "rolled_num_nodes": [8], "rolled_num_edges": [16],
+                           "n1": [4.0]})
+    scaled = topometrics.normalize(layers, "rolled_num_nodes", "rolled_num_edges", prefix="rolled_")
+    assert scaled.loc[0, "rolled_n1"] == 0.25 and scaled.loc[0, "rolled_components"] == 2 and scaled.loc[0, "n1"] == 4.0
     row = topometrics.normalize(df.iloc[1])
     assert isinstance(row, pd.Series) and row["sink"] == 0.1 and row["motif4"] == 2.0
 

@@ -15,7 +15,8 @@
   metrics and ``n2`` need consecutive layers, Cunegatti et al. 2024, section 4.1)
   for each encoding, prefixed ``rolled_`` and ``rolled_channel_``, plus
   ``rolled_num_nodes`` / ``rolled_num_edges`` (and the ``rolled_channel_`` ones)
-  for :func:`topometrics.normalize`.
+  for :func:`topometrics.normalize` (``normalize(table, "rolled_num_nodes",
+  "rolled_num_edges", prefix="rolled_")``).
 
 :func:`aggregate_layers` averages the numeric columns over layers, ignoring NaN
 (the mean over the layers where a value is defined), which is how the paper builds

@@ -173,7 +173,7 @@ def _divide(value: Any, by: Any) -> Any:
     return value / by
 
 
-def normalize(values, num_nodes=None, num_edges=None):
+def normalize(values, num_nodes=None, num_edges=None, *, prefix: str = ""):
     """Divide each registered metric by its :attr:`Metric.divisor` (paper footnote 7).
 
     Parameters
@@ -186,6 +186,10 @@ def normalize(values, num_nodes=None, num_edges=None):
         Node and edge counts of the graph(s).  For a DataFrame pass Series aligned
         with its rows, or column names; when omitted, the ``num_nodes`` /
         ``num_edges`` entries of ``values`` are used.
+    prefix : str
+        Only keys ``prefix + metric_name`` are normalised (e.g. ``"rolled_"`` for the
+        columns of :func:`topometrics.per_layer`, with
+        ``num_nodes="rolled_num_nodes", num_edges="rolled_num_edges"``).
 
     Returns
     -------
@@ -211,10 +215,16 @@ def normalize(values, num_nodes=None, num_edges=None):
 
     nodes = _count(num_nodes, "num_nodes")
     edges = _count(num_edges, "num_edges")
+
+    def lookup(key):
+        if not isinstance(key, str) or not key.startswith(prefix):
+            return None
+        return METRICS.get(key[len(prefix):])
+
     if is_frame:
         out = values.copy()
         for col in out.columns:
-            m = METRICS.get(col)
+            m = lookup(col)
             if m is None or m.divisor is None:
                 continue
             by = nodes if m.divisor == "nodes" else edges
@@ -223,7 +233,7 @@ def normalize(values, num_nodes=None, num_edges=None):
     if pd is not None and isinstance(values, pd.Series):
         out = values.copy()
         for key in out.index:
-            m = METRICS.get(key)
+            m = lookup(key)
             if m is not None and m.divisor is not None:
                 out[key] = _divide(float(out[key]), float(nodes if m.divisor == "nodes" else edges))
         return out
@@ -231,7 +241,7 @@ def normalize(values, num_nodes=None, num_edges=None):
         raise TypeError(f"values must be a dict, pandas Series or DataFrame, got {type(values).__name__}")
     result = {}
     for key, value in values.items():
-        m = METRICS.get(key)
+        m = lookup(key)
         if m is None or m.divisor is None:
             result[key] = value
         else:
