@@ -181,12 +181,17 @@ def _wedge_pass(indptr, indices, split, lptr, deg, nchunks, tcount):
                     if w >= v:
                         break
                     k = cnt[w]
-                    c4 += k & _COUNT
                     cnt[w] = k + 1
-                    if k == 0:
+                    if k > 0:  # the common case first: a repeated, unflagged endpoint
+                        c4 += k
+                    elif k == 0:
                         touched[nt] = w
                         nt += 1
-                    elif k < 0 and w < u:  # triangle w < u < v
+                    else:  # flagged: w is a lower neighbour of v
+                        c4 += k & _COUNT
+                        if w >= u:
+                            continue
+                        # triangle w < u < v
                         m = _find(indices, a, s, w)
                         tc[base_v + p] += 1
                         tc[base_v + m] += 1
