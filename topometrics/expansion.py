@@ -66,58 +66,27 @@ class SpectralConvergenceError(RuntimeError):
     """ARPACK did not converge."""
 
 
-@njit(cache=True)
-def _upper_start(indptr, indices):
-    """Position of the first neighbour with a larger id in every (sorted) row."""
-    n = indptr.size - 1
-    out = np.empty(n, np.int64)
-    for u in range(n):
-        lo = indptr[u]
-        hi = indptr[u + 1]
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if indices[mid] <= u:
-                lo = mid + 1
-            else:
-                hi = mid
-        out[u] = lo
-    return out
-
-
 @njit(parallel=True, cache=True)
-def _sym_spmv(indptr, indices, data, upper, rows, local, bounds, x, buf):
-    """``buf.sum(0) = A[rows][:, rows] @ x`` reading only the upper triangle of A.
+def _spmv(indptr, indices, data, rows, local, bounds, diag, laplacian, x, y):
+    """``y = A[rows][:, rows] @ x`` (or ``L x``), one gather per stored entry.
 
-    Each stored pair (u, v), u < v, contributes to both ``y[u]`` and ``y[v]``; every
-    chunk of rows accumulates into its own buffer row, so threads never write the
-    same memory.  ``rows`` holds sorted node ids closed under adjacency (whole
-    components); ``local`` maps a node id to its position in ``x`` (ignored, and
-    ``rows`` too, when ``rows`` is empty: all nodes, identity map).
+    ``rows`` holds sorted node ids closed under adjacency (whole components) and
+    ``local`` maps a node id to its position in ``x``; both are ignored when ``rows``
+    is empty (all nodes, identity map).  Row chunks (``bounds``) carry equal numbers
+    of stored entries, one chunk per thread.
     """
     full = rows.size == 0
     for c in prange(bounds.size - 1):
-        yp = buf[c]
-        yp[:] = 0.0
         for i in range(bounds[c], bounds[c + 1]):
             u = i if full else rows[i]
-            xu = x[i]
             s = 0.0
-            for p in range(upper[u], indptr[u + 1]):
-                j = indices[p] if full else local[indices[p]]
-                a = data[p]
-                s += a * x[j]
-                yp[j] += a * xu
-            yp[i] += s
-
-
-@njit(parallel=True, cache=True)
-def _reduce(buf, diag, laplacian, x, y):
-    n = y.size
-    for i in prange(n):
-        s = 0.0
-        for c in range(buf.shape[0]):
-            s += buf[c, i]
-        y[i] = diag[i] * x[i] - s if laplacian else s
+            if full:
+                for p in range(indptr[u], indptr[u + 1]):
+                    s += data[p] * x[indices[p]]
+            else:
+                for p in range(indptr[u], indptr[u + 1]):
+                    s += data[p] * x[local[indices[p]]]
+            y[i] = diag[i] * x[i] - s if laplacian else s
 
 
 class _SymmetricOperator:
@@ -125,11 +94,7 @@ class _SymmetricOperator:
 
     def __init__(self, pg, rows=None, local=None, laplacian=False, diag=None):
         indptr, indices, data = pg.undirected()
-        if "upper_start" not in pg.cache:
-            pg.cache["upper_start"] = _upper_start(indptr, indices)
-        self.upper = pg.cache["upper_start"]
         self.indptr, self.indices, self.data = indptr, indices, data
-        self.full = rows is None
         self.rows = np.zeros(0, dtype=np.int64) if rows is None else np.ascontiguousarray(rows, dtype=np.int64)
         self.local = np.zeros(0, dtype=np.int64) if local is None else local
         self.n = pg.num_nodes if rows is None else self.rows.size
@@ -137,19 +102,19 @@ class _SymmetricOperator:
         self.diag = np.zeros(self.n) if diag is None else np.ascontiguousarray(diag, dtype=np.float64)
         self.n_jobs = pg.n_jobs
         ids = np.arange(self.n) if rows is None else self.rows
-        work = np.cumsum(indptr[ids + 1] - self.upper[ids])
+        work = np.cumsum(indptr[ids + 1] - indptr[ids])
         with num_threads(self.n_jobs) as k:
             self.k = k
-        cuts = np.searchsorted(work, np.linspace(0, work[-1] if work.size else 0, self.k + 1)[1:-1])
+        total = work[-1] if work.size else 0
+        cuts = np.searchsorted(work, np.linspace(0, total, self.k + 1)[1:-1])
         self.bounds = np.concatenate([[0], cuts, [self.n]]).astype(np.int64)
-        self.buf = np.empty((self.k, self.n))
 
     def __call__(self, x) -> np.ndarray:
         x = np.ascontiguousarray(x, dtype=np.float64).ravel()
         y = np.empty(self.n)
         with num_threads(self.n_jobs):
-            _sym_spmv(self.indptr, self.indices, self.data, self.upper, self.rows, self.local, self.bounds, x, self.buf)
-            _reduce(self.buf, self.diag, self.laplacian, x, y)
+            _spmv(self.indptr, self.indices, self.data, self.rows, self.local, self.bounds, self.diag,
+                  self.laplacian, x, y)
         return y
 
 
