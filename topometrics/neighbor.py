@@ -27,9 +27,12 @@ combinatorial approach to graphlet counting", Bioinformatics 2014):
 
 Triangles, 4-cycles and 4-cliques come from one pass over the wedges of ``U`` with
 the nodes ordered by degree (each 4-cycle is charged to its highest-ranked node and
-the node opposite to it; Chiba & Nishizeki, SIAM J. Comput. 1985), in
-O(sum over edges of min-degree-bounded wedges) time, parallel over nodes, with
-per-thread triangle counters so that no two threads write the same memory.
+the node opposite to it; Chiba & Nishizeki, SIAM J. Comput. 1985; Wang et al.,
+"Vertex priority based butterfly counting", VLDB 2019).  The order is by
+``floor(log2(degree))`` and then by node id: within a factor 2 of the degree order
+(which keeps the wedge bound up to a constant) while keeping the locality of the
+encoder's node ids.  The pass is parallel over nodes, with per-thread triangle
+counters so that no two threads write the same memory.
 Residual (shortcut) edges make triangles, so every class is needed.
 """
 

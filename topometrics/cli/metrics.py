@@ -15,6 +15,12 @@ when present), ``num_nodes``, ``num_edges``, ``dense_num_edges`` and one column 
 metric (raw values, see :func:`topometrics.compute`; normalise them with
 :func:`topometrics.normalize`), then ``metrics_seconds``.
 
+``effective_sparsity`` needs the edge count of the dense network's MGE: for inputs
+with a model it is computed once per architecture by encoding the dense model
+(:func:`topometrics.dense_num_edges`; skip it with ``--no-dense-count``); a saved
+graph carries it only if its ``meta["dense_num_edges"]`` is set, else the column is
+NaN for that row.
+
 Resumable: rows already in the output file for the same checkpoint (same resolved
 path) and holding every requested metric column are skipped.  After each
 checkpoint the whole table is written to a temporary file that replaces the output
@@ -59,7 +65,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--shortcut", choices=("A", "B"), help="ResNet shortcut option of --arch for state dicts")
     parser.add_argument(
         "--metrics", metavar="M1,M2",
-        help="comma-separated metric names (default: all; see `python -c 'import topometrics; print(list(topometrics.METRICS))'`)",
+        help="comma-separated metric names such as sink,n2,motif4 (default: the 16 and the 3 extras; "
+        "an unknown name prints the list)",
     )
     parser.add_argument(
         "--inexact", action="store_true",
