@@ -30,7 +30,6 @@ from .names import (
     ENCODINGS,
     KEY_COLUMNS,
     PAI_METHODS,
-    PAPER_METHODS,
     RANDOM_METHODS,
     UNROLLED_FEATURES,
 )

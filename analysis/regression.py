@@ -150,7 +150,7 @@ class _Task:
     chunks: list
 
 
-def _run_tasks(tasks: list[_Task], regressors, engine, n_jobs, progress, desc, chunk_size):
+def _run_tasks(tasks: list[_Task], regressors, engine, n_jobs, progress, desc):
     from joblib import Parallel, delayed
     from tqdm.auto import tqdm
 
@@ -279,7 +279,7 @@ def cross_validate(
     splits = repeated_kfold_splits(len(y), n_splits, n_repeats, random_state)
     chunk = max(1, int(np.ceil(n_repeats / (4 * max(1, _effective_jobs(n_jobs))))))
     task = _Task(key, X, y, [splits[i : i + chunk] for i in range(0, n_repeats, chunk)])
-    (pred,) = _run_tasks([task], regressors, engine, n_jobs, progress, f"CV {key}", chunk)
+    (pred,) = _run_tasks([task], regressors, engine, n_jobs, progress, f"CV {key}")
     return CVResult(key, feats, regressors, X, y, index, pred)
 
 
@@ -427,7 +427,7 @@ def run_scenarios(
                 meta.append((key, feats, index))
     if not tasks:
         raise ValueError("no group to cross-validate")
-    preds = _run_tasks(tasks, regressors, engine, n_jobs, progress, "regression CV", chunk)
+    preds = _run_tasks(tasks, regressors, engine, n_jobs, progress, "regression CV")
     out = RegressionResults(n_repeats=n_repeats, random_state=random_state)
     for (key, feats, idx), task, pred in zip(meta, tasks, preds):
         out.results[key] = CVResult(key, feats, regressors, task.X, task.y, idx, pred)

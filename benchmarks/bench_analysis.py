@@ -41,8 +41,6 @@ def peak_rss_mb() -> tuple[float, float]:
 
 def bench_fold(data, runs: int) -> dict:
     """Median time of one outer fold (all 8 regressors) on the unrolled s=0.9 group."""
-    import numpy as np
-
     from analysis.estimators import REGRESSORS, fit_predict_all
     from analysis.names import UNROLLED_FEATURES
 
