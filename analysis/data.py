@@ -176,6 +176,17 @@ def load_pai_accuracy(path: str | Path | None = None) -> pd.DataFrame:
 # --------------------------------------------------------------------------- validation
 
 
+#: Numeric columns of results tables that describe a run, never a feature (graph sizes, timings,
+#: the achieved sparsity and training length written by ``topometrics grid`` / ``metrics``).
+BOOKKEEPING_COLUMNS = frozenset(
+    {
+        "accuracy_drop", "num_nodes", "num_edges", "dense_num_edges", "nodes", "edges", "graph_nodes",
+        "graph_edges", "dense_accuracy_std", "achieved_sparsity", "trained_epochs", "prune_seconds",
+        "train_seconds", "num_classes",
+    }
+)
+
+
 def feature_columns(df: pd.DataFrame, features: Iterable[str] | None = None) -> list[str]:
     """Feature columns of a results table.
 
@@ -188,7 +199,7 @@ def feature_columns(df: pd.DataFrame, features: Iterable[str] | None = None) -> 
         if missing:
             raise ValueError(f"feature columns {missing} are not in the table (it has {list(df.columns)})")
         return features
-    skip = set(REQUIRED_COLUMNS) | {"accuracy_drop", "num_nodes", "num_edges", "nodes", "edges", "graph_nodes", "graph_edges", "dense_accuracy_std"}
+    skip = set(REQUIRED_COLUMNS) | BOOKKEEPING_COLUMNS
     return [c for c in df.columns if c not in skip and pd.api.types.is_numeric_dtype(df[c])]
 
 

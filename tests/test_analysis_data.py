@@ -426,3 +426,17 @@ def test_density_correlations_and_scaled_profiles_by_hand():
         density_correlations(layers, dataset="cifar100")
     with pytest.raises(ValueError, match="lacks columns"):
         density_correlations(layers.drop(columns="layer_density"))
+
+
+def test_feature_columns_skip_grid_bookkeeping():
+    from analysis.data import feature_columns
+
+    df = pd.DataFrame(
+        {
+            "arch": ["resnet20"], "dataset": ["cifar10"], "method": ["snip"], "sparsity": [0.9], "seed": [0],
+            "accuracy": [0.8], "dense_accuracy": [0.9], "num_nodes": [10], "num_edges": [20],
+            "dense_num_edges": [40], "achieved_sparsity": [0.9], "trained_epochs": [3], "prune_seconds": [1.0],
+            "train_seconds": [2.0], "num_classes": [10], "kcore": [1.5], "n2": [3.0],
+        }
+    )
+    assert feature_columns(df) == ["kcore", "n2"]
