@@ -815,6 +815,18 @@ def _ard_predict(X, y, Xte):
     return Xte @ coef + (ym - xm @ coef)
 
 
+def _ard_sklearn_predict(X, y, Xte):
+    """ARDRegression with fewer training rows than features: scikit-learn's own solver.
+
+    The fast kernel above implements the ``n_samples >= n_features`` update; with
+    fewer rows scikit-learn switches to the Woodbury form, which we delegate to it
+    (same defaults; small groups only, so speed does not matter).
+    """
+    from sklearn.linear_model import ARDRegression
+
+    return ARDRegression().fit(X, y).predict(Xte)
+
+
 # --------------------------------------------------------------------------- Huber
 
 
@@ -1041,7 +1053,7 @@ def fit_predict(name: str, X_train: np.ndarray, y_train: np.ndarray, X_test: np.
         return _bayesian_ridge_predict(X, y, Xte)
     if name == "ard":
         if X.shape[0] < X.shape[1]:
-            raise ValueError(f"ard needs at least as many training rows as features, got {X.shape[0]} < {X.shape[1]}")
+            return _ard_sklearn_predict(X, y, Xte)
         return _ard_predict(X, y, Xte)
     raise ValueError(f"unknown regressor {name!r}; choose from {', '.join(REGRESSORS)}")
 

@@ -102,7 +102,8 @@ class CVResult:
         resid = self.predictions - y[None, None, :]
         sse = np.sum(resid**2, axis=2)
         r2 = 1.0 - sse / sst if sst > 0 else np.full(sse.shape, np.nan)
-        adj = 1.0 - (1.0 - r2) * (n - 1) / (n - p - 1)
+        # Undefined (NaN) for groups with n <= p + 1 (allowed with ``allow_small_groups``).
+        adj = 1.0 - (1.0 - r2) * (n - 1) / (n - p - 1) if n - p - 1 > 0 else np.full(sse.shape, np.nan)
         mae = np.mean(np.abs(resid), axis=2)
         R, K = sse.shape
         return pd.DataFrame(
@@ -200,14 +201,15 @@ def group_arrays(rows: pd.DataFrame, features: list[str], target: str, random_st
     return ordered[features].to_numpy(dtype=np.float64), ordered[target].to_numpy(dtype=np.float64), ordered.index
 
 
-def _check_group(df: pd.DataFrame, key, n_splits: int, n_features: int) -> None:
+def _check_group(df: pd.DataFrame, key, n_splits: int, n_features: int, allow_small: bool = False) -> None:
     n = len(df)
     if n < n_splits:
         raise ValueError(f"group {key} has {n} rows, fewer than the {n_splits} CV folds; it needs at least {n_splits} rows")
-    if n - n_features - 1 <= 0:
+    if n - n_features - 1 <= 0 and not allow_small:
         raise ValueError(
             f"group {key} has {n} rows for {n_features} features: the adjusted R^2 needs n > p + 1; "
-            "use fewer features or pool more networks per group"
+            "use fewer features, pool more networks per group, or pass allow_small_groups=True "
+            "(importances only; the adjusted R^2 is then NaN)"
         )
 
 
@@ -257,6 +259,7 @@ def cross_validate(
     engine: str = "fast",
     progress: bool = True,
     key: tuple = ("all",),
+    allow_small_groups: bool = False,
 ) -> CVResult:
     """Repeated K-fold cross-validation of the regressors on one group (all rows of ``table``).
 
@@ -271,10 +274,14 @@ def cross_validate(
         scikit-learn pipelines (slow; same folds and hyper-parameter search).
     n_jobs : int
         Worker processes over chunks of repeats (``-1``: all cores).
+    allow_small_groups : bool
+        Cross-validate a group with ``n <= p + 1`` rows (default: error).  Its
+        out-of-fold predictions, hence feature importances, are defined; its
+        adjusted R^2 is reported as NaN.
     """
     regressors = _validate_common(regressors, engine, n_splits, n_repeats, n_jobs)
     table, feats = _prepare(table, features, target)
-    _check_group(table, key, n_splits, len(feats))
+    _check_group(table, key, n_splits, len(feats), allow_small_groups)
     X, y, index = group_arrays(table, feats, target, random_state)
     splits = repeated_kfold_splits(len(y), n_splits, n_repeats, random_state)
     chunk = max(1, int(np.ceil(n_repeats / (4 * max(1, _effective_jobs(n_jobs))))))
@@ -380,6 +387,7 @@ def run_scenarios(
     engine: str = "fast",
     progress: bool = True,
     min_rows: int | None = None,
+    allow_small_groups: bool = False,
 ) -> RegressionResults:
     """Cross-validate every group of every scenario (and encoding) in one parallel run.
 
@@ -398,6 +406,10 @@ def run_scenarios(
         on which other groups or encodings are run.
     min_rows : int, optional
         Skip (instead of failing on) groups with fewer rows; default: fail.
+    allow_small_groups : bool
+        Cross-validate groups with ``n <= p + 1`` rows instead of failing (their
+        adjusted R^2 is NaN; importances are defined).  Used by the main job,
+        whose Sparsity-Fixed groups hold one architecture only.
 
     Returns
     -------
@@ -420,7 +432,7 @@ def run_scenarios(
                 key = (enc, scen, grp)
                 if min_rows is not None and len(rows) < min_rows:
                     continue
-                _check_group(rows, key, n_splits, len(feats))
+                _check_group(rows, key, n_splits, len(feats), allow_small_groups)
                 X, y, index = group_arrays(rows, feats, target, random_state)
                 splits = repeated_kfold_splits(len(y), n_splits, n_repeats, random_state)
                 tasks.append(_Task(key, X, y, [splits[i : i + chunk] for i in range(0, n_repeats, chunk)]))

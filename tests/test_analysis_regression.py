@@ -167,3 +167,31 @@ def test_results_do_not_depend_on_the_input_row_order():
     b = cross_validate(shuffled, FEATURES, **kw)
     np.testing.assert_array_equal(a.predictions, b.predictions)
     assert list(a.index) == list(b.index)
+
+
+def test_small_groups_allowed_for_importance_only():
+    """n <= p + 1 rows: an error by default; with allow_small_groups the importances exist and adj R^2 is NaN."""
+    from analysis.importance import importance_table
+    from analysis.regression import run_scenarios
+
+    rng = np.random.default_rng(3)
+    feats = [f"f{i}" for i in range(12)]
+    rows = []
+    for s in (0.9, 0.95):
+        for i in range(10):
+            x = rng.normal(size=12)
+            rows.append(
+                dict(arch="resnet20", dataset="cifar100", method=f"m{i}", sparsity=s, seed=0,
+                     accuracy=0.5 - 0.05 * x[0] + 0.001 * rng.normal(), dense_accuracy=0.7, **dict(zip(feats, x)))
+            )
+    table = pd.DataFrame(rows)
+    with pytest.raises(ValueError, match="allow_small_groups"):
+        run_scenarios(table, feats, scenarios=("sparsity",), n_repeats=2, progress=False)
+    res = run_scenarios(table, feats, scenarios=("sparsity",), n_repeats=3, progress=False, allow_small_groups=True)
+    scores = res.scores()
+    assert scores["adj_r2"].isna().all() and scores["mae"].notna().all()
+    imp = importance_table(res)
+    assert imp["importance"].notna().all()
+    # accuracy drop grows with f0 (accuracy falls): f0 carries the largest positive importance in every group
+    for _, grp in imp.groupby("group"):
+        assert grp.set_index("feature")["importance"].idxmax() == "f0"
