@@ -1,0 +1,120 @@
+"""``topometrics rank``: which pruning-at-initialization method to use, before training any of them."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from . import CLIError
+from ._common import parse_floats, parse_shape
+
+DESCRIPTION = """\
+Rank pruning methods for a model and sparsity by the topometric mixture of Cunegatti et al.
+(TMLR 2024), without training them.
+
+With no arguments: ResNet-20 for CIFAR-10 inputs; the paper's 7 methods (snip, grasp,
+synflow, prospr, uniform, er, erk) pruned at initialization at sparsities 0.9, 0.95 and
+0.98, also for the CIFAR-100 and Tiny-ImageNet class counts; every network encoded to its
+multipartite graph and its 16 topometrics computed; importance vectors estimated from the
+CIFAR-100 and Tiny-ImageNet networks paired with the paper's published accuracies (nothing
+about CIFAR-10's accuracies is used); the CIFAR-10 networks ranked by the topometric mixture
+and by four baselines (mean layer density, delta_r, delta_r_imdb, lambda_imsg) and compared
+with the published CIFAR-10 ranking by Rank-Biased Overlap.  Data-dependent methods score on a
+built-in batch of scikit-learn's digits upsampled to 32x32x3 unless --data-root is given.
+Needs no data and no GPU.  Resumable: re-running with the same --out reuses finished networks.
+"""
+
+EPILOG = """\
+examples:
+  topometrics rank
+  topometrics rank --arch resnet32 --sparsity 0.9 --methods snip,synflow,erk
+  topometrics rank --dataset cifar10 --data-root ~/data/cifar-10-batches-py
+  topometrics rank --checkpoints runs/*.pt --out my-ranking
+"""
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "rank",
+        help="rank pruning methods for a model and sparsity before training (the main job)",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--arch", default="resnet20", help="zoo architecture: conv6, resnet20, resnet32, wrn28_2 (default: resnet20)")
+    p.add_argument(
+        "--sparsity", "--sparsities", dest="sparsities", type=parse_floats, default=[0.9, 0.95, 0.98],
+        help="comma-separated sparsities (default: 0.9,0.95,0.98)",
+    )
+    p.add_argument(
+        "--methods", default="snip,grasp,synflow,prospr,uniform,er,erk",
+        help="comma-separated pruning methods (default: the paper's 7)",
+    )
+    p.add_argument(
+        "--dataset", default="cifar10",
+        help="target data set whose class count the ranked networks have, and that data-dependent methods "
+        "score on when --data-root is given (cifar10, cifar100, tinyimagenet; default: cifar10)",
+    )
+    p.add_argument(
+        "--data-root", default=None,
+        help="folder holding the real --dataset files (CIFAR python batches or the Tiny-ImageNet folder); "
+        "default: score data-dependent methods on the built-in digits batch",
+    )
+    p.add_argument(
+        "--references", default=None,
+        help="comma-separated data sets whose networks give the importance vectors (default: the paper's other two)",
+    )
+    p.add_argument(
+        "--checkpoints", nargs="+", default=None, metavar="PATH",
+        help="rank these pruned checkpoints (written by topometrics prune/train/grid) instead of generating the "
+        "target networks; they must share one architecture and data set",
+    )
+    p.add_argument("--input-shape", type=parse_shape, default=(3, 32, 32), help="model input C,H,W (default: 3,32,32)")
+    p.add_argument("--seed", type=int, default=0, help="seed of initialisation and pruning (default: 0)")
+    p.add_argument("--repeats", type=int, default=20, help="repeats of the 5-fold CV estimating the importances (default: 20)")
+    p.add_argument("-j", "--jobs", type=int, default=1, help="worker processes over networks (default: 1)")
+    p.add_argument("--out", default=None, help="output folder (default: ./topometrics-out/rank-<arch>-<dataset>)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from analysis.rank_job import RankJob
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    refs = None if args.references is None else [d.strip() for d in args.references.split(",") if d.strip()]
+    common = dict(
+        references=refs,
+        data_root=args.data_root,
+        seed=args.seed,
+        n_repeats=args.repeats,
+        n_jobs=args.jobs,
+        progress=not args.quiet,
+    )
+    start = time.perf_counter()
+    try:
+        if args.checkpoints:
+            job = RankJob.from_checkpoints(args.checkpoints, **common)
+        else:
+            job = RankJob(
+                arch=args.arch,
+                methods=methods,
+                sparsities=args.sparsities,
+                dataset=args.dataset,
+                input_shape=tuple(args.input_shape),
+                **common,
+            )
+    except (KeyError, ValueError) as exc:
+        raise CLIError(str(exc).strip("'\"")) from None
+    out = Path(args.out) if args.out else Path("topometrics-out") / f"rank-{job.arch}-{job.dataset}"
+    try:
+        result = job.run(out, checkpoints=args.checkpoints)
+    except (FileNotFoundError, ValueError) as exc:
+        raise CLIError(str(exc)) from None
+    print(result.to_text())
+    print()
+    print(f"Finished in {time.perf_counter() - start:.0f} s. Outputs (networks.csv with every topometric, rankings.csv, "
+          f"rbo.csv, importance.csv, report.md, ranking.png) in: {out.resolve()}")
+    return 0
