@@ -125,3 +125,16 @@ def test_zoo_resnet_on_a_tiny_input(sparsity):
     assert_metrics_equal(got, want)
     if sparsity > 0.9:
         assert got["disconnected"] > 0 and got["sink"] + got["source"] > 0
+
+
+def test_dense_num_edges_equals_dense_encoding():
+    """The closed-form dense count equals the edge count of the actually encoded dense model."""
+    import torch
+
+    from encoders import encode
+    from pruners.models import get_model
+
+    for arch in ("resnet20", "conv6"):
+        model = get_model(arch, num_classes=10, input_shape=(3, 8, 8))
+        ones = {n + ".weight": torch.ones_like(m.weight, dtype=torch.bool) for n, m in model.named_modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))}
+        assert topometrics.dense_num_edges(model, (3, 8, 8)) == encode(model, (3, 8, 8), ones).num_edges
