@@ -593,6 +593,23 @@ class RankJob:
         return table.sort_values(list(KEY)).reset_index(drop=True)
 
     # ---------------------------------------------------------------- importance
+    def check_published(self) -> None:
+        """Fail before any work when the paper published no accuracy to learn the importances from.
+
+        Every sparsity needs at least 5 reference networks with a published accuracy (one
+        5-fold CV); raises ``ValueError`` naming what is missing.
+        """
+        pai = load_pai_accuracy().dropna(subset=["accuracy"])
+        pai = pai[(pai["arch"] == self.arch) & pai["dataset"].isin(self.references) & pai["method"].isin(self.methods)]
+        short = [s for s in self.sparsities if int(np.isclose(pai["sparsity"], s).sum()) < 5]
+        if short:
+            raise ValueError(
+                f"the paper published no accuracies (fewer than 5 networks) for {self.arch} at sparsities {short} on "
+                f"{', '.join(self.references)} with methods {', '.join(self.methods)}: the importances cannot be "
+                "estimated; use the paper's architectures (conv6, resnet20, resnet32, wrn28_2), sparsities "
+                "(0.6, 0.8, 0.9, 0.95, 0.98) and methods (snip, grasp, synflow, prospr, uniform, er, erk)"
+            )
+
     def reference_table(self, networks: pd.DataFrame) -> pd.DataFrame:
         """Reference networks with published accuracies and normalised features (the training table)."""
         ref = networks[networks["dataset"].isin(self.references)]
@@ -685,6 +702,7 @@ class RankJob:
         With ``checkpoints`` the ranked networks are those files (see
         :meth:`from_checkpoints`) and only the reference networks are generated.
         """
+        self.check_published()
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(pd.Series(asdict(self)).to_json(indent=2))
