@@ -7,14 +7,11 @@ import os
 import sys
 from pathlib import Path
 
+import nbclient  # dev dependencies (pip install -e .[dev]), with ipykernel: the notebooks must run in CI
+import nbformat
 import pytest
-
-nbformat = pytest.importorskip("nbformat", reason="nbformat is a dev dependency: pip install -e .[dev]")
-nbclient = pytest.importorskip("nbclient", reason="nbclient is a dev dependency: pip install -e .[dev]")
-pytest.importorskip("ipykernel", reason="ipykernel is a dev dependency: pip install -e .[dev]")
-
-from jupyter_client import KernelManager  # noqa: E402  (installed with nbclient)
-from jupyter_client.kernelspec import KernelSpecManager  # noqa: E402
+from jupyter_client import KernelManager
+from jupyter_client.kernelspec import KernelSpecManager
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = ("quickstart.ipynb", "rank_pruners.ipynb", "reproduce_paper.ipynb")
