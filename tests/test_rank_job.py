@@ -12,7 +12,7 @@ from analysis.ranking import mean_rbo
 
 # 4 methods x 2 reference data sets = 8 rows per Sparsity-Fixed group: enough for the inner CVs.
 METHODS = ("uniform", "er", "erk", "snip")
-SMALL = dict(methods=METHODS, sparsities=(0.98,), input_shape=(3, 8, 8), n_repeats=2, progress=False)
+SMALL = dict(methods=METHODS, sparsities=(0.98,), input_shape=(3, 8, 8), n_repeats=2, progress=False, n_jobs=1)
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +103,16 @@ def test_interrupted_run_keeps_finished_networks(tmp_path, monkeypatch):
     assert len(pd.read_csv(tmp_path / "networks.csv")) == 2
 
 
+def test_worker_processes_give_the_same_networks(tmp_path):
+    """Two spawned workers (one thread each) produce exactly the rows one process produces."""
+    cfg = dict(methods=("uniform", "snip"), sparsities=(0.98,), input_shape=(3, 8, 8), references=("cifar100",), progress=False)
+    one = RankJob(n_jobs=1, **cfg).networks()
+    two = RankJob(n_jobs=2, **cfg).networks(tmp_path / "networks.csv")
+    cols = [c for c in one.columns if not c.endswith("_seconds")]
+    pd.testing.assert_frame_equal(one[cols], two[cols])
+    assert len(pd.read_csv(tmp_path / "networks.csv")) == 4
+
+
 def test_bad_configurations():
     with pytest.raises(ValueError, match="at least two"):
         RankJob(methods=("snip",))
@@ -135,7 +145,7 @@ def test_rank_own_checkpoints_with_measured_accuracy(tmp_path):
         model, masks, meta = prune_model("resnet20", method, 0.98, num_classes=10, input_shape=(3, 8, 8), seed=0, data=_digits())
         meta.update(dataset="cifar10", accuracy=0.5 + 0.1 * i)  # pretend they were trained
         paths.append(pruners.save_checkpoint(tmp_path / f"{method}.pt", model, masks, meta))
-    job = RankJob.from_checkpoints(paths, n_repeats=2, progress=False)
+    job = RankJob.from_checkpoints(paths, n_repeats=2, progress=False, n_jobs=1)
     assert job.arch == "resnet20" and job.sparsities == (0.98,) and set(job.methods) == set(METHODS)
     result = job.run(tmp_path / "out", checkpoints=paths)
     measured = result.rankings[result.rankings["strategy"] == "measured"].sort_values("position")["method"].tolist()
@@ -148,7 +158,7 @@ def test_cli_rank_small(tmp_path, capsys):
     from topometrics.cli import main
 
     out = tmp_path / "cli"
-    code = main(["rank", "--methods", ",".join(METHODS), "--sparsity", "0.98", "--input-shape", "3,8,8", "--repeats", "2", "--out", str(out), "-q"])
+    code = main(["rank", "--methods", ",".join(METHODS), "--sparsity", "0.98", "--input-shape", "3,8,8", "--repeats", "2", "-j", "1", "--out", str(out), "-q"])
     assert code == 0
     text = capsys.readouterr().out
     assert "topometric mixture" in text and "RBO" in text and str(out.resolve()) in text

@@ -73,7 +73,10 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--input-shape", type=parse_shape, default=(3, 32, 32), help="model input C,H,W (default: 3,32,32)")
     p.add_argument("--seed", type=int, default=0, help="seed of initialisation and pruning (default: 0)")
     p.add_argument("--repeats", type=int, default=20, help="repeats of the 5-fold CV estimating the importances (default: 20)")
-    p.add_argument("-j", "--jobs", type=int, default=1, help="worker processes over networks (default: 1)")
+    p.add_argument(
+        "-j", "--jobs", type=int, default=None,
+        help="worker processes over networks, one core each (default: min(4, cores); each needs about 2.5 GB)",
+    )
     p.add_argument("--out", default=None, help="output folder (default: ./topometrics-out/rank-<arch>-<dataset>)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
