@@ -35,7 +35,7 @@ from .names import (
 )
 from .ramanujan import density_correlations, scaled_layer_profile
 from .ranking import SUBSETS, evaluate_rankings, importance_model_from_table, rbo_table
-from .regression import RegressionResults, regression_summary, run_scenarios
+from .regression import RegressionResults, min_group_rows, regression_summary, run_scenarios
 from .report import markdown_table, rbo_markdown, table3, table3_markdown, write_table
 
 __all__ = ["reproduce", "analyze", "prepare_results_table", "FIGURE2_PANELS"]
@@ -391,16 +391,22 @@ def analyze(
     random_state: int = 0,
     n_jobs: int = 1,
     scaling: str = "reference",
+    allow_small_groups: bool = False,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> dict:
     """The paper's analysis on a results table of one's own.
 
     Groups (per sparsity, per architecture) with too few networks for 5-fold CV
-    and the adjusted R^2 (at least ``max(5, p + 2)`` rows) are skipped and listed in
-    ``report.md``.  Rankings are evaluated when both scenarios give importance
-    vectors; baseline strategies are added for the ``layer_density``,
-    ``delta_r``, ``delta_r_imdb`` and ``lambda_imsg`` columns present.
+    and the adjusted R^2 (at least ``max(7, p + 2)`` rows) are skipped and listed in
+    ``report.md``.  With ``allow_small_groups=True`` a group needs only 7 rows (every
+    outer training fold must hold 5 for the inner CV, :func:`min_group_rows`): its adjusted R^2 is NaN when it has at most ``p + 1`` rows, but its
+    importances (correlations with out-of-fold predictions) are defined and feed
+    the rankings.  That is what a one-architecture, one-data-set experiment needs
+    (e.g. the digits pipeline of the README), and what ``topometrics rank`` does.
+    Rankings are evaluated when both scenarios give importance vectors; baseline
+    strategies are added for the ``layer_density``, ``delta_r``, ``delta_r_imdb``
+    and ``lambda_imsg`` columns present.
     """
     t0 = time.perf_counter()
     out = Path(out)
@@ -411,24 +417,30 @@ def analyze(
         table, features=features, extra_methods=extra_methods, accuracy_percent=accuracy_percent, normalize=normalize, dense=dense, report=report
     )
     report.append(f"{len(table)} networks, {len(feats)} features: {', '.join(feats)}")
-    min_rows = max(5, len(feats) + 2)
-    skipped = []
+    cv_rows = min_group_rows()
+    adjusted_rows = max(cv_rows, len(feats) + 2)
+    min_rows = cv_rows if allow_small_groups else adjusted_rows
+    skipped, small = [], []
     for scen, col in (("sparsity", "sparsity"), ("architecture", "arch")):
         for grp, rows in table.groupby(col):
             if len(rows) < min_rows:
                 skipped.append(f"{scen} group {grp!r}: {len(rows)} networks < {min_rows}")
+            elif len(rows) < adjusted_rows:
+                small.append(f"{scen} group {grp!r}: {len(rows)} networks < {adjusted_rows}")
     report += [f"skipped {s}" for s in skipped]
+    report += [f"adjusted R^2 undefined (NaN), importances kept: {s}" for s in small]
     _log(log, f"regression on {len(table)} networks ({len(feats)} features)")
     try:
         res = run_scenarios(
-            {"table": table}, feats, n_repeats=n_repeats, random_state=random_state, n_jobs=n_jobs, progress=progress, min_rows=min_rows
+            {"table": table}, feats, n_repeats=n_repeats, random_state=random_state, n_jobs=n_jobs, progress=progress,
+            min_rows=min_rows, allow_small_groups=allow_small_groups,
         )
     except ValueError as exc:
         if "no group" in str(exc):
-            raise ValueError(
-                f"no sparsity or architecture group has at least {min_rows} networks (5-fold CV and the adjusted R^2 "
-                f"with {len(feats)} features need that many); add networks or use fewer features"
-            ) from None
+            need = "5-fold CV with an inner 5-fold CV needs that many" if allow_small_groups else (
+                f"5-fold CV and the adjusted R^2 with {len(feats)} features need that many; add networks, use fewer "
+                "features, or pass --allow-small-groups to estimate importances without the adjusted R^2")
+            raise ValueError(f"no sparsity or architecture group has at least {min_rows} networks ({need})") from None
         raise
     reg = _regression_outputs(out, res, written)
     imp = reg["importance"]
@@ -461,12 +473,21 @@ def analyze(
             n_jobs=n_jobs,
             progress=progress,
             min_rows=min_rows,
+            allow_small_groups=allow_small_groups,
         )
         if per_triplet.empty:
             report.append("no (arch, dataset, sparsity) triplet has two methods to rank")
         else:
             written += write_table(per_triplet, out / "rankings_per_triplet")
-            note = "Importance estimated in-sample (as in the paper) and leave-one-triplet-out."
+            if "mixture_loto" in set(per_triplet["strategy"]):
+                note = "Importance estimated in-sample (as in the paper) and leave-one-triplet-out."
+            elif loto_repeats > 0:
+                note = ("Importance estimated in-sample (as in the paper). No leave-one-triplet-out column: without a "
+                        "triplet's networks its sparsity group or architecture group is too small to cross-validate "
+                        "(one data set per architecture and sparsity).")
+                report.append("leave-one-triplet-out rankings skipped: holding out a triplet empties its group")
+            else:
+                note = "Importance estimated in-sample (as in the paper)."
             result.update(_write_rankings(out, per_triplet, subsets, written, note))
             result["rankings"] = per_triplet
     else:

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -144,6 +143,40 @@ def _limit_threads(threads: int) -> None:
         warnings.warn(f"could not limit numba threads: {exc}", RuntimeWarning, stacklevel=2)
 
 
+def _find_malloc_trim():
+    """glibc's ``malloc_trim`` (None on other C libraries and platforms: nothing to call there)."""
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return None
+    name = ctypes.util.find_library("c") or "libc.so.6"
+    try:
+        return ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError):  # not glibc (e.g. musl): freed heap memory stays with the process
+        return None
+
+
+_MALLOC_TRIM = _find_malloc_trim()
+
+
+def _release_memory() -> None:
+    """Hand the freed heap of the last network back to the operating system.
+
+    Pruning and graph metrics free gigabytes of small and medium allocations that glibc
+    keeps in its arenas: measured, a worker's RSS stays 0.3-1.9 GB above its 0.54 GB
+    baseline after each network without this, and returns to the baseline with it.
+    That keeps a long job's footprint at its per-network peak and stops joblib's loky
+    workers from being restarted by their memory-leak guard (300 MB growth).
+    """
+    import gc
+
+    gc.collect()
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
+
+
 def _network_task(spec: dict) -> dict:
     """Prune, encode and describe one network (runs in a worker process or inline)."""
     from pruners.pipeline import prune_model
@@ -168,6 +201,8 @@ def _network_task(spec: dict) -> dict:
     row.update(describe_network(model, masks, shape, random_state=spec["seed"], n_jobs=spec["threads"]))
     row["prune_seconds"] = round(t1 - t0, 3)
     row["metrics_seconds"] = round(time.perf_counter() - t1, 3)
+    del model, masks
+    _release_memory()
     return row
 
 
@@ -586,12 +621,15 @@ class RankJob:
                 for sp in todo:
                     finish(_network_task(sp))
             else:
-                import multiprocessing as mp
+                # joblib's loky workers are fresh interpreters (no fork of a process holding
+                # numba/torch thread pools) that, unlike multiprocessing's spawn, do not
+                # re-run the caller's script: a plain script without an
+                # ``if __name__ == "__main__":`` guard works.
+                from joblib import Parallel, delayed
 
-                with ProcessPoolExecutor(max_workers=self.n_jobs, mp_context=mp.get_context("spawn")) as pool:
-                    futures = [pool.submit(_network_task, sp) for sp in todo]
-                    for fut in as_completed(futures):
-                        finish(fut.result())
+                parallel = Parallel(n_jobs=self.n_jobs, backend="loky", return_as="generator_unordered")
+                for row in parallel(delayed(_network_task)(sp) for sp in todo):
+                    finish(row)
         finally:
             bar.close()
         table = pd.DataFrame(rows)

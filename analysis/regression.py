@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .data import add_accuracy_drop, feature_columns
-from .estimators import REGRESSORS, fit_predict_all, reference_pipeline
+from .estimators import INNER_FOLDS, REGRESSORS, fit_predict_all, reference_pipeline
 
 __all__ = [
     "SCENARIOS",
@@ -201,10 +201,27 @@ def group_arrays(rows: pd.DataFrame, features: list[str], target: str, random_st
     return ordered[features].to_numpy(dtype=np.float64), ordered[target].to_numpy(dtype=np.float64), ordered.index
 
 
+def min_group_rows(n_splits: int = 5, inner_folds: int = INNER_FOLDS) -> int:
+    """Smallest group that repeated ``n_splits``-fold CV can handle.
+
+    Every outer training fold (``n - ceil(n / n_splits)`` rows) must hold at least
+    ``inner_folds`` rows for the inner CV of LassoCV / ElasticNetCV / RidgeCV and
+    PCR's grid search: 7 rows for 5 outer and 5 inner folds.
+    """
+    n = max(n_splits, inner_folds)
+    while n - -(-n // n_splits) < inner_folds:
+        n += 1
+    return n
+
+
 def _check_group(df: pd.DataFrame, key, n_splits: int, n_features: int, allow_small: bool = False) -> None:
     n = len(df)
-    if n < n_splits:
-        raise ValueError(f"group {key} has {n} rows, fewer than the {n_splits} CV folds; it needs at least {n_splits} rows")
+    need = min_group_rows(n_splits)
+    if n < need:
+        raise ValueError(
+            f"group {key} has {n} rows; {n_splits}-fold CV with an inner {INNER_FOLDS}-fold CV on every training "
+            f"fold needs at least {need} rows"
+        )
     if n - n_features - 1 <= 0 and not allow_small:
         raise ValueError(
             f"group {key} has {n} rows for {n_features} features: the adjusted R^2 needs n > p + 1; "

@@ -154,3 +154,42 @@ def test_reproduce_published_data(reference_dir, tmp_path):
     imdb = corr[(corr.metric == "delta_r_imdb") & (corr.sparsity == 0.6)]["r"]
     assert (imdb > 0.9).all()  # Appendix D: strongly tied to layer density
     assert (tmp_path / "repro" / "table4.md").is_file()
+
+
+def test_allow_small_groups_gives_importances_and_rankings(tmp_path, capsys):
+    """One architecture and one data set: 7 networks per sparsity, fewer than p + 2 = 18."""
+    t = grid_like_table()
+    t = t[(t.arch == "resnet20") & (t.dataset == "cifar10")]
+    csv = tmp_path / "results.csv"
+    t.to_csv(csv, index=False)
+    args = ["analyze", str(csv), "--repeats", "2", "--loto-repeats", "0", "--no-progress"]
+    # without the flag only the Architecture-Fixed group (21 networks) is cross-validated: no rankings
+    assert main(args + ["--out", str(tmp_path / "strict")]) == 0, capsys.readouterr().err
+    report = (tmp_path / "strict" / "report.md").read_text()
+    assert "skipped sparsity group 0.6: 7 networks < 18" in report and "rankings skipped" in report
+    assert not (tmp_path / "strict" / "rankings_per_triplet.csv").exists()
+    # with it the Sparsity-Fixed groups give importances (adjusted R^2 NaN) and every sparsity is ranked
+    out = tmp_path / "small"
+    assert main(args + ["--out", str(out), "--allow-small-groups"]) == 0, capsys.readouterr().err
+    report = (out / "report.md").read_text()
+    assert "adjusted R^2 undefined (NaN), importances kept: sparsity group 0.6: 7 networks < 18" in report
+    t3 = pd.read_csv(out / "table3.csv")
+    sparsity_rows = t3[t3.scenario == "sparsity"]
+    assert len(sparsity_rows) == 3 and sparsity_rows.filter(like="adj").isna().all().all()
+    assert t3[t3.scenario == "architecture"].filter(like="adj").notna().all().all()
+    imp = pd.read_csv(out / "importance.csv")
+    assert set(imp["scenario"]) == {"sparsity", "architecture"}
+    per = pd.read_csv(out / "rankings_per_triplet.csv")
+    mixture = per[(per.strategy == "mixture") & (per.subset == "all")]
+    assert sorted(mixture["sparsity"]) == [0.6, 0.9, 0.98] and mixture["rbo"].between(0, 1).all()
+    # holding out a triplet empties its sparsity group: no leave-one-triplet-out column, and the tables say why
+    loto = main(["analyze", str(csv), "--repeats", "2", "--loto-repeats", "1", "--no-progress", "--out", str(tmp_path / "loto"),
+                 "--allow-small-groups"])
+    assert loto == 0, capsys.readouterr().err
+    assert "No leave-one-triplet-out column" in (tmp_path / "loto" / "table4.md").read_text()
+    assert "leave-one-triplet-out rankings skipped" in (tmp_path / "loto" / "report.md").read_text()
+    # fewer than 5 networks per group cannot be cross-validated even with the flag
+    tiny = tmp_path / "tiny.csv"
+    t[t.method.isin(["dense", "snip", "grasp"])].to_csv(tiny, index=False)
+    assert main(["analyze", str(tiny), "--out", str(tmp_path / "t"), "--repeats", "1", "--allow-small-groups", "--no-progress"]) == 2
+    assert "no sparsity or architecture group has at least 7 networks" in capsys.readouterr().err

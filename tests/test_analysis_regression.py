@@ -136,8 +136,10 @@ def test_importance_of_counts_undefined_correlations():
 
 def test_bad_input_errors():
     table = linear_table(archs=("conv6",))
-    with pytest.raises(ValueError, match="fewer than the 5 CV folds"):
-        cross_validate(table.iloc[:4], ["x1"], n_repeats=1, progress=False)
+    for n in (4, 6):  # 6 rows: outer training folds of 4 rows cannot hold the inner 5-fold CV
+        with pytest.raises(ValueError, match="needs at least 7 rows"):
+            cross_validate(table.iloc[:n], ["x1"], n_repeats=1, progress=False)
+    assert np.isfinite(cross_validate(table.iloc[:7], ["x1"], n_repeats=1, progress=False).predictions).all()
     with pytest.raises(ValueError, match="n > p \\+ 1"):
         cross_validate(table.iloc[:7], FEATURES, n_repeats=1, progress=False)
     with pytest.raises(ValueError, match="not in the table"):
@@ -153,7 +155,7 @@ def test_bad_input_errors():
     with pytest.raises(ValueError, match="missing or non-finite"):
         cross_validate(bad, ["x1"], n_repeats=1, progress=False)
     small = table[table["sparsity"] == 0.6].iloc[:3]
-    with pytest.raises(ValueError, match="fewer than the 5 CV folds"):
+    with pytest.raises(ValueError, match="needs at least 7 rows"):
         run_scenarios(pd.concat([table, small.assign(sparsity=0.5)]), ["x1"], n_repeats=1, progress=False)
     res = run_scenarios(pd.concat([table, small.assign(sparsity=0.5)]), ["x1"], n_repeats=1, progress=False, min_rows=10)
     assert ("table", "sparsity", 0.5) not in res.keys()
@@ -195,3 +197,13 @@ def test_small_groups_allowed_for_importance_only():
     # accuracy drop grows with f0 (accuracy falls): f0 carries the largest positive importance in every group
     for _, grp in imp.groupby("group"):
         assert grp.set_index("feature")["importance"].idxmax() == "f0"
+
+
+def test_min_group_rows_leaves_every_inner_cv_enough_rows():
+    from analysis.regression import min_group_rows
+
+    assert min_group_rows() == 7  # 7 - ceil(7/5) = 5 training rows for the inner 5-fold CV
+    for k in (2, 3, 5, 10):
+        n = min_group_rows(k)
+        assert n >= k and n - -(-n // k) >= 5
+        assert n == k or (n - 1) - -(-(n - 1) // k) < 5  # smallest such n

@@ -104,13 +104,31 @@ def test_interrupted_run_keeps_finished_networks(tmp_path, monkeypatch):
 
 
 def test_worker_processes_give_the_same_networks(tmp_path):
-    """Two spawned workers (one thread each) produce exactly the rows one process produces."""
+    """Two worker processes (one thread each) produce exactly the rows one process produces."""
     cfg = dict(methods=("uniform", "snip"), sparsities=(0.98,), input_shape=(3, 8, 8), references=("cifar100",), progress=False)
     one = RankJob(n_jobs=1, **cfg).networks()
     two = RankJob(n_jobs=2, **cfg).networks(tmp_path / "networks.csv")
     cols = [c for c in one.columns if not c.endswith("_seconds")]
     pd.testing.assert_frame_equal(one[cols], two[cols])
     assert len(pd.read_csv(tmp_path / "networks.csv")) == 4
+
+
+def test_worker_processes_from_a_script_without_main_guard(tmp_path):
+    """A plain script (no ``if __name__ == "__main__":``) can run the job with worker processes:
+    multiprocessing's spawn would re-run the script in every worker and fail."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "plain.py"
+    script.write_text(
+        "from analysis.rank_job import RankJob\n"
+        "job = RankJob(methods=('uniform', 'er'), sparsities=(0.98,), input_shape=(3, 8, 8), references=('cifar100',),\n"
+        "              progress=False, n_jobs=2)\n"
+        "print('rows', len(job.networks()))\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines() == ["rows 4"]
 
 
 def test_bad_configurations():

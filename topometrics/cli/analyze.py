@@ -27,6 +27,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--dense", metavar="CSV", help="dense accuracies (dataset, arch, acc_mean in percent) for missing dense_accuracy")
     parser.add_argument("--normalize", choices=("auto", "yes", "no"), default="auto",
                         help="normalise raw topometrics by num_nodes / num_edges (default: when those columns exist)")
+    parser.add_argument("--allow-small-groups", action="store_true",
+                        help="cross-validate groups of 5 to p+1 networks too: their adjusted R^2 is NaN, their importances "
+                             "are kept and used for the rankings (for one-architecture, one-data-set experiments)")
     parser.set_defaults(func=run)
     return parser
 
@@ -75,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
             random_state=args.random_state,
             n_jobs=args.n_jobs,
             scaling=args.scaling,
+            allow_small_groups=args.allow_small_groups,
             progress=not args.no_progress,
             log=print,
         )
