@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import parse_shape
+from ._common import load_state_dict_model, parse_shape
 
 DEFAULT_ARCH = "resnet20"
 DEFAULT_SPARSITY = 0.9
@@ -62,55 +62,6 @@ def register(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-def _load_state_dict_model(path, args, input_shape):
-    """A plain state dict of a zoo model: (model, masks, meta)."""
-    import torch
-
-    from pruners.models import get_model
-
-    from . import CLIError
-
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types on foreign files
-        raise CLIError(
-            f"{path} is neither a pruners checkpoint nor a torch state dict ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0][:200] if str(exc) else 'no details'})"
-        ) from None
-    masks = {}
-    if isinstance(payload, dict) and isinstance(payload.get("state_dict"), dict):
-        masks = dict(payload.get("masks") or {})
-        state = dict(payload["state_dict"])
-    elif isinstance(payload, dict) and payload and all(isinstance(v, torch.Tensor) for v in payload.values()):
-        state = dict(payload)
-    else:
-        raise CLIError(f"{path} holds a {type(payload).__name__}, not a state dict of tensors")
-    if not args.arch:
-        raise CLIError(f"{path} is a plain state dict: pass --arch (and --num-classes, --shortcut) to build its model")
-    for key in [k for k in state if k.endswith("_orig")]:
-        base = key[: -len("_orig")]
-        mkey = f"{base}_mask"
-        if mkey in state:  # torch.nn.utils.prune layout
-            mask = state.pop(mkey).bool()
-            state[base] = state.pop(key) * mask
-            masks.setdefault(base, mask)
-    num_classes = DEFAULT_CLASSES if args.num_classes is None else args.num_classes
-    kwargs = {"shortcut": args.shortcut} if args.shortcut else {}
-    try:
-        model = get_model(args.arch, num_classes, input_shape, **kwargs)
-    except (KeyError, ValueError) as exc:
-        raise CLIError(str(exc).strip("'\"")) from None
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise CLIError(
-            f"{path} does not fit --arch {args.arch} with --num-classes {num_classes}"
-            f"{' --shortcut ' + args.shortcut if args.shortcut else ''}: {str(exc).splitlines()[0][:300]}"
-        ) from None
-    meta = {"arch": args.arch, "source": str(path)}
-    return model, masks, meta
-
-
 def _load_checkpoint(path, args):
     """(model, masks, meta, input_shape) from a checkpoint file."""
     from pathlib import Path
@@ -136,7 +87,7 @@ def _load_checkpoint(path, args):
             shape = tuple(args.input_shape or ckpt.meta.get("input_shape") or DEFAULT_SHAPE)
             return ckpt.model, ckpt.masks, dict(ckpt.meta), shape
     shape = tuple(args.input_shape or DEFAULT_SHAPE)
-    model, masks, meta = _load_state_dict_model(p, args, shape)
+    model, masks, meta = load_state_dict_model(p, args, shape, accepted="neither a pruners checkpoint nor a torch state dict")
     return model, masks, meta, shape
 
 

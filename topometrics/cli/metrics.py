@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import parse_shape
+from ._common import load_state_dict_model, parse_shape
 
 #: Metadata keys written first, in this order, when present.
 META_ORDER = (
@@ -95,49 +95,6 @@ def _plain(value):
     return value
 
 
-def _load_state_dict(path, args, shape):
-    """(model, masks, meta) from a plain state dict of the zoo model ``--arch``."""
-    import torch
-
-    from pruners.models import get_model
-
-    from . import CLIError
-
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many exception types on foreign files
-        first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise CLIError(f"{path} is not a pruners checkpoint, a saved graph or a torch state dict ({first})") from None
-    masks = {}
-    if isinstance(payload, dict) and isinstance(payload.get("state_dict"), dict):
-        masks = dict(payload.get("masks") or {})
-        state = dict(payload["state_dict"])
-    elif isinstance(payload, dict) and payload and all(isinstance(v, torch.Tensor) for v in payload.values()):
-        state = dict(payload)
-    else:
-        raise CLIError(f"{path} holds a {type(payload).__name__}, not a state dict of tensors")
-    if not args.arch:
-        raise CLIError(f"{path} is a plain state dict: pass --arch (and --num-classes, --shortcut) to build its model")
-    for key in [k for k in state if k.endswith("_orig")]:
-        base = key[: -len("_orig")]
-        if f"{base}_mask" in state:  # torch.nn.utils.prune layout
-            mask = state.pop(f"{base}_mask").bool()
-            state[base] = state.pop(key) * mask
-            masks.setdefault(base, mask)
-    num_classes = 10 if args.num_classes is None else args.num_classes
-    kwargs = {"shortcut": args.shortcut} if args.shortcut else {}
-    try:
-        model = get_model(args.arch, num_classes, shape, **kwargs)
-        model.load_state_dict(state, strict=True)
-    except (KeyError, ValueError) as exc:
-        raise CLIError(str(exc).strip("'\"")) from None
-    except RuntimeError as exc:
-        raise CLIError(f"{path} does not fit --arch {args.arch} (--num-classes {num_classes}): "
-                       f"{str(exc).splitlines()[0][:300]}") from None
-    meta = {"arch": args.arch, "num_classes": num_classes, "input_shape": list(shape), "model_kwargs": kwargs}
-    return model, masks, meta
-
-
 def _load(path, args):
     """(graph or None, model or None, masks, meta, input_shape) for one input file."""
     from pathlib import Path
@@ -168,7 +125,7 @@ def _load(path, args):
         shape = tuple(args.input_shape or meta.get("input_shape") or (3, 32, 32))
         return None, ck.model, ck.masks, meta, shape
     shape = tuple(args.input_shape or (3, 32, 32))
-    model, masks, meta = _load_state_dict(p, args, shape)
+    model, masks, meta = load_state_dict_model(p, args, shape, accepted="not a pruners checkpoint, a saved graph or a torch state dict")
     return None, model, masks, meta, shape
 
 
