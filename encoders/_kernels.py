@@ -35,27 +35,12 @@ over output channels (``prange``); each channel writes its own precomputed slice
 
 from __future__ import annotations
 
-import importlib
-import os
-
-import numba
 import numpy as np
 from numba import njit, prange
 
+from ._threading import configure_threading_layer
 
-def _configure_threading_layer() -> None:
-    """The OpenMP layer is not fork-safe: use tbb when installed, else workqueue, unless the
-    user chose a layer (``NUMBA_THREADING_LAYER``) or one was chosen already."""
-    if os.environ.get("NUMBA_THREADING_LAYER") or numba.config.THREADING_LAYER != "default":
-        return
-    try:  # pragma: no cover - depends on the installation
-        importlib.import_module("numba.np.ufunc.tbbpool")
-        numba.config.THREADING_LAYER = "tbb"
-    except Exception:  # ImportError or a missing libtbb shared object
-        numba.config.THREADING_LAYER = "workqueue"
-
-
-_configure_threading_layer()
+configure_threading_layer()
 
 __all__ = [
     "valid_positions",

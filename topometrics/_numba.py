@@ -1,6 +1,6 @@
 """numba configuration shared by the metric kernels.
 
-* The threading layer defaults to ``tbb`` when it is installed and to ``workqueue``
+* The threading layer (:func:`encoders._threading.configure_threading_layer`) defaults to ``tbb`` when installed and to ``workqueue``
   otherwise: the ``omp`` layer is not fork-safe, and the CLI and the tests fork.
   An explicit ``NUMBA_THREADING_LAYER`` environment variable always wins.
 * :func:`num_threads` temporarily sets the number of numba threads for one call
@@ -10,26 +10,15 @@
 from __future__ import annotations
 
 import contextlib
-import importlib
-import os
 from typing import Iterator
 
 import numba
 
+from encoders._threading import configure_threading_layer
+
 __all__ = ["num_threads", "resolve_n_jobs", "single_threaded_blas"]
 
-
-def _configure_threading_layer() -> None:
-    if os.environ.get("NUMBA_THREADING_LAYER"):
-        return
-    try:  # pragma: no cover - depends on the installation
-        importlib.import_module("numba.np.ufunc.tbbpool")
-        numba.config.THREADING_LAYER = "tbb"
-    except Exception:  # ImportError or a missing libtbb shared object
-        numba.config.THREADING_LAYER = "workqueue"
-
-
-_configure_threading_layer()
+configure_threading_layer()
 
 
 def resolve_n_jobs(n_jobs: int | None) -> int:
