@@ -99,6 +99,11 @@ def test_encode_cli_garbage_and_wrong_arch(tmp_path, capsys):
     assert "neither a pruners checkpoint nor a torch state dict" in capsys.readouterr().err
     sd = tmp_path / "sd.pt"
     torch.save(get_model("resnet20", 10, (3, 8, 8)).state_dict(), sd)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(sd.read_bytes()[: sd.stat().st_size // 2])  # a zip header, but cut off
+    assert main(["encode", str(truncated), "--arch", "resnet20"]) == 2
+    assert "is corrupt" in capsys.readouterr().err
+    torch.save(get_model("resnet20", 10, (3, 8, 8)).state_dict(), sd)
     assert main(["encode", str(sd), "--arch", "conv6"]) == 2
     assert "does not fit --arch conv6" in capsys.readouterr().err
     assert main(["encode", str(sd), "--arch", "resnet20", "--sparsity", "0.5"]) == 2

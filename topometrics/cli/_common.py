@@ -41,6 +41,11 @@ def load_state_dict_model(path, args, input_shape, *, accepted: str = "not a pru
 
     from . import CLIError
 
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):  # torch.save: zip archive, or legacy pickle
+        raise CLIError(f"{path} is {accepted}: it does not start like a torch.save file (zip or pickle); "
+                       "is it truncated, or in another format?")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many exception types on foreign files
