@@ -238,8 +238,12 @@ def _cholesky_solve(M, b, out):
 
 
 @njit(cache=True)
-def _cholesky_solve_ws(M, b, out, L, m):
-    """:func:`_cholesky_solve` on the leading ``m x m`` block with workspace ``L``."""
+def _cholesky_factor(M, L, m):
+    """Lower Cholesky factor of the leading ``m x m`` block of ``M`` into ``L``.
+
+    Returns False when a pivot is not positive relative to the largest diagonal
+    entry (numerically not positive definite); ``L`` is then undefined.
+    """
     dmax = 0.0
     for i in range(m):
         dmax = max(dmax, M[i, i])
@@ -255,6 +259,14 @@ def _cholesky_solve_ws(M, b, out, L, m):
             for k in range(j):
                 acc -= L[i, k] * L[j, k]
             L[i, j] = acc / L[j, j]
+    return True
+
+
+@njit(cache=True)
+def _cholesky_solve_ws(M, b, out, L, m):
+    """:func:`_cholesky_solve` on the leading ``m x m`` block with workspace ``L``."""
+    if not _cholesky_factor(M, L, m):
+        return False
     for i in range(m):
         acc = b[i]
         for k in range(i):
@@ -655,21 +667,8 @@ def _cholesky_inverse(A, out):
     """
     m = A.shape[0]
     L = np.zeros((m, m))
-    dmax = 0.0
-    for i in range(m):
-        dmax = max(dmax, A[i, i])
-    for j in range(m):
-        acc = A[j, j]
-        for k in range(j):
-            acc -= L[j, k] * L[j, k]
-        if acc <= 1e-13 * dmax:
-            return False
-        L[j, j] = math.sqrt(acc)
-        for i in range(j + 1, m):
-            acc = A[i, j]
-            for k in range(j):
-                acc -= L[i, k] * L[j, k]
-            L[i, j] = acc / L[j, j]
+    if not _cholesky_factor(A, L, m):
+        return False
     # inv(L) column by column (lower triangular), then inv(A) = inv(L)^T inv(L)
     Li = np.zeros((m, m))
     for c in range(m):
