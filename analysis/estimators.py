@@ -294,6 +294,19 @@ def _gradient(Q, q, x, l2, g):
 
 
 @njit(cache=True)
+def _signs_gradient_optimal(Q, q, x, l1, l2, g, theta, ktol):
+    """Set ``theta = sign(x)`` and ``g`` (see :func:`_gradient`); True when every nonzero
+    coefficient satisfies its optimality condition ``|g_j + l1 theta_j| <= ktol``."""
+    for j in range(x.shape[0]):
+        theta[j] = 1.0 if x[j] > 0 else (-1.0 if x[j] < 0 else 0.0)
+    _gradient(Q, q, x, l2, g)
+    for j in range(x.shape[0]):
+        if x[j] != 0.0 and abs(g[j] + l1 * theta[j]) > ktol:
+            return False
+    return True
+
+
+@njit(cache=True)
 def _enet_feature_sign(Q, q, x, l1, l2, max_steps, ws):
     """Exact minimiser of ``1/2 x^T Q x - q^T x + l1 ||x||_1 + l2/2 ||x||^2`` (in place).
 
@@ -321,14 +334,7 @@ def _enet_feature_sign(Q, q, x, l1, l2, max_steps, ws):
     for j in range(p):
         scale = max(scale, abs(q[j]), Q[j, j])
     ktol = 1e-11 * scale
-    for j in range(p):
-        theta[j] = 1.0 if x[j] > 0 else (-1.0 if x[j] < 0 else 0.0)
-    _gradient(Q, q, x, l2, g)
-    need_activation = True
-    for j in range(p):
-        if x[j] != 0.0 and abs(g[j] + l1 * theta[j]) > ktol:
-            need_activation = False
-            break
+    need_activation = _signs_gradient_optimal(Q, q, x, l1, l2, g, theta, ktol)
     idx = np.empty(p, dtype=np.int64)
     for step in range(max_steps):
         if need_activation:
@@ -378,15 +384,8 @@ def _enet_feature_sign(Q, q, x, l1, l2, max_steps, ws):
             x[idx[c]] = xa[c] + best_t * (xhat[c] - xa[c])
         if best_a >= 0:
             x[idx[best_a]] = 0.0
-        for j in range(p):
-            theta[j] = 1.0 if x[j] > 0 else (-1.0 if x[j] < 0 else 0.0)
-        _gradient(Q, q, x, l2, g)
         # optimality of the nonzero coefficients; if violated, another feature-sign step
-        need_activation = True
-        for j in range(p):
-            if x[j] != 0.0 and abs(g[j] + l1 * theta[j]) > ktol:
-                need_activation = False
-                break
+        need_activation = _signs_gradient_optimal(Q, q, x, l1, l2, g, theta, ktol)
     return False
 
 
