@@ -161,3 +161,17 @@ def test_counts_and_random_state():
     with trandom.seeded(5):
         y = torch.rand(3)
     assert torch.equal(x, y) and torch.equal(state, torch.random.get_rng_state())
+
+
+def test_aggregate_layers_one_policy():
+    from topocore.tables import aggregate_layers
+
+    t = pd.DataFrame({"net": [1, 1, 2], "edges": [0, 3, 4], "spectral_gap": [np.nan, 2.0, np.nan], "x": [1.0, np.nan, 3.0]})
+    out = aggregate_layers(t, ["spectral_gap", "x"], by=["net"])
+    # net 1: the edgeless layer's gap is 0 (zero matrix), x averages the defined layer only
+    assert out["spectral_gap"].tolist()[0] == 1.0 and out["x"].tolist() == [1.0, 3.0]
+    assert np.isnan(out["spectral_gap"].tolist()[1]) and out["num_layers"].tolist() == [2, 1]
+    one = aggregate_layers(t.drop(columns="net"), ["x"])
+    assert one.shape == (1, 2) and one["x"].iloc[0] == 2.0
+    with pytest.raises(errors.InputError, match="lacks"):
+        aggregate_layers(t, ["nope"])

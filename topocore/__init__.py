@@ -13,7 +13,8 @@ contract enforces it).  Each module holds one kind of primitive:
 * :mod:`topocore.io` -- atomic file writes and the output lock;
 * :mod:`topocore.parallel` -- numba threading layer, ``n_jobs`` (processes) and
   ``n_threads`` (kernel threads);
-* :mod:`topocore.random` -- ``random_state`` handling (numpy generators, seeded torch RNG).
+* :mod:`topocore.random` -- ``random_state`` handling (numpy generators, seeded torch RNG);
+* :mod:`topocore.tables` -- :func:`~topocore.tables.aggregate_layers`, per-layer to per-network values.
 """
 
-__all__ = ["errors", "names", "masks", "io", "parallel", "random"]
+__all__ = ["errors", "names", "masks", "io", "parallel", "random", "tables"]
