@@ -191,7 +191,7 @@ def _network_task(spec: dict) -> dict:
         spec["sparsity"],
         num_classes=spec["num_classes"],
         input_shape=shape,
-        seed=spec["seed"],
+        random_state=spec["seed"],
         data=data,
         progress=False,
     )
