@@ -213,3 +213,33 @@ def test_broadcasting_add_of_activations_is_unsupported():
 
     with pytest.raises(UnsupportedOperationError, match="different shapes"):
         encode(B(), (2, 4, 4))
+
+
+def test_errors_belong_to_the_topocore_hierarchy():
+    import topocore.errors as te
+    from encoders import GraphTooLargeError
+
+    assert issubclass(EncodingError, te.InputError)
+    assert issubclass(UnsupportedOperationError, te.UnsupportedLayerError)
+    assert issubclass(UnsupportedOperationError, EncodingError)
+    assert issubclass(UntraceableModelError, EncodingError)
+    assert MaskError is te.MaskError
+    assert issubclass(GraphTooLargeError, te.ResourceLimitError)
+    # raised errors are caught by the base classes a caller (or the CLI) uses
+    with pytest.raises(te.UnsupportedLayerError):
+        encode(Gate(), (2, 4, 4))
+    with pytest.raises(te.InputError):
+        encode(nn.Sequential(nn.Conv2d(3, 2, 1)), (1, 4, 4))
+    with pytest.raises(te.MaskError):
+        encode(nn.Sequential(nn.Conv2d(3, 2, 1)), (3, 4, 4), {"0.weight": torch.ones(1)})
+
+
+def test_loading_a_foreign_file_is_an_input_error(tmp_path):
+    import topocore.errors as te
+
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a graph")
+    with pytest.raises(te.InputError, match="not a graph saved by MultipartiteGraph.save"):
+        MultipartiteGraph.load(bad)
+    with pytest.raises(te.DataNotFoundError, match="no graph file"):
+        MultipartiteGraph.load(tmp_path / "missing.npz")

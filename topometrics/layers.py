@@ -28,6 +28,8 @@ from __future__ import annotations
 import math
 from typing import Iterable, Mapping
 
+from topocore.errors import InputError
+
 from .registry import BIPARTITE_METRICS, resolve_metrics
 
 __all__ = ["per_layer", "aggregate_layers", "ENCODINGS"]
@@ -80,11 +82,11 @@ def per_layer(
     encodings = tuple(encodings)
     bad = [e for e in encodings if e not in ENCODINGS]
     if bad:
-        raise ValueError(f"unknown encoding(s) {bad}; choose from {ENCODINGS}")
+        raise InputError(f"unknown encoding(s) {bad}; choose from {ENCODINGS}")
     names = [] if not metrics else resolve_metrics(metrics)
     not_bip = [m for m in names if m not in BIPARTITE_METRICS]
     if not_bip:
-        raise ValueError(
+        raise InputError(
             f"{not_bip} are not definable on a single layer's bipartite graph; choose from {BIPARTITE_METRICS}"
         )
     rolled = encoders.rolled(model, masks)
@@ -113,7 +115,7 @@ def per_layer(
         for enc in encodings:
             g = by_param[enc].get(key)
             if g is None:
-                raise ValueError(f"layer {key!r} is missing from the {enc} encoding")
+                raise RuntimeError(f"internal error: layer {key!r} is missing from the {enc} encoding")
             row[f"{enc}_num_nodes"] = g.num_nodes
             row[f"{enc}_num_edges"] = g.num_edges
             if names:

@@ -25,6 +25,8 @@ import warnings
 import numpy as np
 from numba import njit
 
+from topocore.errors import InputError
+
 from .prepared import prepare
 
 __all__ = ["log_paths", "effective_sparsity", "effective_nodes", "on_path_masks", "dense_num_edges", "MissingDenseCountWarning"]
@@ -148,7 +150,8 @@ def log_paths(graph) -> float:
     Dynamic programming in log space over a topological order: ``P(v) = [v in
     partition 0] + sum over in-neighbours u of P(u)``, result
     ``log(sum over v in the last partition of P(v))``; ``-inf`` when there is no such
-    path.  Complexity O(N + E).  Raises ``ValueError`` if G has a directed cycle.
+    path.  Complexity O(N + E).  Raises :class:`~topocore.errors.InputError` (a
+    ``ValueError``) if G has a directed cycle.
     Reference: Janik & Nowak 2020 (path counts of sparse random networks).
     """
     pg = prepare(graph)
@@ -161,7 +164,10 @@ def log_paths(graph) -> float:
     else:
         order, ok = _topological_order(out_ip, out_ix)
         if not ok:
-            raise ValueError("the graph has a directed cycle, so path counts are undefined; an MGE is acyclic")
+            raise InputError(
+                "the graph has a directed cycle, so path counts are undefined; pass an acyclic graph "
+                "(an MGE from encoders.encode is acyclic)"
+            )
     in_ip, in_ix = pg.in_csr()
     logp = _log_path_counts(in_ip, in_ix, order, first_end)
     last = logp[last_start:n]
@@ -201,12 +207,15 @@ def effective_sparsity(graph, dense_num_edges: int | None = None) -> float:
         return float("nan")
     dense = int(dense)
     if dense <= 0:
-        raise ValueError(f"dense_num_edges must be positive, got {dense}")
+        raise InputError(
+            f"dense_num_edges must be positive, got {dense}; pass the dense MGE's edge count "
+            "(topometrics.dense_num_edges(model, input_shape))"
+        )
     on = _edges_on_path(pg)
     if on > dense:
-        raise ValueError(
-            f"dense_num_edges={dense} is smaller than the {on} edges on input-output paths; "
-            "it must count the edges of the unpruned network's MGE"
+        raise InputError(
+            f"dense_num_edges={dense} is smaller than the {on} edges on input-output paths; pass the edge "
+            "count of the unpruned network's MGE (topometrics.dense_num_edges(model, input_shape))"
         )
     return 1.0 - on / dense
 

@@ -45,6 +45,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from topocore.errors import InputError
+
 from . import expansion, global_, local, neighbor, paths, strength
 
 __all__ = [
@@ -155,9 +157,9 @@ def resolve_metrics(metrics) -> list[str]:
     names = list(metrics)
     unknown = [m for m in names if m not in METRICS]
     if unknown:
-        raise ValueError(f"unknown metric(s) {unknown}; choose from {list(METRICS)}")
+        raise InputError(f"unknown metric(s) {unknown}; choose from {list(METRICS)}")
     if not names:
-        raise ValueError(f"no metric selected; choose from {list(METRICS)}")
+        raise InputError(f"no metric selected; choose from {list(METRICS)}")
     seen: dict[str, None] = {}
     for m in names:
         seen.setdefault(m, None)
@@ -205,11 +207,11 @@ def normalize(values, num_nodes=None, num_edges=None, *, prefix: str = ""):
     def _count(arg, key):
         if arg is None:
             if key not in values:
-                raise ValueError(f"normalize needs {key}: pass it or include a {key!r} entry/column in values")
+                raise InputError(f"normalize needs {key}: pass it or include a {key!r} entry/column in values")
             return values[key]
         if isinstance(arg, str):
             if arg not in values:
-                raise ValueError(f"column {arg!r} (for {key}) not found in values")
+                raise InputError(f"column {arg!r} (for {key}) not found in values; pass a column name of values or the counts")
             return values[arg]
         return arg
 

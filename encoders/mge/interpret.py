@@ -50,6 +50,7 @@ from .ops import (
     as_code,
     as_code_if_sym,
     fetch_attr,
+    first_line,
     flat_args,
     join,
     pool_kind,
@@ -96,7 +97,8 @@ class Encoder:
                 else:
                     raise EncodingError(
                         f"{type(self.model).__name__}.forward takes several inputs ({node.name!r} has no "
-                        "default); the encoder feeds a single input tensor of input_shape"
+                        "default); the encoder feeds a single input tensor of input_shape: give the other inputs defaults "
+                        "or wrap the model in a module with one input"
                     )
             elif node.op == "get_attr":
                 env[node] = fetch_attr(self.model, str(node.target))
@@ -258,7 +260,8 @@ class Encoder:
         except (RuntimeError, IndexError, TypeError, ValueError) as exc:
             raise EncodingError(
                 f"{describe_target(node, self.model)} failed on the traced activation of shape "
-                f"{shape_of(args)} (fx node {node.name!r}, module {node_scope(node)!r}): {exc}"
+                f"{shape_of(args)} (fx node {node.name!r}, module {node_scope(node)!r}): {first_line(exc)}; "
+                f"check input_shape={self.input_shape}"
             ) from exc
         return wrap(out, pools, node_scope(node))
 
@@ -299,7 +302,10 @@ class Encoder:
             try:
                 shape = torch.broadcast_shapes(tuple(sym.code.shape), tuple(const.shape))
             except RuntimeError as exc:
-                raise EncodingError(f"fx node {node.name!r}: {exc}") from exc
+                raise EncodingError(
+                    f"{describe_target(node, self.model)} (fx node {node.name!r}, module {node_scope(node)!r}) "
+                    f"cannot broadcast a constant to the activation: {first_line(exc)}; check input_shape={self.input_shape}"
+                ) from exc
             if tuple(shape) != tuple(sym.code.shape):
                 raise self.unsupported(node, "a constant that broadcasts the activation to a larger shape")
         elif not isinstance(const, (int, float, bool)):
