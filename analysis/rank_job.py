@@ -102,7 +102,7 @@ def describe_network(
     import topometrics
 
     graph = encoders.encode(model, tuple(int(s) for s in input_shape), masks)
-    raw = topometrics.compute(graph, metrics=list(UNROLLED_FEATURES), random_state=random_state, n_jobs=n_jobs)
+    raw = topometrics.compute(graph, metrics=list(UNROLLED_FEATURES), random_state=random_state, n_threads=n_jobs)
     layers = topometrics.per_layer(model, masks, metrics=None, encodings=("rolled",), random_state=random_state)
     agg = topometrics.aggregate_layers(layers)
     row: dict[str, float] = {"num_nodes": int(graph.num_nodes), "num_edges": int(graph.num_edges)}

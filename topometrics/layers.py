@@ -45,7 +45,7 @@ def per_layer(
     metrics: Iterable[str] | None = BIPARTITE_METRICS,
     encodings: Iterable[str] = ENCODINGS,
     random_state: int | None = 0,
-    n_jobs: int | None = None,
+    n_threads: int | None = None,
     progress: bool = False,
 ):
     """One row per weighted layer: density, Ramanujan baselines, bipartite topometrics.
@@ -62,7 +62,7 @@ def per_layer(
         :data:`topometrics.BIPARTITE_METRICS`; None or ``()`` skips them).
     encodings : iterable of str
         Subset of ``("rolled", "rolled_channel")``.
-    random_state, n_jobs
+    random_state, n_threads
         As in :func:`topometrics.compute`.
     progress : bool
         Show a tqdm progress bar over layers.
@@ -119,7 +119,7 @@ def per_layer(
             row[f"{enc}_num_nodes"] = g.num_nodes
             row[f"{enc}_num_edges"] = g.num_edges
             if names:
-                values = compute(g, names, random_state=random_state, n_jobs=n_jobs)
+                values = compute(g, names, random_state=random_state, n_threads=n_threads)
                 row.update({f"{enc}_{m}": v for m, v in values.items()})
         rows.append(row)
     return pd.DataFrame(rows)
