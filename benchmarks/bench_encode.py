@@ -48,12 +48,13 @@ def worker(arch: str, sparsity: float, repeats: int, shape: tuple[int, ...], thr
     torch.set_num_threads(1)
     if threads:
         numba.set_num_threads(threads)
-    from encoders import encode, random_uniform_masks
+    from encoders import encode
+    from pruners import prune
     from pruners.models import get_model
 
     torch.manual_seed(0)
     model = get_model(arch, 10, shape)
-    masks = random_uniform_masks(model, sparsity, random_state=0)
+    masks = prune(model, "uniform", sparsity, random_state=0)
     baseline = _rss_gb()
     t0 = time.perf_counter()
     g = encode(model, shape, masks)

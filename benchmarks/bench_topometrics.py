@@ -69,12 +69,13 @@ def work_encode(model_name: str, sparsity: float, folder: str) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    from encoders import encode, random_uniform_masks
+    from encoders import encode
+    from pruners import prune
     from pruners.models import get_model
 
     torch.manual_seed(0)
     model = get_model(model_name, 10, SHAPE)
-    masks = random_uniform_masks(model, sparsity, random_state=0)
+    masks = prune(model, "uniform", sparsity, random_state=0)
     t0 = time.perf_counter()
     g = encode(model, SHAPE, masks)
     seconds = time.perf_counter() - t0

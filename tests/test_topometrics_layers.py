@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 
 import encoders
+import pruners
 import topometrics
 from encoders.bipartite import BipartiteGraph
 from test_topometrics_reference import assert_metrics_equal, reference_metrics
@@ -119,7 +120,7 @@ class Tiny(nn.Module):
 def test_per_layer_table_and_aggregate():
     torch.manual_seed(0)
     model = Tiny()
-    masks = encoders.random_uniform_masks(model, 0.5, random_state=0)
+    masks = pruners.prune(model, "uniform", 0.5, random_state=0)
     table = topometrics.per_layer(model, masks)
     assert isinstance(table, pd.DataFrame)
     assert table["layer"].tolist() == ["conv1", "conv2", "fc"]

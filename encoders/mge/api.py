@@ -14,7 +14,6 @@ from topocore.parallel import num_threads, resolve_n_threads
 
 from ..errors import EncodingError
 from ..graph import LayerInfo, MultipartiteGraph
-from ..masks import validate_masks
 from .interpret import Encoder
 
 __all__ = ["encode", "count_edges"]
@@ -78,9 +77,9 @@ def encode(
     O(N + nnz(W)); no Python object per edge.  Reference: Cunegatti et al., TMLR 2024,
     Sections 3.1-3.2 and Appendix C.
     """
-    shape, checked = _check_arguments(model, input_shape, masks, n_threads)
+    shape = _check_arguments(model, input_shape, n_threads)
     with torch.no_grad(), num_threads(n_threads):
-        return Encoder(model, shape, checked, identity_shortcuts).run()
+        return Encoder(model, shape, masks, identity_shortcuts).run()
 
 
 def count_edges(
@@ -105,13 +104,13 @@ def count_edges(
     Returns the total, or with ``per_layer=True`` a list of ``(LayerInfo, count)`` in
     the order of :attr:`MultipartiteGraph.layers`.
     """
-    shape, checked = _check_arguments(model, input_shape, masks, n_threads)
+    shape = _check_arguments(model, input_shape, n_threads)
     with torch.no_grad(), num_threads(n_threads):
-        _, layers = Encoder(model, shape, checked, identity_shortcuts).run(count_only=True)
+        _, layers = Encoder(model, shape, masks, identity_shortcuts).run(count_only=True)
     return layers if per_layer else int(sum(c for _, c in layers))
 
 
-def _check_arguments(model: Any, input_shape: Any, masks: Any, n_threads: Any) -> tuple[tuple[int, ...], dict]:
+def _check_arguments(model: Any, input_shape: Any, n_threads: Any) -> tuple[int, ...]:
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     try:
@@ -121,5 +120,5 @@ def _check_arguments(model: Any, input_shape: Any, masks: Any, n_threads: Any) -
     if not shape or min(shape) < 1 or any(isinstance(s, bool) for s in input_shape):
         raise EncodingError(f"input_shape must be a tuple of positive ints like (3, 32, 32), got {input_shape!r}")
     resolve_n_threads(n_threads)
-    return shape, validate_masks(model, masks)
+    return shape
 

@@ -24,7 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import EncodingError, UnsupportedOperationError
-from ..masks import MaskedWeight, resolve_mask
+from ..masks import MaskedWeight, check_masks, resolve_mask
 from ..trace import (
     INDEX_MODULES,
     LEAF_MODULES,
@@ -34,6 +34,7 @@ from ..trace import (
     describe_target,
     node_scope,
     trace,
+    weighted_layers,
 )
 from . import layers, pooling
 from .ops import (
@@ -66,15 +67,16 @@ __all__ = ["Encoder"]
 class Encoder:
     """One encoding run: ``Encoder(model, input_shape, masks, identity_shortcuts).run()``.
 
-    ``masks`` must already be validated (see :func:`encoders.masks.validate_masks`).
-    The partitions and jobs live in :attr:`table` (a
+    ``masks`` is the user's argument; it is checked (:func:`encoders.masks.check_masks`)
+    once the trace has shown which parameters are weights.  The partitions and jobs live in :attr:`table` (a
     :class:`~encoders.mge.partitions.PartitionTable`).
     """
 
     def __init__(self, model: nn.Module, input_shape: Sequence[int], masks: dict, identity_shortcuts: bool) -> None:
         self.model = model
         self.input_shape = tuple(int(s) for s in input_shape)
-        self.masks = masks
+        self.given_masks = masks
+        self.masks: dict = {}
         self.identity_shortcuts = bool(identity_shortcuts)
         self.table = PartitionTable()
         self.mask_sources: dict[str, int] = {}
@@ -83,7 +85,8 @@ class Encoder:
     def run(self, count_only: bool = False) -> Any:
         """Interpret the traced graph, then build the graph (or, with ``count_only``, the edge counts)."""
         graph = trace(self.model)
-        self.graph = graph
+        params = [layer.param for layer in weighted_layers(self.model, graph)]
+        self.masks = check_masks(self.model, self.given_masks, params)
         env: dict[fx.Node, Any] = {}
         got_input = False
         for node in graph.nodes:
