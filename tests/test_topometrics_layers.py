@@ -144,7 +144,12 @@ def test_per_layer_table_and_aggregate():
             ref = reference_metrics(graph.to_multipartite())
             got = {m: row[f"{enc}_{m}"] for m in topometrics.BIPARTITE_METRICS}
             assert_metrics_equal(got, {k: v for k, v in ref.items() if k in got})
-    agg = topometrics.aggregate_layers(table)
+    from topocore.tables import aggregate_layers
+
+    assert topometrics.aggregate_layers is aggregate_layers  # one function for the whole toolkit
+    frame = topometrics.aggregate_layers(table)
+    assert isinstance(frame, pd.DataFrame) and len(frame) == 1 and frame.loc[0, "num_layers"] == 3
+    agg = frame.iloc[0]
     assert agg["layer_density"] == pytest.approx(table["layer_density"].mean())
     defined = table["delta_r"].dropna()
     if len(defined):
@@ -163,5 +168,5 @@ def test_per_layer_options_and_errors():
         topometrics.per_layer(model, metrics=["n2"])
     with pytest.raises(ValueError, match="unknown encoding"):
         topometrics.per_layer(model, encodings=("unrolled",))
-    with pytest.raises(TypeError, match="DataFrame"):
+    with pytest.raises(ValueError, match="DataFrame"):
         topometrics.aggregate_layers({"a": [1]})

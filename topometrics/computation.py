@@ -39,10 +39,10 @@ def compute(
     metrics : None, str or iterable of str
         Metric names (see :data:`topometrics.METRICS`); a comma-separated string is
         accepted.  None computes all of them: the paper's 16 topometrics
-        (``sink, source, disconnected, r_out, r_in, n1, n2, motif4, kcore, strength,
-        components, component_size, cut_edges, cut_nodes, spectral_gap,
-        spectral_radius``) followed by the extras ``log_paths, effective_sparsity,
-        effective_nodes``.
+        (:data:`topometrics.PAPER_METRICS`, the names of
+        :data:`topocore.names.PAPER_METRICS` in Table 2 order) followed by the
+        extras :data:`topometrics.EXTRA_METRICS` (``log_paths``,
+        ``effective_sparsity``, ``effective_nodes``).
     exact : bool
         True (default): every metric exact.  False: ``motif4`` is the sampled
         estimate of :func:`topometrics.motif4_estimate` with ``motif_sample`` (the

@@ -18,17 +18,18 @@
   for :func:`topometrics.normalize` (``normalize(table, "rolled_num_nodes",
   "rolled_num_edges", prefix="rolled_")``).
 
-:func:`aggregate_layers` averages the numeric columns over layers, ignoring NaN
-(the mean over the layers where a value is defined), which is how the paper builds
-network-level values for the layer-wise baselines.
+:func:`aggregate_layers` (:func:`topocore.tables.aggregate_layers`, re-exported
+here) averages the numeric columns over layers, ignoring NaN (the mean over the
+layers where a value is defined), which is how the paper builds network-level values
+for the layer-wise baselines; it returns a one-row DataFrame per network.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Iterable, Mapping
 
 from topocore.errors import InputError
+from topocore.tables import aggregate_layers
 
 from .registry import BIPARTITE_METRICS, resolve_metrics
 
@@ -123,30 +124,3 @@ def per_layer(
                 row.update({f"{enc}_{m}": v for m, v in values.items()})
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def aggregate_layers(table) -> dict[str, float]:
-    """Network-level values: the mean of every numeric column over the layers where it is defined.
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        The output of :func:`per_layer`.
-
-    Returns
-    -------
-    dict
-        ``{column: mean over layers ignoring NaN}`` for every numeric column (NaN
-        when no layer defines it).  ``layer_density`` becomes the average
-        layer-wise density baseline of the paper.
-    """
-    import pandas as pd
-
-    if not isinstance(table, pd.DataFrame):
-        raise TypeError(f"expected the DataFrame returned by per_layer, got {type(table).__name__}")
-    numeric = table.select_dtypes("number")
-    out = {}
-    for col in numeric.columns:
-        vals = numeric[col].astype(float)
-        out[col] = float(vals.mean(skipna=True)) if vals.notna().any() else math.nan
-    return out

@@ -267,12 +267,6 @@ class PreparedGraph:
                 )
         return self.cache["undirected"]
 
-    def undirected_degrees(self) -> np.ndarray:
-        """Degree of every node in U (int64)."""
-        if "undirected_degrees" not in self.cache:
-            self.cache["undirected_degrees"] = np.diff(self.undirected()[0])
-        return self.cache["undirected_degrees"]
-
     def release(self, *names: str) -> None:
         """Drop cached structures (all when no name is given) to free memory."""
         if not names:

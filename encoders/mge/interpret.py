@@ -378,9 +378,10 @@ class Encoder:
 
 
 def _library_version() -> str:
-    try:
-        from importlib.metadata import version
+    """Installed version of the toolkit, recorded in ``meta["version"]`` (``"unknown"`` in a bare source checkout)."""
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:
         return version("topometrics")
-    except Exception:  # not installed as a distribution (source checkout)
+    except PackageNotFoundError:
         return "unknown"
