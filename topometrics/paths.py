@@ -239,14 +239,17 @@ def dense_num_edges(model, input_shape, *, identity_shortcuts: bool = True) -> i
     """Number of edges of the MGE of ``model`` with every weight kept (the denominator of
     :func:`effective_sparsity`).
 
-    Counted in closed form by :func:`encoders.count_edges` with all-True masks: the
-    same number :func:`encoders.encode` would give, without building the dense graph
-    (16 bytes per edge, about 3 GB for Wide-ResNet-28-2).
+    Counted in closed form by :func:`encoders.count_edges` with all-True masks for every
+    weighted layer (``Conv2d`` / ``Linear`` modules and parameters passed to
+    ``F.conv2d`` / ``F.linear``): the same number :func:`encoders.encode` would give,
+    without building the dense graph (16 bytes per edge, about 3 GB for
+    Wide-ResNet-28-2).  Prune buffers and exact zeros of the model are ignored.
     """
     import torch
 
-    from encoders import count_edges
-    from encoders.masks import prunable_parameters
+    from encoders import count_edges, resolve_masks
+    from encoders.trace import weighted_layers
 
-    masks = {name: torch.ones(tuple(module.weight.shape), dtype=torch.bool) for name, module in prunable_parameters(model).items()}
+    params = list(dict.fromkeys(layer.param for layer in weighted_layers(model)))
+    masks = {name: torch.ones(tuple(mw.weight.shape), dtype=torch.bool) for name, mw in resolve_masks(model, params=params).items()}
     return int(count_edges(model, tuple(input_shape), masks, identity_shortcuts=identity_shortcuts))
