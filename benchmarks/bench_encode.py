@@ -1,7 +1,8 @@
 """Benchmark of :func:`encoders.encode`: wall time and peak RSS for the zoo models.
 
 For every (model, sparsity) pair a fresh Python subprocess builds the model
-(3x32x32 input, 10 classes, seed 0), draws layer-wise uniform random masks, encodes
+(3x32x32 input, 10 classes, seed 0), draws layer-wise uniform random masks
+(``pruners.prune(model, "uniform", sparsity, random_state=0)``), encodes
 it once cold (numba loads its compiled kernels from the cache on the first call of
 a process) and then ``--repeats`` more times; it reports the median of the repeated
 runs, the cold time, the peak resident set size of the process (``ru_maxrss``: it

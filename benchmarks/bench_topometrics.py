@@ -3,7 +3,8 @@
 For every (model, sparsity) configuration:
 
 1. an *encode* subprocess builds the zoo model (3x32x32 input, 10 classes, seed 0),
-   draws layer-wise uniform random masks (seed 0), encodes it with
+   draws layer-wise uniform random masks (``pruners.prune(model, "uniform", sparsity,
+   random_state=0)``), encodes it with
    :func:`encoders.encode` and saves the raw arrays to a temporary directory;
 2. an *ours* subprocess (no torch imported) loads the graph, warms the numba
    kernels up on a tiny graph, and runs ``topometrics.compute(graph)`` (all 16
