@@ -68,8 +68,8 @@ class Encoder:
     """One encoding run: ``Encoder(model, input_shape, masks, identity_shortcuts).run()``.
 
     ``masks`` is the user's argument; it is checked (:func:`encoders.masks.check_masks`)
-    once the trace has shown which parameters are weights.  The partitions and jobs live in :attr:`table` (a
-    :class:`~encoders.mge.partitions.PartitionTable`).
+    once the trace has shown which parameters are weights.  The partitions and jobs
+    live in :attr:`table` (a :class:`~encoders.mge.partitions.PartitionTable`).
     """
 
     def __init__(self, model: nn.Module, input_shape: Sequence[int], masks: dict, identity_shortcuts: bool) -> None:
@@ -100,8 +100,8 @@ class Encoder:
                 else:
                     raise EncodingError(
                         f"{type(self.model).__name__}.forward takes several inputs ({node.name!r} has no "
-                        "default); the encoder feeds a single input tensor of input_shape: give the other inputs defaults "
-                        "or wrap the model in a module with one input"
+                        "default); the encoder feeds a single input tensor of input_shape: give the other inputs "
+                        "defaults or wrap the model in a module with one input"
                     )
             elif node.op == "get_attr":
                 env[node] = fetch_attr(self.model, str(node.target))
