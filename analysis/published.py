@@ -372,7 +372,8 @@ def load_rolled_layers(
             )
         frames.append(layers)
     if not frames:
-        raise InputError(f"no usable {encoding} files in {folder} (see the report for why each was excluded)")
+        why = "; ".join(m for m in messages if m.startswith(f"{encoding}: excluded "))
+        raise InputError(f"no usable {encoding} files in {folder}: {why}")
     return pd.concat(frames, ignore_index=True)
 
 

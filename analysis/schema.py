@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from topocore.errors import DataMismatchError, InputError
+from topocore.names import DENSE
 from topocore.tables import SPECTRAL_COLUMNS
 from topocore.tables import aggregate_layers as _mean_over_layers
 
@@ -96,7 +97,7 @@ def validate_table(
     ------
     topocore.errors.InputError
         Missing columns, unknown method names (declare others in
-        ``extra_methods``), accuracies outside ``[0, 1]`` (percent tables must be
+        ``extra_methods``), dense-baseline rows (method ``dense``), accuracies outside ``[0, 1]`` (percent tables must be
         divided by 100), duplicated networks, non-numeric or missing feature values.
     """
     if not isinstance(df, pd.DataFrame):
@@ -114,6 +115,12 @@ def validate_table(
     out["arch"] = [canonical_arch(a, strict=False) for a in out["arch"]]
     out["dataset"] = [canonical_dataset(d, strict=False) for d in out["dataset"]]
     out["method"] = [canonical_method(m, extra=extra_methods) for m in out["method"]]
+    if (out["method"] == DENSE).any():
+        raise InputError(
+            f"{int((out['method'] == DENSE).sum())} rows have method 'dense': a results table holds sparse networks "
+            "only; drop the dense baselines (analysis.pipeline.prepare_results_table does) and give their accuracy "
+            "as dense_accuracy"
+        )
     out["sparsity"] = pd.to_numeric(out["sparsity"], errors="raise").astype(float).round(6)
     for col in ("accuracy", "dense_accuracy"):
         if col not in out.columns:

@@ -372,6 +372,9 @@ def test_validate_table_canonicalises_and_rejects_bad_input():
     with pytest.raises(ValueError, match="unknown pruning method 'mystery'"):
         validate_table(bad)
     assert validate_table(bad, extra_methods=["mystery"])["method"].iloc[0] == "mystery"
+    bad.loc[0, "method"] = "Dense"
+    with pytest.raises(ValueError, match="method 'dense'"):
+        validate_table(bad)
     pct = _table()
     pct["accuracy"] *= 100
     with pytest.raises(ValueError, match="divide percent values by 100"):
