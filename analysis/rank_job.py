@@ -46,6 +46,8 @@ import numpy as np
 import pandas as pd
 
 from .data import attach_dense_accuracy, load_pai_accuracy
+from topocore.names import num_classes_of
+
 from .names import PAPER_DATASETS, PAPER_METHODS, UNROLLED_FEATURES, canonical_arch, canonical_dataset, canonical_method
 from .ranking import ImportanceModel, RBO_P, baseline_ranking, estimate_importance, mean_rbo, mixture_coefficients
 
@@ -61,7 +63,7 @@ __all__ = [
 ]
 
 #: Class count of each data set the paper uses (the target networks are built with it).
-NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "tinyimagenet": 200}
+NUM_CLASSES = {d: num_classes_of(d) for d in PAPER_DATASETS}
 #: Baseline ranking strategies: per-network means over layers of the rolled encoding, higher ranks higher.
 BASELINES = ("layer_density", "delta_r", "delta_r_imdb", "lambda_imsg")
 #: All strategies, the topometric mixture first.
