@@ -1,8 +1,8 @@
 """Accuracy-drop regression, feature importance and ranking of pruning algorithms from topometric tables.
 
 The analysis layer: it depends on :mod:`topocore` only (never on ``encoders``,
-``topometrics`` or ``pruners``; :mod:`analysis.rank_job`, the ``rank`` workflow, is
-the exception and moves to the application layer) and takes feature columns as given.  Raw topometrics
+``topometrics`` or ``pruners``; the ``rank`` workflow that joins them lives in the
+application layer, :mod:`topometrics.workflows.rank`) and takes feature columns as given.  Raw topometrics
 are normalised by the caller first, e.g.
 ``table[f] = topometrics.normalize(table[f], table["num_nodes"], table["num_edges"])``
 (``topometrics analyze`` does that).

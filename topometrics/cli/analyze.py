@@ -41,12 +41,26 @@ def _read_table(path: str):
 
     import pandas as pd
 
+    from topocore.errors import DataNotFoundError, InputError
+
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(f"results table {path!r} not found")
-    if p.suffix.lower() in (".parquet", ".pq"):
-        return pd.read_parquet(p)
-    return pd.read_csv(p)
+        raise DataNotFoundError(f"results table {path!r} not found; give the results.csv of `topometrics grid` or a table of your own")
+    try:
+        if p.suffix.lower() in (".parquet", ".pq"):
+            try:
+                import pyarrow  # noqa: F401
+            except ImportError as exc:
+                raise InputError(
+                    f"reading Parquet needs pyarrow, the 'parquet' extra: pip install \"topometrics[parquet]\" "
+                    f"(import failed: {exc}); or give a CSV"
+                ) from None
+            return pd.read_parquet(p)
+        return pd.read_csv(p)
+    except (ValueError, OSError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(f"{path} is not a readable {p.suffix.lstrip('.') or 'CSV'} table ({exc}); give a CSV or Parquet file") from None
 
 
 def normalize_features(table, features, mode: str):
@@ -65,13 +79,13 @@ def normalize_features(table, features, mode: str):
     import topometrics
     from analysis.names import UNROLLED_FEATURES
 
-    from . import CLIError
+    from topocore.errors import InputError
 
     if mode not in ("auto", "yes", "no"):
-        raise CLIError(f"--normalize must be auto, yes or no, got {mode!r}")
+        raise InputError(f"--normalize must be auto, yes or no, got {mode!r}")
     has_counts = {"num_nodes", "num_edges"} <= set(table.columns)
     if mode == "yes" and not has_counts:
-        raise CLIError("--normalize yes needs num_nodes and num_edges columns in the results table")
+        raise InputError("--normalize yes needs num_nodes and num_edges columns in the results table")
     feats = list(features) if features is not None else [c for c in UNROLLED_FEATURES if c in table.columns]
     feats = [f for f in feats if f in table.columns]
     if mode == "no" or not has_counts or not feats:
@@ -89,40 +103,34 @@ def normalize_features(table, features, mode: str):
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from . import CLIError
+    from topocore.errors import InputError
 
-    try:
-        table = _read_table(args.results)
-    except (FileNotFoundError, ImportError, ValueError) as exc:
-        raise CLIError(str(exc)) from None
+    table = _read_table(args.results)
     if args.n_jobs == 0:
-        raise CLIError("--n-jobs must be non-zero (-1: all cores)")
+        raise InputError("--n-jobs must be non-zero (-1: all cores)")
     from analysis.data import load_dense_accuracy
     from analysis.pipeline import analyze
 
     features = [f.strip() for f in args.features.split(",") if f.strip()] if args.features else None
     extra = [m.strip() for m in args.extra_methods.split(",") if m.strip()]
     table, note = normalize_features(table, features, args.normalize)
-    try:
-        dense = load_dense_accuracy(args.dense) if args.dense else None
-        result = analyze(
-            table,
-            Path(args.out),
-            features=features,
-            extra_methods=extra,
-            accuracy_percent=args.accuracy_percent,
-            dense=dense,
-            n_repeats=args.repeats,
-            loto_repeats=args.loto_repeats,
-            random_state=args.random_state,
-            n_jobs=args.n_jobs,
-            scaling=args.scaling,
-            allow_small_groups=args.allow_small_groups,
-            progress=not args.no_progress,
-            log=print,
-            notes=[note],
-        )
-    except (ValueError, FileNotFoundError) as exc:
-        raise CLIError(str(exc)) from None
+    dense = load_dense_accuracy(args.dense) if args.dense else None
+    result = analyze(
+        table,
+        Path(args.out),
+        features=features,
+        extra_methods=extra,
+        accuracy_percent=args.accuracy_percent,
+        dense=dense,
+        n_repeats=args.repeats,
+        loto_repeats=args.loto_repeats,
+        random_state=args.random_state,
+        n_jobs=args.n_jobs,
+        scaling=args.scaling,
+        allow_small_groups=args.allow_small_groups,
+        progress=not args.no_progress,
+        log=print,
+        notes=[note],
+    )
     print(f"wrote {len(result['files'])} files to {args.out}")
     return 0
