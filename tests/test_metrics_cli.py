@@ -132,3 +132,22 @@ def test_bad_inputs(inputs, tmp_path, capsys):
     foreign.write_text("a,b\n1,2\n")
     assert main(["metrics", str(inputs["ck0"]), "--metrics", "sink", "-o", str(foreign)]) == 2
     assert "checkpoint" in capsys.readouterr().err
+
+
+def test_encoded_graph_keeps_the_dense_count_and_workers_agree(inputs, tmp_path):
+    """A graph written by `topometrics encode -o` records dense_num_edges: effective_sparsity is defined for it."""
+    g = tmp_path / "g.npz"
+    assert main(["encode", str(inputs["ck0"]), "-q", "-o", str(g)]) == 0
+    assert encoders.MultipartiteGraph.load(g).meta["dense_num_edges"] == topometrics.dense_num_edges(inputs["model"], SHAPE)
+    one, two = tmp_path / "one.csv", tmp_path / "two.csv"
+    args = [str(inputs["ck0"]), str(g), "--metrics", "sink,effective_sparsity", "-q"]
+    assert main(["metrics", *args, "-o", str(one)]) == 0
+    assert main(["metrics", *args, "-o", str(two), "-j", "2"]) == 0
+    a, b = pd.read_csv(one), pd.read_csv(two)
+    assert a.loc[1, "effective_sparsity"] == pytest.approx(a.loc[0, "effective_sparsity"])
+    assert {"sink_norm", "effective_sparsity_norm", "achieved_sparsity"} <= set(a.columns)
+    cols = [c for c in a.columns if c != "metrics_seconds"]
+    pd.testing.assert_frame_equal(a[cols], b[cols])
+    three = tmp_path / "three.csv"
+    assert main(["metrics", *args, "-o", str(three), "--no-normalized"]) == 0
+    assert not any(c.endswith("_norm") for c in pd.read_csv(three).columns)

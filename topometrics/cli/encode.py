@@ -12,7 +12,9 @@ Sources of a pruned model:
   saved graph (``.npz``, to convert it).
 
 It prints the graph summary (partitions, layers, edge counts), the node and edge
-counts and the encoding time, and with ``-o`` writes the graph: ``.npz``
+counts and the encoding time, and with ``-o`` writes the graph (its ``meta`` records the
+architecture, input shape and the dense network's edge count, which
+``effective_sparsity`` needs): ``.npz``
 (:meth:`encoders.MultipartiteGraph.save`, read back by ``topometrics metrics``),
 ``.parquet`` (edge list ``src, dst, weight, layer``; the ``parquet`` extra) or
 ``.graphml`` (up to 10^6 edges); see :mod:`topometrics.workflows.export`.
@@ -130,6 +132,10 @@ def run(args: argparse.Namespace) -> int:
             if meta.get(key) is not None:
                 graph.meta.setdefault(key, meta[key])
         graph.meta.setdefault("input_shape", list(shape))
+        if args.out:  # a saved graph keeps what effective_sparsity needs (closed form, no dense encoding)
+            from topometrics.paths import dense_num_edges
+
+            graph.meta["dense_num_edges"] = int(dense_num_edges(model, shape))
 
     print(f"encoded {source}" + (f", input shape {','.join(str(s) for s in shape)}" if shape else ""))
     if not args.quiet:
