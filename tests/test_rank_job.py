@@ -193,3 +193,27 @@ def _digits():
     if "d" not in _DIGITS:
         _DIGITS["d"] = get_dataset("digits", None, "train", augment=False, input_shape=(3, 8, 8))
     return _DIGITS["d"]
+
+
+def test_convergence_warnings_are_counted_in_the_notes(monkeypatch):
+    """Convergence warnings of the CV fits go into the report as one note; other warnings pass through."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    from topometrics.workflows.rank import job as job_module
+
+    def fake_importance(table, features, **kwargs):
+        for i in range(3):
+            warnings.warn(f"fit {i} stopped at max_iter", ConvergenceWarning)
+        warnings.warn("something else", UserWarning)
+        return "model"
+
+    job = RankJob(**SMALL)
+    monkeypatch.setattr(job_module, "estimate_importance", fake_importance)
+    monkeypatch.setattr(RankJob, "reference_table", lambda self, networks: networks)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert job.importance(pd.DataFrame()) == "model"
+    assert [str(w.message) for w in caught] == ["something else"]
+    assert any(n.startswith("3 cross-validation fits") and "fit 0 stopped at max_iter" in n for n in job.notes())

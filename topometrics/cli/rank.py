@@ -81,7 +81,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of initialisation and pruning (default: 0)")
     p.add_argument("--repeats", type=int, default=20, help="repeats of the 5-fold CV estimating the importances (default: 20)")
     p.add_argument(
-        "-j", "--jobs", type=int, default=None,
+        "-j", "--jobs", "--n-jobs", dest="jobs", type=int, default=None,
         help="worker processes over networks, one core each (default: min(4, cores); each needs about 2.5 GB)",
     )
     p.add_argument("--n-threads", type=int, default=None, metavar="N",

@@ -195,7 +195,9 @@ def iter_describe(
         else:
             from joblib import Parallel, delayed
 
-            threads = options.get("n_threads") or 1
+            from topocore.parallel import resolve_n_threads
+
+            threads = 1 if options.get("n_threads") is None else resolve_n_threads(options["n_threads"])
             parallel = Parallel(n_jobs=n, backend="loky", return_as="generator")
             results = parallel(delayed(_task)(i, item, options, threads) for i, item in enumerate(items))
         for result in results:

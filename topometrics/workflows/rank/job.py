@@ -199,17 +199,40 @@ class RankJob:
         return known.reset_index(drop=True)
 
     def importance(self, networks: pd.DataFrame) -> ImportanceModel:
-        """Architecture-Fixed and Sparsity-Fixed importance vectors from the reference networks."""
+        """Architecture-Fixed and Sparsity-Fixed importance vectors from the reference networks.
+
+        Convergence warnings of the regressors' CV fits (common with the job's small groups)
+        are counted and reported once in the notes (:meth:`notes`, ``report.md``) instead of
+        one terminal line per fit; other warnings pass through.
+        """
+        import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
+
         table = self.reference_table(networks)
-        return estimate_importance(
-            table,
-            list(UNROLLED_FEATURES),
-            n_repeats=self.n_repeats,
-            random_state=self.random_state,
-            n_jobs=1,
-            progress=self.progress,
-            allow_small_groups=True,
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            model = estimate_importance(
+                table,
+                list(UNROLLED_FEATURES),
+                n_repeats=self.n_repeats,
+                random_state=self.random_state,
+                n_jobs=1,
+                progress=self.progress,
+                allow_small_groups=True,
+            )
+        converge = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+        for w in caught:
+            if not issubclass(w.category, ConvergenceWarning):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        self._fit_notes = []
+        if converge:
+            first = " ".join(str(converge[0].message).split())
+            self._fit_notes.append(
+                f"{len(converge)} cross-validation fits of the importance regressors warned that they did not fully "
+                f"converge (first: {first}); their predictions are used as they are."
+            )
+        return model
 
     # ------------------------------------------------------------------- ranking
     def rank(self, networks: pd.DataFrame, importance: ImportanceModel) -> RankResult:
@@ -268,6 +291,7 @@ class RankJob:
             f"Importance vectors estimated from the {refs} networks with the paper's "
             f"published accuracies ({self.n_repeats} x 5-fold CV, 8 regressors); nothing about {self.dataset}'s accuracies is used.",
         ]
+        notes += list(getattr(self, "_fit_notes", []))
         if self.reference_arch != self.arch:
             notes.append(
                 f"The paper published no accuracies for {self.arch}: the reference networks are {self.reference_arch} "
