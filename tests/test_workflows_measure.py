@@ -118,6 +118,8 @@ def test_errors_raise_skip_and_iter(nets, tmp_path):
         describe_many([nets["ck0"]], metrics=["bogus"], progress=False)
     with pytest.raises(InputError, match="input shape"):
         describe_many([(nets["model0"], nets["masks0"])], metrics=["sink"], progress=False)
+    with pytest.raises(InputError, match="rolled must be"):
+        describe_many([nets["ck0"]], rolled=1, progress=False, errors="skip")
     with pytest.raises(InputError, match="errors must be"):
         describe_many([], errors="ignore")
     with pytest.raises(InputError, match="cannot measure a int"):

@@ -307,7 +307,7 @@ def _check_options(options: dict) -> None:
     for name in ("normalized", "exact", "timings"):
         if not isinstance(options[name], bool):
             raise InputError(f"{name} must be True or False, got {options[name]!r}")
-    if options["rolled"] not in (True, False, "baselines"):
+    if not (isinstance(options["rolled"], bool) or options["rolled"] == "baselines"):
         raise InputError(f"rolled must be True or False, or 'baselines', got {options['rolled']!r}")
 
 
