@@ -69,7 +69,7 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def metrics_hook(metric_names: str | None, *, trusted: tuple[str, ...] = ()):
-    """``on_result`` adding a run's measurements: the columns of :func:`topometrics.workflows.measure.measure_item`.
+    """``on_result`` adding a run's measurements (:func:`topometrics.workflows.measure.measure_network`).
 
     One call of the workflows' measuring path per finished run (the checkpoint is read,
     encoded and measured: ``num_nodes``, ``num_edges``, ``dense_num_edges``, the layer
