@@ -1,4 +1,9 @@
-"""CIFAR model zoo: Conv-6, ResNet-20, ResNet-32 and Wide-ResNet-28-2 (written from the papers).
+"""Model zoo: the paper's CIFAR models and ImageNet-scale ones (written from the papers).
+
+CIFAR (default input ``(3, 32, 32)``, 10 classes): Conv-6, ResNet-20, ResNet-32,
+Wide-ResNet-28-2 and the CIFAR MobileNetV2 of the authors' published data
+(``mobilenet_v2``).  ImageNet (default input ``(3, 224, 224)``, 1000 classes):
+``resnet18``, ``resnet50`` and ``mobilenet_v2_imagenet``.
 
 Use :func:`get_model`::
 
@@ -19,6 +24,8 @@ from typing import Callable
 import torch.nn as nn
 
 from .conv import Conv6
+from .imagenet_resnet import ImageNetResNet, resnet18, resnet50
+from .mobilenet import MobileNetV2, mobilenet_v2, mobilenet_v2_imagenet
 from .resnet import CifarResNet, resnet20, resnet32
 from .wide_resnet import WideResNet, wrn28_2
 
@@ -32,6 +39,12 @@ __all__ = [
     "resnet20",
     "resnet32",
     "wrn28_2",
+    "ImageNetResNet",
+    "MobileNetV2",
+    "resnet18",
+    "resnet50",
+    "mobilenet_v2",
+    "mobilenet_v2_imagenet",
     "count_parameters",
 ]
 
@@ -40,6 +53,10 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "resnet20": resnet20,
     "resnet32": resnet32,
     "wrn28_2": wrn28_2,
+    "mobilenet_v2": mobilenet_v2,
+    "resnet18": resnet18,
+    "resnet50": resnet50,
+    "mobilenet_v2_imagenet": mobilenet_v2_imagenet,
 }
 
 _ALIASES = {
@@ -48,6 +65,10 @@ _ALIASES = {
     "resnet32": "resnet32",
     "wrn282": "wrn28_2",
     "wideresnet282": "wrn28_2",
+    "mobilenetv2": "mobilenet_v2",
+    "resnet18": "resnet18",
+    "resnet50": "resnet50",
+    "mobilenetv2imagenet": "mobilenet_v2_imagenet",
 }
 
 
@@ -66,8 +87,8 @@ def canonical_name(name: str) -> str:
 
 def get_model(
     name: str,
-    num_classes: int = 10,
-    input_shape: tuple[int, ...] = (3, 32, 32),
+    num_classes: int | None = None,
+    input_shape: tuple[int, ...] | None = None,
     **kwargs,
 ) -> nn.Module:
     """Build a zoo model.
@@ -75,23 +96,29 @@ def get_model(
     Parameters
     ----------
     name : str
-        ``conv6``, ``resnet20``, ``resnet32`` or ``wrn28_2`` (aliases accepted).
-    num_classes : int
-        Size of the classifier output.
-    input_shape : tuple
-        ``(C, H, W)`` of one input sample without the batch dimension.  The
-        models adapt their first layer to ``C`` and (Conv-6) their first linear
-        layer to ``H`` and ``W``.
+        A key of :data:`MODELS` (aliases accepted).
+    num_classes : int, optional
+        Size of the classifier output (default: 10 for the CIFAR models, 1000 for
+        the ImageNet ones).
+    input_shape : tuple, optional
+        ``(C, H, W)`` of one input sample without the batch dimension (default:
+        ``(3, 32, 32)`` for the CIFAR models, ``(3, 224, 224)`` for the ImageNet
+        ones).  The models adapt their first layer to ``C`` and (Conv-6) their
+        first linear layer to ``H`` and ``W``.
     **kwargs
         Architecture options, e.g. ``shortcut="A"`` for the ResNets.
     """
     canon = canonical_name(name)
-    shape = tuple(int(s) for s in input_shape)
-    if len(shape) != 3 or min(shape) < 1:
-        raise ValueError(f"input_shape must be (C, H, W) with positive entries, got {input_shape!r}")
-    if int(num_classes) < 1:
-        raise ValueError(f"num_classes must be >= 1, got {num_classes!r}")
-    return MODELS[canon](num_classes=int(num_classes), input_shape=shape, **kwargs)
+    if input_shape is not None:
+        shape = tuple(int(s) for s in input_shape)
+        if len(shape) != 3 or min(shape) < 1:
+            raise ValueError(f"input_shape must be (C, H, W) with positive entries, got {input_shape!r}")
+        kwargs["input_shape"] = shape
+    if num_classes is not None:
+        if int(num_classes) < 1:
+            raise ValueError(f"num_classes must be >= 1, got {num_classes!r}")
+        kwargs["num_classes"] = int(num_classes)
+    return MODELS[canon](**kwargs)
 
 
 def count_parameters(model: nn.Module, *, prunable_only: bool = False) -> int:
