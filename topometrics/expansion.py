@@ -39,7 +39,7 @@ import scipy.sparse.linalg as spla
 from numba import njit, prange
 
 from ._numba import num_threads, single_threaded_blas
-from .global_ import component_labels
+from .global_ import u_component_labels
 from .prepared import prepare
 
 __all__ = [
@@ -186,7 +186,7 @@ def _top_adjacency_eigenvalues(graph, k, tol, random_state) -> np.ndarray:
     if n == 0:
         return np.zeros(0)
     indptr, indices, data = pg.undirected()
-    labels, ncomp = component_labels(pg)
+    labels, ncomp = u_component_labels(pg)
     sizes = np.bincount(labels, minlength=ncomp)
     rowsum = _row_sums(indptr, data)
     bound = np.zeros(ncomp)
