@@ -58,7 +58,7 @@ from . import _graphlet_kernels as K
 from ._numba import num_threads
 from .prepared import prepare
 
-__all__ = ["n1", "n2", "motif4", "motif4_estimate", "graphlet4_counts", "MotifEstimate"]
+__all__ = ["n1", "n2", "n2_estimate", "motif4", "motif4_estimate", "graphlet4_counts", "MotifEstimate", "MetricEstimate"]
 
 
 # ---------------------------------------------------------------------------- n1 / n2
@@ -98,6 +98,84 @@ def _n2_total(indptr, indices, nchunks):
                     mark[w] = v
         totals[c] = s
     return totals
+
+
+@njit(parallel=True, cache=True)
+def _n2_of_nodes(indptr, indices, nodes, nchunks, out):
+    """``out[i]``: number of distinct nodes at directed distance 1 or 2 from ``nodes[i]``."""
+    n = indptr.size - 1
+    for c in prange(nchunks):
+        mark = np.full(n, -1, indices.dtype)
+        for i in range(c, nodes.size, nchunks):
+            v = nodes[i]
+            s = 0
+            mark[v] = v
+            for p in range(indptr[v], indptr[v + 1]):
+                u = indices[p]
+                s += mark[u] != v
+                mark[u] = v
+            for p in range(indptr[v], indptr[v + 1]):
+                u = indices[p]
+                for q in range(indptr[u], indptr[u + 1]):
+                    w = indices[q]
+                    s += mark[w] != v
+                    mark[w] = v
+            out[i] = s
+
+
+def _sample_size(sample, n: int) -> int:
+    if isinstance(sample, bool) or not isinstance(sample, (int, float, np.integer, np.floating)):
+        raise TypeError(f"sample must be a node count (int) or a fraction in (0, 1], got {sample!r}")
+    if isinstance(sample, (float, np.floating)):
+        if not 0.0 < sample <= 1.0:
+            raise ValueError(f"a fractional sample must lie in (0, 1], got {sample}")
+        return min(max(1, int(sample * n)), n)
+    if sample < 1:
+        raise ValueError(f"sample must be at least 1 node, got {sample}")
+    return min(int(sample), n)
+
+
+def _mean_estimate(terms: np.ndarray, n: int, scale: float = 1.0) -> tuple[float, float]:
+    """``(N * mean, its standard error)`` of a sample drawn without replacement (finite-population corrected)."""
+    size = terms.size
+    mean = float(terms.mean()) / scale
+    if size == n:
+        return n * mean, 0.0
+    if size < 2:
+        return n * mean, float("nan")
+    sd = float(terms.std(ddof=1)) / scale
+    return n * mean, n * sd / math.sqrt(size) * math.sqrt(1.0 - size / n)
+
+
+def n2_estimate(graph, sample: int | float = 0.01, random_state: int | None = 0) -> "MetricEstimate":
+    """Estimate :func:`n2` from a uniform sample of nodes, with its standard error.
+
+    ``n2`` is the mean over nodes of ``|N_1(v) u N_2(v)|``; the estimate is the mean over
+    a uniform sample drawn without replacement, exact per sampled node, so it is
+    unbiased, exact when every node is sampled, and its standard error is the sample
+    standard deviation over ``sqrt(size)`` with the finite-population correction.  Cost
+    O(sum over sampled v of sum_{u in out(v)} outdeg(u)).
+
+    Parameters
+    ----------
+    graph : MultipartiteGraph, BipartiteGraph or PreparedGraph
+    sample : int or float
+        Number of nodes (int >= 1) or a fraction of N in (0, 1] (default 1%).
+    random_state : int or None
+        Seed of the node sample.
+    """
+    pg = prepare(graph)
+    n = pg.num_nodes
+    size = _sample_size(sample, n)
+    if n == 0:
+        return MetricEstimate(float("nan"), 0.0, 0)
+    indptr, indices = pg.out_csr()
+    nodes = np.sort(np.random.default_rng(random_state).choice(n, size=size, replace=False)).astype(indices.dtype)
+    terms = np.empty(size, dtype=np.int64)
+    with num_threads(pg.n_jobs) as k:
+        _n2_of_nodes(indptr, indices, nodes, k, terms)
+    total, stderr = _mean_estimate(terms, n)
+    return MetricEstimate(total / n, stderr / n, size)
 
 
 def n2(graph) -> float:
@@ -215,13 +293,13 @@ def motif4(graph) -> int:
 
 
 # -------------------------------------------------------------- motif4 estimate
-class MotifEstimate(NamedTuple):
-    """Sampled estimate of :func:`motif4`.
+class MetricEstimate(NamedTuple):
+    """Sampled estimate of a metric (:func:`motif4_estimate`, :func:`n2_estimate`).
 
     Attributes
     ----------
     estimate : float
-        Estimated number of connected 4-node subsets.
+        The estimated value.
     stderr : float
         Standard error of the estimate (finite-population corrected; 0 when every
         node is sampled, NaN with a single sampled node).
@@ -232,6 +310,10 @@ class MotifEstimate(NamedTuple):
     estimate: float
     stderr: float
     sample: int
+
+
+#: The earlier name of :class:`MetricEstimate`.
+MotifEstimate = MetricEstimate
 
 
 @njit(parallel=True, cache=True)
@@ -327,19 +409,9 @@ def motif4_estimate(graph, sample: int | float = 0.001, random_state: int | None
     """
     pg = prepare(graph)
     n = pg.num_nodes
-    if isinstance(sample, bool) or not isinstance(sample, (int, float, np.integer, np.floating)):
-        raise TypeError(f"sample must be a node count (int) or a fraction in (0, 1], got {sample!r}")
-    if isinstance(sample, (float, np.floating)):
-        if not 0.0 < sample <= 1.0:
-            raise ValueError(f"a fractional sample must lie in (0, 1], got {sample}")
-        size = max(1, int(sample * n))
-    else:
-        if sample < 1:
-            raise ValueError(f"sample must be at least 1 node, got {sample}")
-        size = int(sample)
+    size = _sample_size(sample, n)
     if n == 0:
         return MotifEstimate(0.0, 0.0, 0)
-    size = min(size, n)
     indptr, indices, _ = pg.undirected()
     deg = np.diff(indptr)
     rng = np.random.default_rng(random_state)
@@ -351,13 +423,6 @@ def motif4_estimate(graph, sample: int | float = 0.001, random_state: int | None
         _vertex_terms(indptr, indices, deg, nodes, k, terms)
     exact_part = int(stars) + int(q)
     if size == n:
-        total = exact_part + int(terms.sum()) // 4
-        return MotifEstimate(float(total), 0.0, size)
-    mean = float(terms.mean()) / 4.0
-    estimate = exact_part + n * mean
-    if size > 1:
-        sd = float(terms.std(ddof=1)) / 4.0
-        stderr = n * sd / math.sqrt(size) * math.sqrt(1.0 - size / n)
-    else:
-        stderr = float("nan")
-    return MotifEstimate(float(estimate), float(stderr), size)
+        return MotifEstimate(float(exact_part + int(terms.sum()) // 4), 0.0, size)
+    part, stderr = _mean_estimate(terms, n, scale=4.0)
+    return MotifEstimate(float(exact_part + part), float(stderr), size)

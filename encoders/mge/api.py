@@ -101,6 +101,25 @@ def count_edges(
     return layers if per_layer else int(sum(c for _, c in layers))
 
 
+def graph_size(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    masks: dict | None = None,
+    *,
+    identity_shortcuts: bool = True,
+) -> tuple[int, int]:
+    """``(num_nodes, num_edges)`` of the graph :func:`encode` would build, without building it.
+
+    As :func:`count_edges` (closed-form counts, memory O(N + nnz(W))); the node count
+    is the size of the final partitions.  What a memory estimate needs before encoding
+    (:func:`topometrics.cost.memory_estimate`).
+    """
+    shape, checked = _check_arguments(model, input_shape, masks)
+    with torch.no_grad():
+        partitions, layers = Encoder(model, shape, checked, identity_shortcuts).run(count_only=True)
+    return int(sum(p.size for p in partitions)), int(sum(c for _, c in layers))
+
+
 def _check_arguments(model: Any, input_shape: Any, masks: Any) -> tuple[tuple[int, ...], dict]:
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
