@@ -12,7 +12,6 @@ the features is unchanged: the analysis cannot tell the two tables apart.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from topometrics import expansion
 
