@@ -186,9 +186,13 @@ def compare(arch: str, sparsity: float, opts) -> dict:
             print(f"[compare_official] {arch} {sparsity}: repeat {i + 1}/{opts.repeats} (load {_load()})",
                   file=sys.stderr, flush=True)
             runs["ours"].append(_run([sys.executable, ours_py, folder, arch], ours_env))
+            print(f"[compare_official]   ours: {json.dumps({k: v for k, v in runs['ours'][-1].items() if k != 'values'})}"
+                  f" (load {_load()})", file=sys.stderr, flush=True)
             if not opts.ours_only:
                 runs["theirs"].append(_run([opts.official_python, theirs_py, os.path.abspath(opts.official), folder,
                                             THEIR_NAMES[arch], str(sparsity)], theirs_env))
+                print(f"[compare_official]   theirs: {json.dumps(runs['theirs'][-1])} (load {_load()})",
+                      file=sys.stderr, flush=True)
     out = {"model": arch, "sparsity": sparsity, "repeats": opts.repeats, "load_before": load_before,
            "load_after": _load(), "nodes": runs["ours"][0]["nodes"], "edges": runs["ours"][0]["edges"]}
     for who, rs in runs.items():
