@@ -75,8 +75,10 @@ def describe(
     rolled: bool | str = False,
     n_threads: int | None = None,
     random_state: int | None = 0,
-    exact: bool = True,
+    exact: bool | str = "auto",
     motif_sample: int | float = 0.001,
+    n2_sample: int | float = 0.01,
+    methods: dict | None = None,
 ):
     """Size, sparsity and topometrics of a pruned network, as one pandas Series.
 
@@ -102,9 +104,11 @@ def describe(
         -1: all cores).  Results do not depend on it.
     random_state : int or None
         Seed of the spectral start vectors (as :func:`topometrics.compute`).
-    exact, motif_sample
-        As in :func:`topometrics.compute`: ``exact=False`` estimates ``motif4`` from a
-        node sample of ``motif_sample``.
+    exact, motif_sample, n2_sample, methods
+        As in :func:`topometrics.compute`: ``exact="auto"`` (default) counts every metric
+        exactly unless the exact ``motif4`` / ``n2`` cannot finish in reasonable time;
+        ``False`` estimates them from node samples; ``methods`` (a dict) is filled with
+        how each was obtained.
 
     Returns
     -------
@@ -135,12 +139,12 @@ def describe(
 
     names = resolve_metrics(metrics)
     _check_flag("normalized", normalized)
-    _check_flag("exact", exact)
+    _check_exact(exact)
     if rolled != "baselines" and not isinstance(rolled, bool):
         raise InputError(f"rolled must be True or False, or 'baselines' for the four baselines only, got {rolled!r}")
     graph = encoders.encode(model, input_shape, masks, n_threads=n_threads)
     dense = _dense_num_edges(model, input_shape)
-    row = _measure(graph, names, normalized, dense, n_threads, random_state, exact, motif_sample)
+    row = _measure(graph, names, normalized, dense, n_threads, random_state, exact, motif_sample, n2_sample, methods)
     if rolled:
         bipartite = [] if rolled == "baselines" else [name for name in names if name in BIPARTITE_METRICS]
         row.update(_rolled_baselines(model, masks, bipartite, n_threads, random_state))
@@ -155,8 +159,10 @@ def describe_graph(
     dense_num_edges: int | None = None,
     n_threads: int | None = None,
     random_state: int | None = 0,
-    exact: bool = True,
+    exact: bool | str = "auto",
     motif_sample: int | float = 0.001,
+    n2_sample: int | float = 0.01,
+    methods: dict | None = None,
 ):
     """Size, sparsity and topometrics of an encoded network, as one pandas Series.
 
@@ -165,7 +171,7 @@ def describe_graph(
     graph : MultipartiteGraph or path
         A graph from :func:`encoders.encode`, or the ``.npz`` file written by
         :meth:`MultipartiteGraph.save`.
-    metrics, normalized, n_threads, random_state, exact, motif_sample
+    metrics, normalized, n_threads, random_state, exact, motif_sample, n2_sample, methods
         As in :func:`describe`.
     dense_num_edges : int, optional
         Edge count of the dense network's MGE (for ``dense_num_edges`` and
@@ -196,9 +202,11 @@ def describe_graph(
         )
     names = resolve_metrics(metrics)
     _check_flag("normalized", normalized)
-    _check_flag("exact", exact)
+    _check_exact(exact)
     dense = dense_num_edges if dense_num_edges is not None else graph.meta.get("dense_num_edges")
-    return _series(_measure(graph, names, normalized, dense, n_threads, random_state, exact, motif_sample))
+    return _series(
+        _measure(graph, names, normalized, dense, n_threads, random_state, exact, motif_sample, n2_sample, methods)
+    )
 
 
 # --------------------------------------------------------------------------- helpers
@@ -209,6 +217,11 @@ def _check_flag(name: str, value: Any) -> None:
         raise InputError(f"{name} must be True or False, got {value!r}")
 
 
+def _check_exact(value: Any) -> None:
+    if not (isinstance(value, bool) or value == "auto"):
+        raise InputError(f"exact must be True, False or 'auto', got {value!r}")
+
+
 def _series(row: dict):
     import pandas as pd
 
@@ -216,12 +229,13 @@ def _series(row: dict):
 
 
 def _measure(
-    graph, names: list[str], normalized: bool, dense, n_threads, random_state, exact=True, motif_sample=0.001
+    graph, names: list[str], normalized: bool, dense, n_threads, random_state, exact="auto", motif_sample=0.001,
+    n2_sample=0.01, methods=None,
 ) -> dict[str, float]:
     """Size fields, sparsity summary, raw and normalised metrics of one graph."""
     raw = compute(
         graph, names, random_state=random_state, n_threads=n_threads, dense_num_edges=dense, exact=exact,
-        motif_sample=motif_sample,
+        motif_sample=motif_sample, n2_sample=n2_sample, methods=methods,
     )
     row: dict[str, float] = {
         "num_nodes": float(graph.num_nodes),

@@ -17,6 +17,32 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
+def parse_bytes(text: str) -> int:
+    """Parse a memory size for argparse: ``"12G"``, ``"12GB"``, ``"500M"``, ``"1.5T"`` or a byte count."""
+    import re
+
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmMgGtT]?)i?[bB]?\s*", text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"expected a size like 12G, 500M or a byte count, got {text!r}")
+    unit = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}[m.group(2).lower()]
+    value = int(float(m.group(1)) * unit)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"the size must be positive, got {text!r}")
+    return value
+
+
+def check_memory(what: str, num_nodes: int, num_edges: int, metrics, limit: int | None, n_threads: int | None,
+                 sparsity: float | None = None) -> dict:
+    """The memory guard of the commands (:func:`topometrics.workflows.guard.check_memory`).
+
+    ``limit`` is ``--memory-limit`` or, when None, the memory available now; a graph above
+    it raises :class:`~topocore.errors.ResourceLimitError` (exit status 2).
+    """
+    from topometrics.workflows.guard import check_memory as guard
+
+    return guard(what, num_nodes, num_edges, metrics, "available" if limit is None else limit, n_threads, sparsity)
+
+
 def parse_floats(text: str) -> list[float]:
     """Parse ``"0.6,0.9"`` into ``[0.6, 0.9]``."""
     try:

@@ -11,6 +11,8 @@ Sources of a pruned model:
   :mod:`torch.nn.utils.prune`) of the model given by ``--arch`` / ``--model``, or a
   saved graph (``.npz``, to convert it).
 
+Before encoding, the memory guard (:mod:`topometrics.workflows.guard`, ``--memory-limit``,
+default: the memory available now) refuses a graph that would not fit, with exit status 2.
 It prints the graph summary (partitions, layers, edge counts), the node and edge
 counts and the encoding time, and with ``-o`` writes the graph (its ``meta`` records the
 architecture, input shape and the dense network's edge count, which
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_model_option, model_name, parse_shape
+from ._common import add_model_option, model_name, parse_bytes, parse_shape
 
 DEFAULT_ARCH = "resnet20"
 DEFAULT_SPARSITY = 0.9
@@ -47,14 +49,18 @@ def register(subparsers) -> argparse.ArgumentParser:
         help="checkpoint written by `topometrics prune` / pruners.save_checkpoint, a state dict of --arch/--model, "
         "or a saved graph (.npz) to convert",
     )
-    add_model_option(parser, default_hint=f"default {DEFAULT_ARCH}")
+    add_model_option(
+        parser,
+        arch_help="zoo model, e.g. conv6, resnet20, resnet32, wrn28_2, mobilenet_v2, resnet18, resnet50, "
+        f"mobilenet_v2_imagenet (default {DEFAULT_ARCH})",
+    )
     parser.add_argument(
         "--sparsity", type=float,
         help=f"fraction of each layer's weights removed by the random masks, in [0, 1) (default {DEFAULT_SPARSITY})",
     )
     parser.add_argument(
         "--input-shape", type=parse_shape, metavar="C,H,W",
-        help="input shape without batch (default: the checkpoint's, else 3,32,32)",
+        help="input shape without batch (default: the checkpoint's, else the model's: 3,32,32 or 3,224,224)",
     )
     parser.add_argument("--num-classes", type=int, help=f"classifier outputs of --arch/--model (default {DEFAULT_CLASSES})")
     parser.add_argument("--shortcut", choices=("A", "B"), help="ResNet shortcut option of --arch (default B)")
@@ -62,6 +68,10 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-identity-shortcuts", dest="identity_shortcuts", action="store_false",
         help="leave out the weight-1 edges of parameter-free residual shortcuts",
+    )
+    parser.add_argument(
+        "--memory-limit", type=parse_bytes, metavar="SIZE",
+        help="refuse at once when the graph's estimated memory exceeds SIZE, e.g. 12G (default: the memory available now)",
     )
     parser.add_argument(
         "-o", "--out", metavar="GRAPH",
@@ -114,8 +124,11 @@ def run(args: argparse.Namespace) -> int:
         sparsity = DEFAULT_SPARSITY if args.sparsity is None else args.sparsity
         if not 0.0 <= sparsity < 1.0:
             raise InputError(f"--sparsity must be in [0, 1), got {sparsity}")
-        shape = tuple(args.input_shape or DEFAULT_SHAPE)
-        num_classes = DEFAULT_CLASSES if args.num_classes is None else args.num_classes
+        from topocore.names import IMAGENET_ARCHS, canonical_arch
+
+        imagenet = canonical_arch(arch, strict=False) in IMAGENET_ARCHS
+        shape = tuple(args.input_shape or ((3, 224, 224) if imagenet else DEFAULT_SHAPE))
+        num_classes = args.num_classes if args.num_classes is not None else (1000 if imagenet else DEFAULT_CLASSES)
         model = build(arch, num_classes, shape, random_state=args.seed, **kwargs)
         masks = prune(model, "uniform", sparsity, random_state=args.seed)
         meta = {"arch": arch, "sparsity": sparsity, "seed": args.seed, "masks": "uniform random"}
@@ -123,8 +136,13 @@ def run(args: argparse.Namespace) -> int:
         graph = None
 
     if graph is None:
-        from encoders import encode
+        from encoders import encode, graph_size
+        from topometrics.workflows.guard import check_memory
 
+        nodes, edges = graph_size(model, shape, masks, identity_shortcuts=args.identity_shortcuts)
+        sparsity = meta.get("sparsity")
+        check_memory(source, nodes, edges, [], args.memory_limit or "available", None,
+                     float(sparsity) if isinstance(sparsity, (int, float)) and not isinstance(sparsity, bool) else None)
         t0 = time.perf_counter()
         graph = encode(model, shape, masks, identity_shortcuts=args.identity_shortcuts)
         elapsed = time.perf_counter() - t0

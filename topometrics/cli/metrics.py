@@ -14,6 +14,20 @@ metric (raw values, see :func:`topometrics.compute`), ``<metric>_norm``
 (:func:`topometrics.normalize`; ``--no-normalized`` leaves them out), then
 ``metrics_seconds``.
 
+``motif4_method`` / ``motif4_stderr`` and ``n2_method`` / ``n2_stderr`` say how those
+were obtained (``exact`` and 0, or ``estimate`` and the standard error of the sampled
+estimate).  Exact or estimated: by default every metric is exact unless the exact count
+of ``motif4`` or ``n2`` cannot finish in reasonable time (predicted work above
+:data:`topometrics.cost.MAX_EXACT_WORK`); then it is estimated from a node sample and
+the ``*_method`` column says so.  ``--inexact`` estimates both, ``--exact`` never
+estimates.
+
+Memory guard: before encoding, the node and edge counts (:func:`encoders.graph_size`,
+closed form) give the peak memory of the encoding and of the selected metrics
+(:func:`topometrics.cost.memory_estimate`).  When it exceeds ``--memory-limit``
+(default: the memory available now) the command stops at once with exit status 2,
+writes nothing for that input, and says what would fit.
+
 ``effective_sparsity`` needs the edge count of the dense network's MGE: inputs with a
 model get it in closed form (:func:`topometrics.dense_num_edges`); a saved graph
 carries it only in ``meta["dense_num_edges"]`` (``topometrics encode`` writes it),
@@ -24,14 +38,14 @@ and holding every requested metric column are skipped.  After each input the who
 table is written to a temporary file that replaces the output, so an interrupted run
 never leaves a partial row.  An input that fails with an error the user can fix is
 reported and left out (exit status 1 at the end); ``--stop-on-error`` stops there
-(exit status 2).
+(exit status 2), as the memory guard does.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from ._common import add_model_option, model_name, parse_shape, trusted_models
+from ._common import add_model_option, model_name, parse_bytes, parse_shape, trusted_models
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -65,11 +79,22 @@ def register(subparsers) -> argparse.ArgumentParser:
         "--normalized", action=argparse.BooleanOptionalAction, default=True,
         help="also write <metric>_norm columns (topometrics.normalize; default on)",
     )
-    parser.add_argument(
+    exactness = parser.add_mutually_exclusive_group()
+    exactness.add_argument(
         "--inexact", action="store_true",
-        help="estimate motif4 from a node sample (--motif-sample) instead of counting it exactly",
+        help="estimate motif4 and n2 from node samples (--motif-sample, --n2-sample) instead of counting them exactly",
     )
-    parser.add_argument("--motif-sample", type=float, default=0.001, help="node fraction (<= 1) or count for --inexact (default 0.001)")
+    exactness.add_argument(
+        "--exact", action="store_true",
+        help="count motif4 and n2 exactly even when the predicted work says it cannot finish in reasonable time "
+        "(default: estimate them then, reported in the *_method columns)",
+    )
+    parser.add_argument("--motif-sample", type=float, default=0.001, help="node fraction (<= 1) or count of the motif4 estimate (default 0.001)")
+    parser.add_argument("--n2-sample", type=float, default=0.01, help="node fraction (<= 1) or count of the n2 estimate (default 0.01)")
+    parser.add_argument(
+        "--memory-limit", type=parse_bytes, metavar="SIZE",
+        help="refuse inputs whose estimated peak memory exceeds SIZE, e.g. 12G (default: the memory available now)",
+    )
     parser.add_argument("-j", "--n-jobs", type=int, default=1, metavar="N",
                         help="worker processes over inputs (default 1; -1: all cores)")
     parser.add_argument("--n-threads", type=int, default=None, metavar="N",
@@ -113,18 +138,20 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
     from tqdm.auto import tqdm
 
-    from topocore.errors import InputError
-    from topocore.io import atomic_write_csv, check_writable
+    from topocore.errors import InputError, ResourceLimitError
+    from topocore.io import atomic_write_csv
+    from topometrics.computation import EstimatedMetricWarning
     from topometrics.paths import MissingDenseCountWarning
     from topometrics.registry import METRICS, resolve_metrics
     from topometrics.workflows.measure import iter_describe, order_columns
 
     names = resolve_metrics(args.metrics) if args.metrics else list(METRICS)
-    if args.motif_sample <= 0:
-        raise InputError(f"--motif-sample must be positive, got {args.motif_sample}")
+    for flag, value in (("--motif-sample", args.motif_sample), ("--n2-sample", args.n2_sample)):
+        if value <= 0:
+            raise InputError(f"{flag} must be positive, got {value}")
     sample = args.motif_sample if args.motif_sample <= 1 else int(args.motif_sample)
+    n2_sample = args.n2_sample if args.n2_sample <= 1 else int(args.n2_sample)
     out = Path(args.out)
-    check_writable(out, what="results table")
     table = _read_table(out)
     rows = table.to_dict("records") if len(table) else []
     done = {_key(r["checkpoint"]): i for i, r in enumerate(rows)}
@@ -138,14 +165,19 @@ def run(args: argparse.Namespace) -> int:
     failures = 0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MissingDenseCountWarning)  # NaN effective_sparsity of a bare graph is documented
+        warnings.simplefilter("ignore", EstimatedMetricWarning)  # reported in the *_method columns
         results = iter_describe(
             todo, n_jobs=args.n_jobs, progress=not args.quiet, desc="metrics", metrics=names, normalized=args.normalized,
-            input_shape=args.input_shape, n_threads=args.n_threads, random_state=args.seed, exact=not args.inexact,
-            motif_sample=sample, timings=True, arch=model_name(args), num_classes=args.num_classes,
-            model_kwargs={"shortcut": args.shortcut} if args.shortcut else None, trusted=trusted_models(args),
+            input_shape=args.input_shape, n_threads=args.n_threads, random_state=args.seed,
+            exact=False if args.inexact else (True if args.exact else "auto"), motif_sample=sample,
+            n2_sample=n2_sample, memory_limit=args.memory_limit or "available", timings=True, arch=model_name(args),
+            num_classes=args.num_classes, model_kwargs={"shortcut": args.shortcut} if args.shortcut else None,
+            trusted=trusted_models(args),
         )
         for result in results:
             path = todo[result.index]
+            if isinstance(result.error, ResourceLimitError):  # the memory guard stops the whole command
+                raise result.error
             if result.error is not None:
                 failures += 1
                 tqdm.write(f"topometrics metrics: {path}: {result.error}", file=sys.stderr)

@@ -21,7 +21,9 @@ Columns of a row, in this order
    ``sparsity``: the pruned fraction of the encoded weights, which replaces a
    checkpoint's own ``achieved_sparsity``), ``layer_sparsity_min/mean/max``, every
    metric raw, ``<metric>_norm`` with ``normalized``, the rolled baselines with
-   ``rolled``;
+   ``rolled``, and for ``motif4`` / ``n2`` ``<metric>_method`` (``exact`` or
+   ``estimate``: ``exact="auto"`` estimates them only when the exact count cannot
+   finish in reasonable time) and ``<metric>_stderr`` (0 when exact);
 4. ``metrics_seconds`` with ``timings=True`` (load, encode and measure).
 
 Costs are those of :func:`topometrics.describe` per item; ``n_jobs`` worker processes
@@ -32,6 +34,7 @@ one torch thread.
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Mapping, Sequence
@@ -78,35 +81,60 @@ def measure_network(
     rolled: bool | str = False,
     n_threads: int | None = None,
     random_state: int | None = 0,
-    exact: bool = True,
+    exact: bool | str = "auto",
     motif_sample: int | float = 0.001,
+    n2_sample: int | float = 0.01,
+    memory_limit: int | str | None = None,
+    what: str | None = None,
 ) -> dict[str, Any]:
     """The measurement columns (item 3 of the module docstring) of one loaded network.
 
     :func:`topometrics.describe` for a model, :func:`topometrics.describe_graph` for a
-    saved graph; describe's ``sparsity`` is returned as ``achieved_sparsity`` and the node
-    and edge counts as integers.
+    saved graph; describe's ``sparsity`` is returned as ``achieved_sparsity``, the node
+    and edge counts as integers, and for ``motif4`` / ``n2`` how they were obtained:
+    ``<metric>_method`` (``exact`` or ``estimate``) and ``<metric>_stderr`` (0 when exact).
+    With ``memory_limit`` (bytes, or ``"available"``) the memory guard
+    (:func:`topometrics.workflows.guard.check_memory`) runs first, on closed-form counts.
     """
     import topometrics
 
-    options = dict(metrics=metrics, normalized=normalized, n_threads=n_threads, random_state=random_state, exact=exact,
-                   motif_sample=motif_sample)
+    from ..registry import resolve_metrics
+    from .guard import check_memory
+
+    names = resolve_metrics(metrics)
+    if rolled and net.graph is not None:
+        raise InputError(
+            f"{net.source or 'a saved graph'}: the rolled baselines need the model, a saved graph holds only its "
+            "MGE; measure the checkpoint instead, or use rolled=False"
+        )
+    if net.graph is None and net.input_shape is None:
+        raise InputError(
+            "the input shape of a model item is unknown: pass input_shape= (or give (model, masks, meta) with "
+            "meta['input_shape'])"
+        )
+    if memory_limit is not None:
+        if net.graph is not None:
+            nodes, edges = net.graph.num_nodes, net.graph.num_edges
+        else:
+            from encoders import graph_size
+
+            nodes, edges = graph_size(net.model, net.input_shape, net.masks)
+        sparsity = net.meta.get("sparsity")
+        check_memory(what or net.source or "the network", nodes, edges, names, memory_limit, n_threads,
+                     float(sparsity) if isinstance(sparsity, (int, float)) and not isinstance(sparsity, bool) else None)
+    methods: dict = {}
+    options = dict(metrics=names, normalized=normalized, n_threads=n_threads, random_state=random_state, exact=exact,
+                   motif_sample=motif_sample, n2_sample=n2_sample, methods=methods)
     if net.graph is not None:
-        if rolled:
-            raise InputError(
-                f"{net.source or 'a saved graph'}: the rolled baselines need the model, a saved graph holds only its "
-                "MGE; measure the checkpoint instead, or use rolled=False"
-            )
         values = topometrics.describe_graph(net.graph, **options)
     else:
-        if net.input_shape is None:
-            raise InputError(
-                "the input shape of a model item is unknown: pass input_shape= (or give (model, masks, meta) with "
-                "meta['input_shape'])"
-            )
         values = topometrics.describe(net.model, net.input_shape, net.masks, rolled=rolled, **options)
     row = {RENAMED.get(k, k): float(v) for k, v in values.items()}
     row["num_nodes"], row["num_edges"] = int(row["num_nodes"]), int(row["num_edges"])
+    for name in names:
+        if name in methods:
+            row[f"{name}_method"] = methods[name]["method"]
+            row[f"{name}_stderr"] = float(methods[name]["stderr"])
     return row
 
 
@@ -119,8 +147,10 @@ def measure_item(
     input_shape: Sequence[int] | None = None,
     n_threads: int | None = None,
     random_state: int | None = 0,
-    exact: bool = True,
+    exact: bool | str = "auto",
     motif_sample: int | float = 0.001,
+    n2_sample: int | float = 0.01,
+    memory_limit: int | str | None = None,
     timings: bool = False,
     arch: str | None = None,
     num_classes: int | None = None,
@@ -134,7 +164,8 @@ def measure_item(
     )
     values = measure_network(
         net, metrics=metrics, normalized=normalized, rolled=rolled, n_threads=n_threads, random_state=random_state,
-        exact=exact, motif_sample=motif_sample,
+        exact=exact, motif_sample=motif_sample, n2_sample=n2_sample, memory_limit=memory_limit,
+        what=net.source or (str(item) if isinstance(item, (str, os.PathLike)) else None),
     )
     row: dict[str, Any] = {}
     if net.source is not None:
@@ -222,8 +253,10 @@ def describe_many(
     random_state: int | None = 0,
     progress: bool = True,
     errors: str = "raise",
-    exact: bool = True,
+    exact: bool | str = "auto",
     motif_sample: int | float = 0.001,
+    n2_sample: int | float = 0.01,
+    memory_limit: int | str | None = None,
     timings: bool = False,
     arch: str | None = None,
     num_classes: int | None = None,
@@ -239,9 +272,14 @@ def describe_many(
         ``arch``), :class:`~encoders.graph.MultipartiteGraph` objects, pruners
         ``Checkpoint`` objects, ``torch.nn.Module`` objects, ``(model, masks)`` pairs or
         ``(model, masks, meta)`` triples, in any mix.
-    metrics, normalized, rolled, n_threads, random_state, exact, motif_sample
+    metrics, normalized, rolled, n_threads, random_state, exact, motif_sample, n2_sample
         As in :func:`topometrics.describe` (``rolled`` needs a model: an error for
-        saved graphs).
+        saved graphs).  How ``motif4`` and ``n2`` were obtained (``exact="auto"`` may
+        estimate them on huge graphs) is in ``<metric>_method`` / ``<metric>_stderr``.
+    memory_limit : int, "available" or None
+        The memory guard: refuse an item whose estimated peak memory exceeds this many
+        bytes (``"available"``: the memory available now) with a
+        :class:`~topocore.errors.ResourceLimitError`, before encoding it; None: no check.
     input_shape : tuple of int, optional
         Input shape of items that record none (models; plain state dicts default to
         ``(3, 32, 32)``); given, it overrides the recorded ones.
@@ -283,8 +321,9 @@ def describe_many(
         raise InputError(f"errors must be 'raise' or 'skip', got {errors!r}")
     options = dict(
         metrics=metrics, normalized=normalized, rolled=rolled, input_shape=input_shape, n_threads=n_threads,
-        random_state=random_state, exact=exact, motif_sample=motif_sample, timings=timings, arch=arch,
-        num_classes=num_classes, model_kwargs=model_kwargs, trusted=trusted,
+        random_state=random_state, exact=exact, motif_sample=motif_sample, n2_sample=n2_sample,
+        memory_limit=memory_limit, timings=timings, arch=arch, num_classes=num_classes, model_kwargs=model_kwargs,
+        trusted=trusted,
     )
     _check_options(options)
     rows, index = [], []
@@ -303,10 +342,15 @@ def _check_options(options: dict) -> None:
     """Fail before any work on arguments every item would refuse."""
     from ..registry import resolve_metrics
 
+    from .guard import resolve_limit
+
     resolve_metrics(options["metrics"])
-    for name in ("normalized", "exact", "timings"):
+    for name in ("normalized", "timings"):
         if not isinstance(options[name], bool):
             raise InputError(f"{name} must be True or False, got {options[name]!r}")
+    if not (isinstance(options["exact"], bool) or options["exact"] == "auto"):
+        raise InputError(f"exact must be True, False or 'auto', got {options['exact']!r}")
+    resolve_limit(options["memory_limit"])
     if not (isinstance(options["rolled"], bool) or options["rolled"] == "baselines"):
         raise InputError(f"rolled must be True or False, or 'baselines', got {options['rolled']!r}")
 
@@ -324,12 +368,14 @@ def order_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def _measurement_order(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     """Measurement columns in describe's order, merged over rows (a metric new in a later row goes last)."""
+    from ..computation import ESTIMABLE
     from ..describe import ROLLED_BASELINES, SIZE_FIELDS
     from ..registry import METRICS
 
     sizes = [RENAMED.get(f, f) for f in SIZE_FIELDS]
     known = set(sizes) | set(ROLLED_BASELINES) | set(METRICS)
     known |= {f"{m}_norm" for m in METRICS} | {f"rolled_{m}" for m in METRICS}
+    known |= {f"{m}_{k}" for m in ESTIMABLE for k in ("method", "stderr")}
     order = list(sizes)
     for r in rows:
         for k in r:
