@@ -31,18 +31,6 @@ def parse_bytes(text: str) -> int:
     return value
 
 
-def check_memory(what: str, num_nodes: int, num_edges: int, metrics, limit: int | None, n_threads: int | None,
-                 sparsity: float | None = None) -> dict:
-    """The memory guard of the commands (:func:`topometrics.workflows.guard.check_memory`).
-
-    ``limit`` is ``--memory-limit`` or, when None, the memory available now; a graph above
-    it raises :class:`~topocore.errors.ResourceLimitError` (exit status 2).
-    """
-    from topometrics.workflows.guard import check_memory as guard
-
-    return guard(what, num_nodes, num_edges, metrics, "available" if limit is None else limit, n_threads, sparsity)
-
-
 def parse_floats(text: str) -> list[float]:
     """Parse ``"0.6,0.9"`` into ``[0.6, 0.9]``."""
     try:
