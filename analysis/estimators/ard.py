@@ -1,14 +1,27 @@
 """Automatic relevance determination regression: ``sklearn.linear_model.ARDRegression``, fast.
 
 The one regressor of the paper's eight for which scikit-learn's own estimator is
-kept out of the cross-validation loop, because it is the bottleneck: measured
-(``benchmarks/bench_analysis.py``, ~200 training rows x 16 features, the unrolled
-s = 0.9 group of the published data) ``ARDRegression().fit`` runs ~145 evidence
-iterations at ~0.5 ms of Python and LAPACK call overhead each (``pinvh`` of a 16 x 16
-matrix), ~40-75 ms per fit, against ~2 ms here; ``topometrics reproduce`` makes
-25,500 ARD fits, i.e. ~17-32 CPU minutes with scikit-learn's class alone.  The
-other three evidence/closed-form regressors (``LinearRegression``, ``RidgeCV``,
-``BayesianRidge``) are scikit-learn's estimators, used directly.
+kept out of the cross-validation loop, because it is the bottleneck.  Measured on
+the published data (CPU time per fit on a training fold, scikit-learn 1.9.1, inside
+the loop's ``assume_finite`` / ``skip_parameter_validation`` configuration; 2-core
+x86-64 VM shared with other jobs, so absolute times are inflated, ratios are not):
+
+=============================================  =====================  =====================
+group (training rows x features)               ``ARDRegression``      this estimator
+=============================================  =====================  =====================
+unrolled, s = 0.9 (200 x 16; 144 iterations)   44.5 ms                0.95 ms
+unrolled, s = 0.6 (198 x 16; 18 iterations)    5.7 ms                 0.17 ms
+rolled, s = 0.9 (201 x 10; 61 iterations)      15.3 ms                0.25 ms
+=============================================  =====================  =====================
+
+scikit-learn spends ~0.3 ms of Python and LAPACK call overhead per evidence
+iteration (``pinvh`` of a 16 x 16 matrix, index copies).  ``topometrics reproduce``
+makes 25,500 ARD fits: with ``ARDRegression`` in the loop a reproduction with 10 CV
+repeats and 2 leave-one-triplet-out repeats (one process) took 84 s of CPU instead
+of 54 s, i.e. ~300 s more CPU for the default 100 / 20 repeats, which alone would
+take the 2-core reproduction past 5 minutes.  The other three evidence/closed-form
+regressors (``LinearRegression``, ``RidgeCV``, ``BayesianRidge``, ~1.5 ms each) are
+scikit-learn's estimators, used directly.
 
 :class:`FastARDRegression` runs scikit-learn's algorithm (Tipping 2001 evidence
 maximisation with its initialisation, update order, pruning of features whose
