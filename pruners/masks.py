@@ -22,6 +22,8 @@ import torch
 import torch.nn as nn
 from torch.nn.utils import prune as torch_prune
 
+from topocore.masks import is_prunable
+
 __all__ = [
     "PRUNABLE_TYPES",
     "prunable_layers",
@@ -45,10 +47,11 @@ def prunable_layers(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
     """Yield ``(param_name, module)`` for every prunable weight, in module order.
 
     ``param_name`` is ``"<module path>.weight"`` whether or not the module currently
-    carries a pruning re-parametrisation.
+    carries a pruning re-parametrisation.  Layers their model keeps dense (attribute
+    ``prunable = False``, see :func:`topocore.masks.is_prunable`) are skipped.
     """
     for name, module in model.named_modules():
-        if isinstance(module, PRUNABLE_TYPES):
+        if is_prunable(module):
             yield (f"{name}.weight" if name else "weight"), module
 
 

@@ -1,4 +1,4 @@
-"""Data sets for pruning and training: CIFAR-10/100, Tiny-ImageNet (32x32), digits, synthetic.
+"""Data sets for pruning and training: CIFAR-10/100, Tiny-ImageNet (32x32), the MNIST family, digits, synthetic.
 
 :func:`get_dataset` returns an :class:`ImageDataset` (a map-style torch ``Dataset`` holding
 the images in memory) whose items are normalised float images and integer labels::
@@ -10,16 +10,23 @@ the images in memory) whose items are normalised float images and integer labels
 Nothing is downloaded: a missing data set raises :class:`DataNotFoundError` describing
 the layout expected under ``root``.
 
-============  =====================================  =======  ===========  ===============
-name          source under ``root``                  classes  input_shape  normalisation
-============  =====================================  =======  ===========  ===============
-cifar10       ``cifar-10-batches-py/`` pickles       10       3x32x32      training-set mean/std
-cifar100      ``cifar-100-python/`` pickles          100      3x32x32      training-set mean/std
-tinyimagenet  ``tiny-imagenet-200/`` (box to 32x32)  200      3x32x32      training-set mean/std
-digits        bundled with scikit-learn               10       3x32x32 or   training-set mean/std
-                                                                1x8x8 ...
-synthetic     generated (class prototypes + noise)    any      any          none
-============  =====================================  =======  ===========  ===============
+==============  =======================================  =======  ===========  ===============
+name            source under ``root``                    classes  input_shape  normalisation
+==============  =======================================  =======  ===========  ===============
+cifar10         ``cifar-10-batches-py/`` pickles         10       3x32x32      training-set mean/std
+cifar100        ``cifar-100-python/`` pickles            100      3x32x32      training-set mean/std
+tinyimagenet    ``tiny-imagenet-200/`` (box to 32x32)    200      3x32x32      training-set mean/std
+mnist           ``mnist/`` IDX files                     10       1x28x28      training-set mean/std
+fashion_mnist   ``fashion_mnist/`` IDX files             10       1x28x28      training-set mean/std
+kmnist          ``kmnist/`` IDX files                    10       1x28x28      training-set mean/std
+emnist_letters  ``emnist_letters/`` IDX files            26       1x28x28      training-set mean/std
+digits          bundled with scikit-learn                10       3x32x32 or   training-set mean/std
+                                                                  1x8x8 ...
+synthetic       generated (class prototypes + noise)     any      any          none
+==============  =======================================  =======  ===========  ===============
+
+The MNIST family's file names and folder spellings are in :mod:`pruners.data.idx`
+(EMNIST letters' labels are shifted to 0..25).
 
 Training splits of cifar10/cifar100/tinyimagenet are augmented by default (random crop 32
 with padding 4, horizontal flip); test splits never are.
@@ -33,6 +40,7 @@ from typing import Any
 from .base import DataNotFoundError, ImageDataset, channel_stats, make_loader, random_crop_flip
 from .cifar import CIFAR_STATS, load_cifar
 from .digits import load_digits
+from .idx import IDX_DATASETS, load_idx_dataset
 from .synthetic import make_synthetic
 from .tinyimagenet import load_tinyimagenet
 
@@ -54,9 +62,14 @@ DATASETS: dict[str, dict[str, Any]] = {
     "tinyimagenet": {"num_classes": 200, "input_shape": (3, 32, 32)},
     "digits": {"num_classes": 10, "input_shape": (3, 32, 32)},
     "synthetic": {"num_classes": 10, "input_shape": (3, 32, 32)},
+    "mnist": {"num_classes": 10, "input_shape": (1, 28, 28)},
+    "fashion_mnist": {"num_classes": 10, "input_shape": (1, 28, 28)},
+    "kmnist": {"num_classes": 10, "input_shape": (1, 28, 28)},
+    "emnist_letters": {"num_classes": 26, "input_shape": (1, 28, 28)},
 }
 
-_ALIASES = {"cifar-10": "cifar10", "cifar-100": "cifar100", "tiny-imagenet": "tinyimagenet", "tiny_imagenet": "tinyimagenet", "tiny-imagenet-200": "tinyimagenet"}
+_ALIASES = {"cifar-10": "cifar10", "cifar-100": "cifar100", "tiny-imagenet": "tinyimagenet", "tiny_imagenet": "tinyimagenet", "tiny-imagenet-200": "tinyimagenet",
+            "fashion-mnist": "fashion_mnist", "fmnist": "fashion_mnist", "fashionmnist": "fashion_mnist", "emnist-letters": "emnist_letters"}
 _SPLITS = {"train": "train", "test": "test", "val": "test", "valid": "test", "validation": "test"}
 
 
@@ -99,7 +112,8 @@ def get_dataset(
     Parameters
     ----------
     name : str
-        ``cifar10``, ``cifar100``, ``tinyimagenet``, ``digits`` or ``synthetic``.
+        ``cifar10``, ``cifar100``, ``tinyimagenet``, ``mnist``, ``fashion_mnist``, ``kmnist``,
+        ``emnist_letters``, ``digits`` or ``synthetic``.
     root : path-like, optional
         Folder holding the data (see the table in the module docstring); unused by
         ``digits`` and ``synthetic``.  ``~`` is expanded.
@@ -129,8 +143,9 @@ def get_dataset(
         root = os.path.expanduser(os.fspath(root))
     if key != "synthetic" and (num_classes is not None or n_samples is not None):
         raise ValueError(f"num_classes and n_samples apply to the synthetic data set only, not {key!r}")
-    if key not in ("digits", "synthetic") and input_shape is not None and tuple(input_shape) != (3, 32, 32):
-        raise ValueError(f"{key} images are 3x32x32; input_shape={tuple(input_shape)} is not available")
+    native = tuple(DATASETS[key]["input_shape"])
+    if key not in ("digits", "synthetic") and input_shape is not None and tuple(input_shape) != native:
+        raise ValueError(f"{key} images are {'x'.join(map(str, native))}; input_shape={tuple(input_shape)} is not available")
     if augment is None:
         augment = split == "train" and key in ("cifar10", "cifar100", "tinyimagenet")
     classes = None
@@ -142,6 +157,10 @@ def get_dataset(
         images, labels, classes = load_tinyimagenet(root, split, cache=cache, progress=progress)
         train_images = images if split == "train" else load_tinyimagenet(root, "train", cache=cache, progress=progress)[0]
         mean, std = channel_stats(train_images)
+        n_cls = DATASETS[key]["num_classes"]
+    elif key in IDX_DATASETS:
+        images, labels, classes = load_idx_dataset(key, root, split)
+        mean, std = channel_stats(images if split == "train" else load_idx_dataset(key, root, "train")[0])
         n_cls = DATASETS[key]["num_classes"]
     elif key == "digits":
         shape = tuple(input_shape) if input_shape is not None else (3, 32, 32)

@@ -1,4 +1,4 @@
-"""CIFAR model zoo: Conv-6, ResNet-20, ResNet-32 and Wide-ResNet-28-2 (written from the papers).
+"""Model zoo: Conv-6, ResNet-20, ResNet-32, Wide-ResNet-28-2 (written from the papers) and the sparse MLP.
 
 Use :func:`get_model`::
 
@@ -19,6 +19,7 @@ from typing import Callable
 import torch.nn as nn
 
 from .conv import Conv6
+from .mlp import MLP, mlp
 from .resnet import CifarResNet, resnet20, resnet32
 from .wide_resnet import WideResNet, wrn28_2
 
@@ -32,6 +33,8 @@ __all__ = [
     "resnet20",
     "resnet32",
     "wrn28_2",
+    "MLP",
+    "mlp",
     "count_parameters",
 ]
 
@@ -40,7 +43,11 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "resnet20": resnet20,
     "resnet32": resnet32,
     "wrn28_2": wrn28_2,
+    "mlp": mlp,
 }
+
+#: Models that accept any input shape (flattened), not only ``(C, H, W)``.
+_ANY_INPUT_SHAPE = {"mlp"}
 
 _ALIASES = {
     "conv6": "conv6",
@@ -48,6 +55,8 @@ _ALIASES = {
     "resnet32": "resnet32",
     "wrn282": "wrn28_2",
     "wideresnet282": "wrn28_2",
+    "mlp": "mlp",
+    "sparsemlp": "mlp",
 }
 
 
@@ -75,19 +84,21 @@ def get_model(
     Parameters
     ----------
     name : str
-        ``conv6``, ``resnet20``, ``resnet32`` or ``wrn28_2`` (aliases accepted).
+        ``conv6``, ``resnet20``, ``resnet32``, ``wrn28_2`` or ``mlp`` (aliases accepted).
     num_classes : int
         Size of the classifier output.
     input_shape : tuple
         ``(C, H, W)`` of one input sample without the batch dimension.  The
         models adapt their first layer to ``C`` and (Conv-6) their first linear
-        layer to ``H`` and ``W``.
+        layer to ``H`` and ``W``.  ``mlp`` takes any shape and flattens it
+        (``(784,)`` or ``(1, 28, 28)``).
     **kwargs
-        Architecture options, e.g. ``shortcut="A"`` for the ResNets.
+        Architecture options, e.g. ``shortcut="A"`` for the ResNets, ``hidden=(1000,
+        1000, 1000)`` and ``dense_readout=True`` for ``mlp`` (see :mod:`pruners.models.mlp`).
     """
     canon = canonical_name(name)
     shape = tuple(int(s) for s in input_shape)
-    if len(shape) != 3 or min(shape) < 1:
+    if not shape or min(shape) < 1 or (len(shape) != 3 and canon not in _ANY_INPUT_SHAPE):
         raise ValueError(f"input_shape must be (C, H, W) with positive entries, got {input_shape!r}")
     if int(num_classes) < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes!r}")
