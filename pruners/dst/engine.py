@@ -70,7 +70,7 @@ from topocore.random import seed_of
 from ..masks import apply_masks
 from ._common import DSTMethod, LayerChange, LayerView, UpdateContext
 
-__all__ = ["DynamicSparsity", "SCHEDULES", "UPDATE_UNITS", "drop_fraction_at", "HISTORY_COLUMNS"]
+__all__ = ["DynamicSparsity", "check_config", "SCHEDULES", "UPDATE_UNITS", "drop_fraction_at", "HISTORY_COLUMNS"]
 
 SCHEDULES = ("constant", "cosine")
 UPDATE_UNITS = ("epoch", "step")
@@ -92,6 +92,52 @@ def _positive_int(name: str, value: Any, *, allow_none: bool = False) -> int | N
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) < 1:
         raise InputError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
+
+
+def check_config(
+    method: Any,
+    *,
+    drop_fraction: Any = 0.3,
+    schedule: Any = "cosine",
+    update_every: Any = 1,
+    update_unit: Any = "epoch",
+    stop_at: Any = 0.75,
+    **method_options: Any,
+) -> dict[str, Any]:
+    """Validate a DST configuration without a model (the command line checks it before pruning).
+
+    Returns ``{"method": DSTMethod, "options": {...defaults and given...}, "drop_fraction", "schedule",
+    "update_every", "update_unit", "stop_at"}``; raises :class:`~topocore.errors.InputError`
+    with a one-line message for any bad value.
+    """
+    from . import lookup
+
+    entry = lookup(method)
+    allowed = dict(entry.options)
+    unknown = sorted(set(method_options) - set(allowed))
+    if unknown:
+        raise InputError(
+            f"dynamic sparse training method {entry.name!r} has no option(s) {unknown}; its options are {sorted(allowed) or 'none'}"
+        )
+    try:
+        drop_fraction = float(drop_fraction)
+    except (TypeError, ValueError):
+        raise InputError(f"drop_fraction must be a number in (0, 1), got {drop_fraction!r}") from None
+    if not 0.0 < drop_fraction < 1.0:
+        raise InputError(f"drop_fraction must lie in (0, 1) (the fraction of links replaced at an update), got {drop_fraction}")
+    if schedule not in SCHEDULES:
+        raise InputError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
+    if update_unit not in UPDATE_UNITS:
+        raise InputError(f"update_unit must be one of {', '.join(UPDATE_UNITS)}, got {update_unit!r}")
+    update_every = _positive_int("update_every", update_every)
+    try:
+        stop_at = float(stop_at)
+    except (TypeError, ValueError):
+        raise InputError(f"stop_at must be a number in (0, 1], got {stop_at!r}") from None
+    if not 0.0 < stop_at <= 1.0:
+        raise InputError(f"stop_at must lie in (0, 1] (the fraction of training after which updates stop), got {stop_at}")
+    return {"method": entry, "options": {**allowed, **method_options}, "drop_fraction": drop_fraction, "schedule": schedule,
+            "update_every": update_every, "update_unit": update_unit, "stop_at": stop_at}
 
 
 class DynamicSparsity:
@@ -157,36 +203,14 @@ class DynamicSparsity:
         input_shape: tuple[int, ...] | None = None,
         **method_options: Any,
     ) -> None:
-        from . import METHODS, lookup
-
-        self.method: DSTMethod = lookup(method)
-        allowed = dict(self.method.options)
-        unknown = sorted(set(method_options) - set(allowed))
-        if unknown:
-            raise InputError(
-                f"dynamic sparse training method {self.method.name!r} has no option(s) {unknown}; "
-                f"its options are {sorted(allowed) or 'none'}"
-            )
-        self.options = {**allowed, **method_options}
+        config = check_config(method, drop_fraction=drop_fraction, schedule=schedule, update_every=update_every,
+                              update_unit=update_unit, stop_at=stop_at, **method_options)
+        self.method: DSTMethod = config.pop("method")
+        self.options = config.pop("options")
+        drop_fraction, schedule, update_every, update_unit, stop_at = (
+            config["drop_fraction"], config["schedule"], config["update_every"], config["update_unit"], config["stop_at"])
         if not isinstance(model, nn.Module):
             raise InputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-        try:
-            drop_fraction = float(drop_fraction)
-        except (TypeError, ValueError):
-            raise InputError(f"drop_fraction must be a number in (0, 1), got {drop_fraction!r}") from None
-        if not 0.0 < drop_fraction < 1.0:
-            raise InputError(f"drop_fraction must lie in (0, 1) (the fraction of links replaced at an update), got {drop_fraction}")
-        if schedule not in SCHEDULES:
-            raise InputError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
-        if update_unit not in UPDATE_UNITS:
-            raise InputError(f"update_unit must be one of {', '.join(UPDATE_UNITS)}, got {update_unit!r}")
-        update_every = _positive_int("update_every", update_every)
-        try:
-            stop_at = float(stop_at)
-        except (TypeError, ValueError):
-            raise InputError(f"stop_at must be a number in (0, 1], got {stop_at!r}") from None
-        if not 0.0 < stop_at <= 1.0:
-            raise InputError(f"stop_at must lie in (0, 1] (the fraction of training after which updates stop), got {stop_at}")
         self.record_every = _positive_int("record_every", record_every, allow_none=True)
         layers = list(prunable_layers(model))
         if not layers:
