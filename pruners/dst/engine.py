@@ -19,8 +19,13 @@ What the engine does
   :func:`topocore.masks.validate_masks`; layers a model keeps dense, like the ``mlp``'s
   readout, are not prunable and never masked) and installs them on the model as
   :mod:`torch.nn.utils.prune` buffers, with the raw weights zeroed where pruned.
-* ``step()`` re-applies the masks to the raw weights (pruned entries exactly 0), counts
-  the step and, at an update step, asks the method which links to drop and to regrow,
+* The forward pass uses ``weight_orig * weight_mask``, so pruned weights are exactly 0 at
+  every step.  The raw weights and the optimiser state are zeroed where pruned at
+  construction and at every update; they then stay exactly 0 under any optimiser whose
+  step is zero where the gradient and the state are zero (SGD with momentum and weight
+  decay, Adam, AdamW), since the masked gradient is 0 there.  (``pruners.train`` also
+  re-applies the masks after every step.)
+* ``step()`` counts the step and, at an update step, asks the method which links to drop and to regrow,
   checks the answer (dropped links were active, regrown ones inactive before the
   update, counts exact), writes the new masks, sets the weights of regrown links to 0
   and zeroes the optimiser state (every per-parameter tensor of the weight's shape:
@@ -390,7 +395,6 @@ class DynamicSparsity:
             )
         self._fold_gradients(grad_scale)
         self._step += 1
-        self._enforce()
         if not self.is_update_step(self._step):
             return False
         self._apply_update(batch)
@@ -471,10 +475,16 @@ class DynamicSparsity:
 
     @torch.no_grad()
     def _enforce(self) -> None:
+        """Zero the raw weights and the optimiser state wherever a mask is False."""
         for name in self.names:
             module = self._modules[name]
             weight = raw_weight(module)
-            weight.mul_(self._masks[name].to(weight.dtype))
+            keep = self._masks[name].to(weight.dtype)
+            weight.mul_(keep)
+            if self.optimizer is not None:
+                for value in self.optimizer.state.get(weight, {}).values():
+                    if isinstance(value, torch.Tensor) and value.shape == weight.shape:
+                        value.mul_(keep.to(value.dtype))
 
     def _install_gradient_hooks(self) -> None:
         def forward_hook(module, _inputs, _output, name):
