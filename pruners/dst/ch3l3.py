@@ -243,7 +243,7 @@ def update_ch3l3(ctx: UpdateContext) -> dict[str, LayerChange]:
         dropped = smallest_active(layer.weight, layer.mask, k)
         after = layer.mask.clone()
         after[dropped] = False
-        scores = ch3l3_scores(after.view(layer.shape)).view(-1)
+        scores = ch3l3_scores(after.view(layer.shape).cpu()).view(-1)
         regrown, drawn, _ = top_scores(scores, ~layer.mask.cpu(), k, ctx.generator)
         changes[layer.name] = LayerChange(dropped, regrown.to(layer.mask.device), drawn)
     return changes
