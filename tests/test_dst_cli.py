@@ -58,3 +58,32 @@ def test_grid_dst_trains_every_run_and_refuses_a_mixed_folder(tmp_path, capsys):
     assert "trained with dst=rigl, this grid asks for dst=none" in capsys.readouterr().err
     assert main([*(a for a in args if a != "--train"), "--dst", "set"]) == 2
     assert "--dst trains with dynamic sparse training: add --train" in capsys.readouterr().err
+
+
+def test_train_dst_on_mnist_idx_files_under_data_root(tmp_path, capsys):
+    import gzip
+
+    import numpy as np
+
+    def idx(array):
+        return bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape) + array.tobytes()
+
+    folder = tmp_path / "data" / "mnist"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for stem, n in (("train", 40), ("t10k", 20)):
+        images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+        labels = (np.arange(n) % 10).astype(np.uint8)
+        (folder / f"{stem}-images-idx3-ubyte.gz").write_bytes(gzip.compress(idx(images)))
+        (folder / f"{stem}-labels-idx1-ubyte").write_bytes(idx(labels))
+    out = tmp_path / "m.pt"
+    assert main(["train", "--arch", "mlp", "--method", "er", "--sparsity", "0.99", "--dataset", "mnist", "--data-root",
+                 str(tmp_path / "data"), "--epochs", "2", "--batch-size", "16", "--threads", "1", "-o", str(out),
+                 "--dst", "ch3l3", "--dst-schedule", "constant", "--stop-at", "1"]) == 0
+    ck = load_checkpoint(out)
+    assert ck.meta["input_shape"] == [1, 28, 28] and ck.meta["dst"]["updates"] == 1
+    assert np.isclose(sum(int(m.sum()) for m in ck.masks.values()), round(0.01 * (784 * 1000 + 2 * 1000 * 1000)))
+    assert main(["train", "--arch", "mlp", "--method", "er", "--sparsity", "0.99", "--dataset", "kmnist", "--data-root",
+                 str(tmp_path / "data"), "--epochs", "1", "--threads", "1", "-o", str(tmp_path / "k.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "kmnist train split not found" in err and "train-images-idx3-ubyte" in err and len(err.strip().splitlines()) == 1
