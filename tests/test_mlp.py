@@ -51,7 +51,7 @@ def test_a_mask_for_the_dense_readout_is_refused():
     model = get_model("mlp", 10, SHAPE, hidden=(8,))
     with pytest.raises(MaskError, match="readout.weight"):
         validate_masks(model, {"readout.weight": torch.ones(10, 8, dtype=torch.bool)})
-    with pytest.raises(KeyError):
+    with pytest.raises(MaskError, match="readout.weight"):
         apply_masks(model, {"readout.weight": torch.ones(10, 8, dtype=torch.bool)})
 
 
@@ -88,3 +88,13 @@ def test_checkpoint_round_trip_keeps_options(tmp_path):
     model.eval()
     apply_masks(model, masks)
     assert torch.allclose(ck.model(x), model(x), atol=1e-6)
+
+
+def test_the_encoder_still_encodes_the_dense_readout():
+    import topometrics
+
+    model = get_model("mlp", 10, SHAPE, hidden=(8,))
+    assert topometrics.dense_num_edges(model, SHAPE) == 64 * 8 + 8 * 10
+    masks = {"hidden.0.weight": torch.rand(8, 64) < 0.5, "readout.weight": torch.ones(10, 8, dtype=torch.bool)}
+    graph = encoders.encode(model, SHAPE, masks)  # a mask for the kept-dense layer is accepted by the encoder
+    assert graph.num_edges == int(masks["hidden.0.weight"].sum()) + 80

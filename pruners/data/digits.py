@@ -14,6 +14,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from topocore.errors import InputError
+
 __all__ = ["load_digits"]
 
 
@@ -24,7 +26,7 @@ def load_digits(split: str, input_shape: tuple[int, int, int] = (3, 32, 32)) -> 
 
     c, h, w = (int(s) for s in input_shape)
     if c not in (1, 3):
-        raise ValueError(f"digits are grey-scale: input_shape must have 1 or 3 channels, got {input_shape}")
+        raise InputError(f"digits are grey-scale: input_shape must have 1 or 3 channels, got {input_shape}")
     bunch = _sk_load_digits()
     x = torch.tensor(bunch.images, dtype=torch.float32) / 16.0
     y = torch.tensor(bunch.target, dtype=torch.int64)

@@ -150,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
             if missing or not args.dataset:
                 raise CLIError(f"without a CHECKPOINT, pass --arch, --method, --sparsity and --dataset (missing {missing or ['--dataset']})")
             model, masks, meta = prune_model(
-                args.arch, args.method, args.sparsity, dataset=args.dataset, data_root=args.data_root, seed=args.seed,
+                args.arch, args.method, args.sparsity, dataset=args.dataset, data_root=args.data_root, random_state=args.seed,
                 num_classes=args.num_classes, input_shape=args.input_shape, model_kwargs=model_kwargs(args),
                 options=dict(args.option), device=device,
             )
