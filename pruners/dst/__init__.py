@@ -32,7 +32,8 @@ from topocore.names import canonical_method
 from . import ch3l3, dsr, rigl, set as set_, snfs
 from ._common import DSTMethod
 from .ch3l3 import ch3l3_scores
-from .engine import HISTORY_COLUMNS, SCHEDULES, UPDATE_UNITS, DynamicSparsity, check_config, drop_fraction_at
+from .engine import HISTORY_COLUMNS, DynamicSparsity
+from .schedule import SCHEDULES, UPDATE_UNITS, check_config, drop_fraction_at
 
 __all__ = [
     "METHODS",

@@ -59,7 +59,6 @@ Randomness comes from one CPU ``torch.Generator`` seeded by ``random_state``, so
 
 from __future__ import annotations
 
-import math
 import warnings
 from typing import Any, Callable, Mapping
 
@@ -74,75 +73,13 @@ from topocore.random import seed_of
 
 from ..masks import apply_masks
 from ._common import DSTMethod, LayerChange, LayerView, UpdateContext
+from .gradients import MomentumTracker, dense_gradients
+from .schedule import check_config, drop_fraction_at, positive_int
 
-__all__ = ["DynamicSparsity", "check_config", "SCHEDULES", "UPDATE_UNITS", "drop_fraction_at", "HISTORY_COLUMNS"]
+__all__ = ["DynamicSparsity", "HISTORY_COLUMNS"]
 
-SCHEDULES = ("constant", "cosine")
-UPDATE_UNITS = ("epoch", "step")
+#: Columns of :attr:`DynamicSparsity.history`.
 HISTORY_COLUMNS = ("update", "epoch", "step", "layer", "active", "dropped", "regrown", "regrown_random", "itop", "drop_fraction")
-
-
-def drop_fraction_at(progress: float, drop_fraction: float, schedule: str, stop_at: float) -> float:
-    """The scheduled drop fraction at training progress ``progress`` in [0, 1] (0 from ``stop_at`` on)."""
-    if progress >= stop_at:
-        return 0.0
-    if schedule == "constant":
-        return float(drop_fraction)
-    return float(drop_fraction) / 2.0 * (1.0 + math.cos(math.pi * progress / stop_at))
-
-
-def _positive_int(name: str, value: Any, *, allow_none: bool = False) -> int | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) < 1:
-        raise InputError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def check_config(
-    method: Any,
-    *,
-    drop_fraction: Any = 0.3,
-    schedule: Any = "cosine",
-    update_every: Any = 1,
-    update_unit: Any = "epoch",
-    stop_at: Any = 0.75,
-    **method_options: Any,
-) -> dict[str, Any]:
-    """Validate a DST configuration without a model (the command line checks it before pruning).
-
-    Returns ``{"method": DSTMethod, "options": {...defaults and given...}, "drop_fraction", "schedule",
-    "update_every", "update_unit", "stop_at"}``; raises :class:`~topocore.errors.InputError`
-    with a one-line message for any bad value.
-    """
-    from . import lookup
-
-    entry = lookup(method)
-    allowed = dict(entry.options)
-    unknown = sorted(set(method_options) - set(allowed))
-    if unknown:
-        raise InputError(
-            f"dynamic sparse training method {entry.name!r} has no option(s) {unknown}; its options are {sorted(allowed) or 'none'}"
-        )
-    try:
-        drop_fraction = float(drop_fraction)
-    except (TypeError, ValueError):
-        raise InputError(f"drop_fraction must be a number in (0, 1), got {drop_fraction!r}") from None
-    if not 0.0 < drop_fraction < 1.0:
-        raise InputError(f"drop_fraction must lie in (0, 1) (the fraction of links replaced at an update), got {drop_fraction}")
-    if schedule not in SCHEDULES:
-        raise InputError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
-    if update_unit not in UPDATE_UNITS:
-        raise InputError(f"update_unit must be one of {', '.join(UPDATE_UNITS)}, got {update_unit!r}")
-    update_every = _positive_int("update_every", update_every)
-    try:
-        stop_at = float(stop_at)
-    except (TypeError, ValueError):
-        raise InputError(f"stop_at must be a number in (0, 1], got {stop_at!r}") from None
-    if not 0.0 < stop_at <= 1.0:
-        raise InputError(f"stop_at must lie in (0, 1] (the fraction of training after which updates stop), got {stop_at}")
-    return {"method": entry, "options": {**allowed, **method_options}, "drop_fraction": drop_fraction, "schedule": schedule,
-            "update_every": update_every, "update_unit": update_unit, "stop_at": stop_at}
 
 
 class DynamicSparsity:
@@ -216,7 +153,7 @@ class DynamicSparsity:
             config["drop_fraction"], config["schedule"], config["update_every"], config["update_unit"], config["stop_at"])
         if not isinstance(model, nn.Module):
             raise InputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-        self.record_every = _positive_int("record_every", record_every, allow_none=True)
+        self.record_every = positive_int("record_every", record_every, allow_none=True)
         layers = list(prunable_layers(model))
         if not layers:
             raise InputError(f"{type(model).__name__} has no prunable (Conv or Linear) layers to train sparsely")
@@ -255,16 +192,13 @@ class DynamicSparsity:
         self._update = 0
         self._rows: list[dict[str, Any]] = []
         self._recorded: list[dict[str, Any]] = []
-        self._momentum: dict[str, torch.Tensor] | None = None
-        self._grad_acc: dict[str, torch.Tensor] = {}
-        self._hooks: list[Any] = []
+        self._tracker: MomentumTracker | None = None
         self._stream = None
 
         apply_masks(model, self._masks)
         self._enforce()
         if "momentum" in self.method.needs:
-            self._momentum = {n: torch.zeros_like(raw_weight(self._modules[n]), dtype=torch.float32) for n in self.names}
-            self._install_gradient_hooks()
+            self._tracker = MomentumTracker({n: self._modules[n] for n in self.names}, self.options.get("momentum", 0.9))
         self._log(0.0, {})
         if self.record_every is not None:
             self._record()
@@ -291,7 +225,7 @@ class DynamicSparsity:
     def bind(self, *, epochs: int | None, steps_per_epoch: int | None) -> "DynamicSparsity":
         """Set the training length (``epochs`` and ``steps_per_epoch``) if not set; check it otherwise."""
         for name, value in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch)):
-            value = _positive_int(name, value, allow_none=True)
+            value = positive_int(name, value, allow_none=True)
             current = getattr(self, name)
             if value is None:
                 continue
@@ -304,9 +238,8 @@ class DynamicSparsity:
         """Move the engine's tensors (masks, tracked momentum) to ``device``, after moving the model there."""
         self._masks = {n: m.to(device) for n, m in self._masks.items()}
         self._ever = {n: m.to(device) for n, m in self._ever.items()}
-        if self._momentum is not None:
-            self._momentum = {n: m.to(device) for n, m in self._momentum.items()}
-        self._grad_acc = {}
+        if self._tracker is not None:
+            self._tracker.to(device)
         return self
 
     @property
@@ -351,6 +284,11 @@ class DynamicSparsity:
         return self._update
 
     @property
+    def tracked_momentum(self) -> dict[str, torch.Tensor] | None:
+        """The momentum of the dense gradient tracked for ``snfs`` (``None`` for the other methods)."""
+        return None if self._tracker is None else {n: m.clone() for n, m in self._tracker.momentum.items()}
+
+    @property
     def itop_rate(self) -> float:
         """Fraction of all masked positions that have been active at some point."""
         ever = sum(int(e.sum()) for e in self._ever.values())
@@ -393,7 +331,8 @@ class DynamicSparsity:
                 f"step() called more than {total} times, the training length given (epochs x steps_per_epoch); "
                 "set epochs and steps_per_epoch to the real training length"
             )
-        self._fold_gradients(grad_scale)
+        if self._tracker is not None:
+            self._tracker.fold(grad_scale)
         self._step += 1
         if not self.is_update_step(self._step):
             return False
@@ -402,9 +341,8 @@ class DynamicSparsity:
 
     def close(self) -> None:
         """Remove the gradient hooks of ``snfs`` (the masks stay on the model)."""
-        for handle in self._hooks:
-            handle.remove()
-        self._hooks = []
+        if self._tracker is not None:
+            self._tracker.close()
 
     # ------------------------------------------------------------------ topology
 
@@ -445,7 +383,7 @@ class DynamicSparsity:
             "generator": self._generator.get_state(),
             "rows": self.history_records(),
             "recorded": [dict(rec) for rec in self._recorded],
-            "momentum": {n: m.detach().cpu() for n, m in (self._momentum or {}).items()},
+            "momentum": {n: m.detach().cpu() for n, m in (self._tracker.momentum if self._tracker else {}).items()},
             "method_state": dict(self.method_state),
         }
 
@@ -463,9 +401,9 @@ class DynamicSparsity:
         rows = state["rows"]
         self._rows = [dict(zip(HISTORY_COLUMNS, values)) for values in zip(*(rows[c] for c in HISTORY_COLUMNS))]
         self._recorded = [dict(rec) for rec in state.get("recorded", [])]
-        if self._momentum is not None:
+        if self._tracker is not None:
             for n in self.names:
-                self._momentum[n] = state["momentum"][n].to(self._momentum[n].device)
+                self._tracker.momentum[n] = state["momentum"][n].to(self._tracker.momentum[n].device)
         self.method_state = dict(state.get("method_state") or {})
         apply_masks(self.model, self._masks)
         self._enforce()
@@ -486,39 +424,6 @@ class DynamicSparsity:
                     if isinstance(value, torch.Tensor) and value.shape == weight.shape:
                         value.mul_(keep.to(value.dtype))
 
-    def _install_gradient_hooks(self) -> None:
-        def forward_hook(module, _inputs, _output, name):
-            weight = getattr(module, "weight", None)
-            if torch.is_grad_enabled() and isinstance(weight, torch.Tensor) and weight.requires_grad:
-                weight.register_hook(lambda grad, name=name: self._capture(name, grad))
-
-        for name in self.names:
-            module = self._modules[name]
-            self._hooks.append(module.register_forward_hook(lambda m, i, o, name=name: forward_hook(m, i, o, name)))
-
-    def _capture(self, name: str, grad: torch.Tensor) -> None:
-        grad = grad.detach().float()
-        if name in self._grad_acc:
-            self._grad_acc[name] += grad
-        else:
-            self._grad_acc[name] = grad.clone()
-
-    @torch.no_grad()
-    def _fold_gradients(self, grad_scale: float | None) -> None:
-        if self._momentum is None:
-            return
-        captured, self._grad_acc = self._grad_acc, {}
-        if not captured:
-            return
-        if not all(bool(torch.isfinite(g).all()) for g in captured.values()):
-            return  # an overflow step of mixed precision: the optimiser skipped it too
-        beta = float(self.options.get("momentum", 0.9))
-        scale = 1.0 if grad_scale is None else float(grad_scale)
-        for name, momentum in self._momentum.items():
-            momentum.mul_(beta)
-            if name in captured:
-                momentum.add_(captured[name] / scale)
-
     def _next_batch(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
         if batch is None:
             if self.data is None:
@@ -536,23 +441,8 @@ class DynamicSparsity:
         return batch[0], batch[1]
 
     def _dense_gradients(self, batch: Any) -> dict[str, torch.Tensor]:
-        """Gradient of the loss on one batch w.r.t. every position of each masked weight."""
         x, y = self._next_batch(batch)
-        device = raw_weight(self._modules[self.names[0]]).device
-        x = x.to(device)
-        y = y.to(device)
-        buffers = {name: b.detach().clone() for name, b in self.model.named_buffers() if not name.endswith("weight_mask")}
-        try:
-            with torch.enable_grad(), torch.autocast(device_type=device.type, enabled=False):
-                loss = self.loss_fn(self.model(x), y)
-                weights = [self._modules[n].weight for n in self.names]
-                grads = torch.autograd.grad(loss, weights, allow_unused=True)
-        finally:
-            with torch.no_grad():
-                current = dict(self.model.named_buffers())
-                for name, value in buffers.items():
-                    current[name].copy_(value)
-        return {n: (torch.zeros_like(w) if g is None else g.detach()).reshape(-1) for n, w, g in zip(self.names, weights, grads)}
+        return dense_gradients(self.model, {n: self._modules[n] for n in self.names}, self.loss_fn, x, y)
 
     def _apply_update(self, batch: Any) -> None:
         progress = self._step / self.total_steps
@@ -572,7 +462,7 @@ class DynamicSparsity:
                 generator=self._generator,
                 state=self.method_state,
                 gradients=(lambda: self._dense_gradients(batch)) if "gradient" in self.method.needs else None,
-                momentum={n: m.reshape(-1) for n, m in self._momentum.items()} if self._momentum is not None else None,
+                momentum={n: m.reshape(-1) for n, m in self._tracker.momentum.items()} if self._tracker is not None else None,
             )
             changes = self.method.function(ctx, **self.options)
             self._check(views, changes)
