@@ -55,9 +55,9 @@ class MomentumTracker:
 
     A forward hook on every module registers a tensor hook on the effective weight used in
     that pass; the gradients of one step are summed (a layer called twice counts twice) and
-    folded by :meth:`fold`, divided by the loss scale of mixed precision when given.  A step
-    with non-finite gradients (an overflow step of mixed precision, skipped by the
-    optimiser too) is not folded.
+    folded by :meth:`fold`, divided by the loss scale of mixed precision when given.  Under
+    mixed precision (a ``grad_scale`` given) a step whose gradients are not finite (an
+    overflow step, skipped by the optimiser too) is not folded.
     """
 
     def __init__(self, modules: Mapping[str, nn.Module], beta: float) -> None:
@@ -75,23 +75,24 @@ class MomentumTracker:
         return hook
 
     def _capture(self, name: str, grad: torch.Tensor) -> None:
-        grad = grad.detach().float()
-        if name in self._pending:
-            self._pending[name] += grad
-        else:
-            self._pending[name] = grad.clone()
+        # Keep autograd's tensor without copying it (it is only read, in fold); a layer
+        # called twice in one pass gets the sum as a new tensor.
+        grad = grad.detach()
+        self._pending[name] = grad if name not in self._pending else self._pending[name] + grad
 
     @torch.no_grad()
     def fold(self, grad_scale: float | None = None) -> None:
-        """Fold the gradients captured since the last call into the momentum."""
+        """Fold the gradients captured since the last call into the momentum (two in-place passes per layer)."""
         captured, self._pending = self._pending, {}
-        if not captured or not all(bool(torch.isfinite(g).all()) for g in captured.values()):
+        if not captured:
             return
-        scale = 1.0 if grad_scale is None else float(grad_scale)
+        if grad_scale is not None and not all(bool(torch.isfinite(g.sum())) for g in captured.values()):
+            return  # a non-finite sum: an overflow step of mixed precision, skipped by the optimiser too
+        alpha = 1.0 if grad_scale is None else 1.0 / float(grad_scale)
         for name, momentum in self.momentum.items():
             momentum.mul_(self.beta)
             if name in captured:
-                momentum.add_(captured[name] / scale)
+                momentum.add_(captured[name], alpha=alpha)
 
     def to(self, device: Any) -> "MomentumTracker":
         self.momentum = {n: m.to(device) for n, m in self.momentum.items()}

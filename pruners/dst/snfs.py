@@ -23,7 +23,7 @@ Choices where the paper leaves one
 * the dense momentum is tracked by the engine, since the masked optimiser only sees the
   gradient of active weights; under mixed precision the scaled gradients are divided by
   the scale passed to ``ds.step(grad_scale=...)`` (``pruners.train`` does) and steps with
-  non-finite gradients are skipped, as the optimiser skips them;
+  non-finite gradients are skipped, as the gradient scaler skips them;
 * when every layer's mean momentum is 0 (an update before any step) the shares are the
   layers' own drop counts (no redistribution);
 * Dettmers & Zettlemoyer keep the momentum of regrown weights in the optimiser; we zero it,
