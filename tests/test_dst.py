@@ -543,3 +543,34 @@ def test_train_accepts_an_engine_and_refuses_other_masks(digits):
         train(model, other, train_set, None, epochs=2, progress=False, dst=ds)
     with pytest.raises(InputError, match="dst must be a method name"):
         train(model, None, train_set, None, epochs=1, progress=False, dst=3)
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.5, 0.9, 0.99])
+def test_momentum_tracker_matches_the_recurrence_over_many_rescalings(beta):
+    from torch.nn.utils import prune as torch_prune
+
+    from pruners.dst.gradients import MomentumTracker
+
+    torch.manual_seed(0)
+    layer = nn.Linear(5, 4)
+    torch_prune.identity(layer, "weight")  # the effective weight is recomputed at every forward, as in training
+    tracker = MomentumTracker({"weight": layer}, beta)
+    expected = torch.zeros(4, 5)
+    g = torch.Generator().manual_seed(1)
+    for step in range(150):  # more than two rescalings of the accumulator
+        x = torch.randn(3, 5, generator=g)
+        scale = 2.0 ** (step % 3) if step % 2 else None  # some steps scaled, as under mixed precision
+        with torch.no_grad():
+            out = x @ layer.weight_orig.T + layer.bias
+            expected = beta * expected + 2 * out.T @ x  # d/dW sum((Wx + b)^2)
+        layer.zero_grad()
+        ((1.0 if scale is None else scale) * layer(x).pow(2).sum()).backward()
+        tracker.fold(scale)
+    torch.testing.assert_close(tracker.momentum["weight"], expected, rtol=1e-4, atol=1e-4)
+    tracker.close()
+
+
+def test_snfs_refuses_a_bad_momentum(small):
+    model, masks = small
+    with pytest.raises(InputError, match=r"momentum coefficient must lie in \[0, 1\)"):
+        DynamicSparsity(model, masks, "snfs", momentum=1.0)

@@ -286,7 +286,7 @@ class DynamicSparsity:
     @property
     def tracked_momentum(self) -> dict[str, torch.Tensor] | None:
         """The momentum of the dense gradient tracked for ``snfs`` (``None`` for the other methods)."""
-        return None if self._tracker is None else {n: m.clone() for n, m in self._tracker.momentum.items()}
+        return None if self._tracker is None else self._tracker.momentum
 
     @property
     def itop_rate(self) -> float:
@@ -402,8 +402,7 @@ class DynamicSparsity:
         self._rows = [dict(zip(HISTORY_COLUMNS, values)) for values in zip(*(rows[c] for c in HISTORY_COLUMNS))]
         self._recorded = [dict(rec) for rec in state.get("recorded", [])]
         if self._tracker is not None:
-            for n in self.names:
-                self._tracker.momentum[n] = state["momentum"][n].to(self._tracker.momentum[n].device)
+            self._tracker.load(state["momentum"])
         self.method_state = dict(state.get("method_state") or {})
         apply_masks(self.model, self._masks)
         self._enforce()

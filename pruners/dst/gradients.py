@@ -16,6 +16,7 @@ from typing import Any, Callable, Mapping
 import torch
 import torch.nn as nn
 
+from topocore.errors import InputError
 from topocore.masks import raw_weight
 
 __all__ = ["dense_gradients", "MomentumTracker"]
@@ -58,13 +59,36 @@ class MomentumTracker:
     folded by :meth:`fold`, divided by the loss scale of mixed precision when given.  Under
     mixed precision (a ``grad_scale`` given) a step whose gradients are not finite (an
     overflow step, skipped by the optimiser too) is not folded.
+
+    One in-place pass per step: the tracker keeps ``u = m / beta**k``, ``k`` steps after its
+    last rescaling, so a step is ``u += beta**-k g``; every :data:`RESCALE_EVERY` steps ``u`` is
+    multiplied by ``beta**k`` and ``k`` restarts at 0 (``beta**-64`` is about 850 for 0.9, far
+    from float32's range).  :attr:`momentum` returns ``beta**k u``.
     """
 
+    #: Steps between two rescalings of the accumulator.
+    RESCALE_EVERY = 64
+
     def __init__(self, modules: Mapping[str, nn.Module], beta: float) -> None:
+        if not (isinstance(beta, (int, float)) and 0.0 <= float(beta) < 1.0):
+            raise InputError(f"the momentum coefficient must lie in [0, 1), got {beta!r}")
         self.beta = float(beta)
-        self.momentum = {n: torch.zeros_like(raw_weight(m), dtype=torch.float32) for n, m in modules.items()}
+        self._u = {n: torch.zeros_like(raw_weight(m), dtype=torch.float32) for n, m in modules.items()}
+        self._k = 0
         self._pending: dict[str, torch.Tensor] = {}
         self._hooks = [module.register_forward_hook(self._forward_hook(name)) for name, module in modules.items()]
+
+    @property
+    def momentum(self) -> dict[str, torch.Tensor]:
+        """``{name: m}``, the current momentum of every layer (new tensors)."""
+        factor = self.beta ** self._k
+        return {n: u * factor for n, u in self._u.items()}
+
+    def load(self, momentum: Mapping[str, torch.Tensor]) -> None:
+        """Set the momentum (e.g. from a checkpoint)."""
+        for n, u in self._u.items():
+            u.copy_(momentum[n].to(u.device))
+        self._k = 0
 
     def _forward_hook(self, name: str):
         def hook(module, _inputs, _output):
@@ -82,20 +106,32 @@ class MomentumTracker:
 
     @torch.no_grad()
     def fold(self, grad_scale: float | None = None) -> None:
-        """Fold the gradients captured since the last call into the momentum (two in-place passes per layer)."""
+        """Fold the gradients captured since the last call into the momentum (one in-place pass per layer)."""
         captured, self._pending = self._pending, {}
         if not captured:
             return
         if grad_scale is not None and not all(bool(torch.isfinite(g.sum())) for g in captured.values()):
             return  # a non-finite sum: an overflow step of mixed precision, skipped by the optimiser too
         alpha = 1.0 if grad_scale is None else 1.0 / float(grad_scale)
-        for name, momentum in self.momentum.items():
-            momentum.mul_(self.beta)
+        if self.beta == 0.0:  # no memory: m = g
+            for name, u in self._u.items():
+                u.zero_()
+                if name in captured:
+                    u.add_(captured[name], alpha=alpha)
+            return
+        self._k += 1
+        weight = alpha * self.beta ** (-self._k)
+        for name, u in self._u.items():
             if name in captured:
-                momentum.add_(captured[name], alpha=alpha)
+                u.add_(captured[name], alpha=weight)
+        if self._k >= self.RESCALE_EVERY:
+            factor = self.beta ** self._k
+            for u in self._u.values():
+                u.mul_(factor)
+            self._k = 0
 
     def to(self, device: Any) -> "MomentumTracker":
-        self.momentum = {n: m.to(device) for n, m in self.momentum.items()}
+        self._u = {n: u.to(device) for n, u in self._u.items()}
         self._pending = {}
         return self
 
