@@ -42,6 +42,7 @@ def run(method: str, seed: int, args) -> tuple[list[dict], "object"]:
     from pruners import prune, train
     from pruners.data import get_dataset
     from pruners.pipeline import build_model
+    from topometrics.workflows.trajectory import topology_trajectory
 
     train_set = get_dataset("digits", split="train", input_shape=SHAPE)
     test_set = get_dataset("digits", split="test", input_shape=SHAPE)
@@ -57,7 +58,7 @@ def run(method: str, seed: int, args) -> tuple[list[dict], "object"]:
     seconds = time.perf_counter() - t0
     rows = [{"method": method, "seed": seed, "epoch": h["epoch"], "test_accuracy": h["test_accuracy"], "itop": h["itop"],
              "updates": h["dst_updates"], "seconds": seconds} for h in result.history]
-    topology = result.dst.topology(metrics=list(METRICS), input_shape=SHAPE)
+    topology = topology_trajectory(result.dst, metrics=list(METRICS), input_shape=SHAPE)
     topology.insert(0, "seed", seed)
     topology.insert(0, "method", method)
     del torch

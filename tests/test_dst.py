@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from pruners import get_model, load_checkpoint, prune, train
 from pruners.data import get_dataset
-from pruners.dst import METHODS, DynamicSparsity, ch3l3_scores, drop_fraction_at, lookup, method_options
+from pruners.dst import METHODS, DynamicSparsity, ch3l3_scores, check_config, drop_fraction_at, lookup, method_options
 from pruners.dst._common import apportion, drop_count, sample_positions, top_scores
 from topocore import names
 from topocore.errors import InputError, MaskError
@@ -423,6 +423,10 @@ def small():
         ({"record_every": 0}, "record_every must be a positive integer"),
         ({"epochs": 0}, "epochs must be a positive integer"),
         ({"method": "dsr", "momentum": 0.9}, r"'dsr' has no option\(s\) \['momentum'\]"),
+        ({"method": "dsr", "threshold": -1.0}, "dsr threshold must be a positive number or None"),
+        ({"method": "dsr", "threshold": "big"}, "dsr threshold must be a positive number or None"),
+        ({"method": "dsr", "tolerance": 1.0}, r"dsr tolerance must be a number in \[0, 1\)"),
+        ({"method": "snfs", "momentum": True}, r"snfs momentum must be a number in \[0, 1\)"),
     ],
 )
 def test_bad_arguments_are_one_line_input_errors(small, kwargs, match):
@@ -572,5 +576,7 @@ def test_momentum_tracker_matches_the_recurrence_over_many_rescalings(beta):
 
 def test_snfs_refuses_a_bad_momentum(small):
     model, masks = small
-    with pytest.raises(InputError, match=r"momentum coefficient must lie in \[0, 1\)"):
+    with pytest.raises(InputError, match=r"snfs momentum must be a number in \[0, 1\)"):
         DynamicSparsity(model, masks, "snfs", momentum=1.0)
+    with pytest.raises(InputError, match=r"snfs momentum must be a number in \[0, 1\)"):
+        check_config("snfs", momentum="fast")  # checked with the configuration, before any model or training

@@ -34,6 +34,7 @@ def test_train_dst_writes_a_checkpoint_with_method_options_and_history(tmp_path,
         (["--dst", "set", "--stop-at", "0"], "stop_at must lie in (0, 1]"),
         (["--dst", "set", "--dst-option", "momentum=0.5"], "'set' has no option(s) ['momentum']"),
         (["--dst-option", "momentum=0.5"], "--dst-option needs --dst METHOD"),
+        (["--dst", "dsr", "--dst-option", "threshold=-1"], "dsr threshold must be a positive number or None"),
     ],
 )
 def test_train_dst_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, extra, message):

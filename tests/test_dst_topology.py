@@ -50,7 +50,7 @@ def test_recorded_states_are_the_masks_of_every_kth_update():
 def test_trajectory_matches_direct_computation_on_unit_weights():
     ds, states = _run(updates=2, record_every=1)
     metrics = ["n1", "strength", "components", "effective_sparsity"]
-    table = ds.topology(metrics=metrics)
+    table = topology_trajectory(ds, metrics=metrics)
     assert list(table.columns) == ["update", "epoch", "step", "metric", "value"]
     assert table.attrs["edge_weights"] == "unit"
     assert sorted(table["update"].unique()) == [0, 1, 2]
@@ -87,7 +87,7 @@ def test_figure_groups_runs_and_labels_axes():
     tables = []
     for method in ("set", "ch3l3"):
         ds, _ = _run(method, updates=2, record_every=1)
-        t = ds.topology(metrics=["n1", "kcore"])
+        t = topology_trajectory(ds, metrics=["n1", "kcore"])
         t["method"] = method
         tables.append(t)
     table = pd.concat(tables, ignore_index=True)
@@ -107,11 +107,32 @@ def test_bad_input():
     masks = prune(model, "uniform", 0.5, random_state=0)
     ds = DynamicSparsity(model, masks, "set", epochs=1, steps_per_epoch=1)
     with pytest.raises(InputError, match="record_every"):
-        ds.topology(input_shape=SHAPE)
+        topology_trajectory(ds, input_shape=SHAPE)
     ds = DynamicSparsity(model, masks, "set", epochs=1, steps_per_epoch=1, record_every=1)
     with pytest.raises(InputError, match="input_shape"):
-        ds.topology()
+        topology_trajectory(ds)
     with pytest.raises(ValueError, match="unknown metric"):
-        ds.topology(metrics=["bogus"], input_shape=SHAPE)
+        topology_trajectory(ds, metrics=["bogus"], input_shape=SHAPE)
     with pytest.raises(InputError, match="DynamicSparsity"):
         topology_trajectory(object(), input_shape=SHAPE)
+
+
+def test_entry_points_live_in_the_application_layer():
+    import topometrics.workflows as workflows
+
+    assert topometrics.topology_trajectory is topology_trajectory is workflows.topology_trajectory
+    assert topometrics.trajectory_figure is trajectory_figure
+    # pruners imports topocore only: the engine records states, the application layer measures them
+    assert not hasattr(DynamicSparsity, "topology")
+
+
+def test_estimated_values_are_reported():
+    ds, _ = _run(updates=1, record_every=1)
+    exact = topology_trajectory(ds, metrics=["motif4"])
+    assert exact.attrs["estimated"] == [] and "motif4_stderr" not in set(exact["metric"])
+    estimated = topology_trajectory(ds, metrics=["motif4"], exact=False, motif_sample=0.5)
+    assert estimated.attrs["estimated"] == [(0, "motif4"), (1, "motif4")]
+    stderr = estimated[estimated["metric"] == "motif4_stderr"]
+    assert len(stderr) == 2 and bool((stderr["value"] >= 0).all())
+    fig = trajectory_figure(estimated)  # standard errors are not drawn as a metric of their own
+    assert len([a for a in fig.axes if a.get_visible()]) == 1

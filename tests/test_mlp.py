@@ -22,6 +22,9 @@ def test_default_architecture_is_the_papers():
     assert tuple(model.readout.weight.shape) == (10, 1000)
     assert prunable_names(model) == ["hidden.0.weight", "hidden.1.weight", "hidden.2.weight"]
     assert canonical_name("Sparse-MLP") == "mlp" and names.canonical_arch("MLP") == "mlp"
+    # get_model's defaults come from the constructor: 10 classes, a 784-pixel input
+    default = get_model("mlp")
+    assert default.input_shape == (784,) and tuple(default.readout.weight.shape) == (10, 1000)
 
 
 def test_image_input_is_flattened_and_forward_matches_manual():

@@ -3,7 +3,9 @@
 * :class:`DynamicSparsity` -- the engine a training loop calls (``ds.step()`` after
   ``optimizer.step()``); ``pruners.train(..., dst=...)`` and ``topometrics train --dst``
   drive it.  See :mod:`pruners.dst.engine` for the schedule, the targets, the history
-  and the topology trajectory.
+  and the recorded states.  Their topometrics (the topology trajectory) are measured in
+  the application layer: ``topometrics.topology_trajectory(ds, metrics=...)`` (this
+  package imports :mod:`topocore` only).
 * :data:`METHODS` -- the regrowth rules, one module each (its docstring gives the rule,
   the paper and the choices made where the paper leaves one):
 

@@ -51,6 +51,10 @@ class DSTMethod:
         engine tracks the momentum of the dense gradient at every step).
     summary : str
         One line for tables.
+    check : callable, optional
+        ``check(**options)`` raises :class:`~topocore.errors.InputError` for a bad option
+        value; :func:`pruners.dst.check_config` calls it, so a bad value fails before any
+        training (not at the first update).
     """
 
     name: str
@@ -59,6 +63,7 @@ class DSTMethod:
     options: Mapping[str, Any] = field(default_factory=dict)
     needs: tuple[str, ...] = ()
     summary: str = ""
+    check: Callable[..., None] | None = None
 
     @property
     def doc(self) -> str:

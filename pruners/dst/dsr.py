@@ -44,15 +44,22 @@ from topocore.errors import InputError
 
 from ._common import DSTMethod, LayerChange, UpdateContext, apportion, drop_count, random_positions, smallest_active
 
-__all__ = ["update_dsr", "METHOD"]
+__all__ = ["update_dsr", "check_dsr_options", "METHOD"]
+
+
+def check_dsr_options(threshold: float | None = None, tolerance: float = 0.1) -> None:
+    """Raise :class:`~topocore.errors.InputError` for a bad ``threshold`` or ``tolerance``."""
+    if threshold is not None and not (
+        isinstance(threshold, (int, float)) and not isinstance(threshold, bool) and threshold > 0 and math.isfinite(threshold)
+    ):
+        raise InputError(f"dsr threshold must be a positive number or None (adapted from the first update), got {threshold!r}")
+    if not (isinstance(tolerance, (int, float)) and not isinstance(tolerance, bool) and 0 <= tolerance < 1):
+        raise InputError(f"dsr tolerance must be a number in [0, 1) (e.g. 0.1), got {tolerance!r}")
 
 
 def update_dsr(ctx: UpdateContext, threshold: float | None = None, tolerance: float = 0.1) -> dict[str, LayerChange]:
     """Drop below the global threshold, adapt it, reallocate by surviving links, regrow at random."""
-    if threshold is not None and not (isinstance(threshold, (int, float)) and threshold > 0 and math.isfinite(threshold)):
-        raise InputError(f"dsr threshold must be a positive number or None, got {threshold!r}")
-    if not (isinstance(tolerance, (int, float)) and 0 <= tolerance < 1):
-        raise InputError(f"dsr tolerance must lie in [0, 1), got {tolerance!r}")
+    check_dsr_options(threshold, tolerance)
     total_active = sum(layer.active for layer in ctx.layers)
     target = int(math.floor(ctx.fraction * total_active + 0.5))
     h = ctx.state.get("threshold")
@@ -85,4 +92,5 @@ def update_dsr(ctx: UpdateContext, threshold: float | None = None, tolerance: fl
 
 
 METHOD = DSTMethod("dsr", update_dsr, scope="global", options={"threshold": None, "tolerance": 0.1},
-                   summary="drop below a global adaptive |w| threshold, reallocate by surviving links, regrow at random")
+                   summary="drop below a global adaptive |w| threshold, reallocate by surviving links, regrow at random",
+                   check=check_dsr_options)

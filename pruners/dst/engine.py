@@ -48,8 +48,12 @@ What the engine does
   regrown_random, itop, drop_fraction``; ``itop`` is the fraction of the layer's
   positions that have ever been active (the in-time over-parameterization rate of Liu et
   al. 2021), :attr:`itop_rate` the same over all masked layers.
-* ``record_every=k`` keeps the masks (bit-packed) at update 0 and every k-th update for
-  :meth:`topology`.
+* ``record_every=k`` keeps the masks (bit-packed) at update 0 and every k-th update
+  (:meth:`recorded_states`).  Their topometrics are measured by the application layer,
+  ``topometrics.topology_trajectory(ds, metrics=..., input_shape=...)``
+  (:mod:`topometrics.workflows.trajectory`): :mod:`pruners` imports :mod:`topocore` only
+  (the import-linter contracts of ``pyproject.toml``), so the engine records the states
+  and never builds graphs itself.
 * :meth:`state_dict` / :meth:`load_state_dict` hold everything needed to resume
   (masks, counters, generator, history, tracked momentum, recorded states).
 
@@ -117,9 +121,10 @@ class DynamicSparsity:
     loss_fn : callable, optional
         ``loss_fn(outputs, labels)`` for that gradient (default cross-entropy).
     record_every : int, optional
-        Keep the masks of update 0 and of every ``record_every``-th update for :meth:`topology`.
+        Keep the masks of update 0 and of every ``record_every``-th update (:meth:`recorded_states`;
+        measured by ``topometrics.topology_trajectory(ds)``).
     input_shape : tuple, optional
-        Input shape of one sample, the default of :meth:`topology`.
+        Input shape of one sample, the default of ``topometrics.topology_trajectory(ds)``.
     **method_options
         Options of the method (see :func:`pruners.dst.method_options`).
     """
@@ -344,7 +349,7 @@ class DynamicSparsity:
         if self._tracker is not None:
             self._tracker.close()
 
-    # ------------------------------------------------------------------ topology
+    # ------------------------------------------------------------------ recorded states (topology trajectory)
 
     def recorded_states(self) -> list[dict[str, Any]]:
         """The recorded states: ``[{"update", "epoch", "step", "masks": {name: bool tensor}}]`` (CPU)."""
@@ -357,18 +362,6 @@ class DynamicSparsity:
                 masks[name] = torch.from_numpy(bits.reshape(shape).astype(bool))
             out.append({"update": rec["update"], "epoch": rec["epoch"], "step": rec["step"], "masks": masks})
         return out
-
-    def topology(self, metrics: Any = None, input_shape: tuple[int, ...] | None = None, **options: Any):
-        """Topometrics of the MGE of every recorded state: a tidy DataFrame ``update, epoch, step, metric, value``.
-
-        A thin delegation to :func:`topometrics.workflows.trajectory.topology_trajectory`
-        (the application layer: :mod:`pruners` itself never imports the graph packages),
-        which documents the metrics, the normalised ``<metric>_norm`` rows and the edge
-        weights used.  Needs ``record_every`` at construction.
-        """
-        from topometrics.workflows.trajectory import topology_trajectory  # application layer; see the docstring
-
-        return topology_trajectory(self, metrics=metrics, input_shape=input_shape, **options)
 
     # ------------------------------------------------------------------ checkpoints
 

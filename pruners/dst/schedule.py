@@ -66,6 +66,9 @@ def check_config(
         raise InputError(
             f"dynamic sparse training method {entry.name!r} has no option(s) {unknown}; its options are {sorted(allowed) or 'none'}"
         )
+    options = {**allowed, **method_options}
+    if entry.check is not None:
+        entry.check(**options)
     try:
         drop_fraction = float(drop_fraction)
     except (TypeError, ValueError):
@@ -83,5 +86,5 @@ def check_config(
         raise InputError(f"stop_at must be a number in (0, 1], got {stop_at!r}") from None
     if not 0.0 < stop_at <= 1.0:
         raise InputError(f"stop_at must lie in (0, 1] (the fraction of training after which updates stop), got {stop_at}")
-    return {"method": entry, "options": {**allowed, **method_options}, "drop_fraction": drop_fraction, "schedule": schedule,
+    return {"method": entry, "options": options, "drop_fraction": drop_fraction, "schedule": schedule,
             "update_every": update_every, "update_unit": update_unit, "stop_at": stop_at}

@@ -37,9 +37,17 @@ Losing Performance". arXiv:1907.04840, 2019.
 
 from __future__ import annotations
 
+from topocore.errors import InputError
+
 from ._common import DSTMethod, LayerChange, UpdateContext, apportion, drop_count, smallest_active, top_scores
 
-__all__ = ["update_snfs", "METHOD"]
+__all__ = ["update_snfs", "check_snfs_options", "METHOD"]
+
+
+def check_snfs_options(momentum: float = 0.9) -> None:
+    """Raise :class:`~topocore.errors.InputError` unless ``momentum`` is a number in [0, 1)."""
+    if not (isinstance(momentum, (int, float)) and not isinstance(momentum, bool) and 0 <= momentum < 1):
+        raise InputError(f"snfs momentum must be a number in [0, 1) (e.g. 0.9), got {momentum!r}")
 
 
 def update_snfs(ctx: UpdateContext, momentum: float = 0.9) -> dict[str, LayerChange]:
@@ -67,4 +75,5 @@ def update_snfs(ctx: UpdateContext, momentum: float = 0.9) -> dict[str, LayerCha
 
 
 METHOD = DSTMethod("snfs", update_snfs, scope="global", options={"momentum": 0.9}, needs=("momentum",),
-                   summary="drop smallest |w|, shares by mean |momentum|, regrow the largest |momentum| (global count)")
+                   summary="drop smallest |w|, shares by mean |momentum|, regrow the largest |momentum| (global count)",
+                   check=check_snfs_options)

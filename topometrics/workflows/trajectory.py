@@ -8,6 +8,17 @@ requested topometrics (:func:`topometrics.compute`) and their size-normalised va
 :func:`trajectory_figure` plots a metric per panel against the epoch, one line per run
 or group of runs.
 
+Why here and not a method of the engine
+---------------------------------------
+:mod:`pruners` imports :mod:`topocore` only (the import-linter contracts in
+``pyproject.toml``, ``docs/architecture.md``): the engine records the masks and the
+history, and this application-layer function, which may import :mod:`pruners`,
+:mod:`encoders` and the metric modules, measures them::
+
+    ds = DynamicSparsity(model, masks, "ch3l3", record_every=1, ...)
+    ...                                     # train, calling ds.step()
+    table = topometrics.topology_trajectory(ds, metrics=["source", "sink"], input_shape=(784,))
+
 Edge weights
 ------------
 A recorded state holds masks only (bit-packed), not weights, so every weighted layer is
@@ -51,8 +62,12 @@ def topology_trajectory(
     metrics: str | Iterable[str] | None = None,
     input_shape: Sequence[int] | None = None,
     *,
-    exact: bool = True,
+    exact: bool | str = True,
+    motif_sample: int | float = 0.001,
+    n2_sample: int | float = 0.01,
+    n_threads: int | None = None,
     random_state: int | None = 0,
+    memory_limit: int | str | None = None,
     progress: bool | None = None,
 ):
     """Topometrics of the MGE of every recorded state of a dynamic-sparse-training run.
@@ -65,8 +80,15 @@ def topology_trajectory(
         Metric names of :data:`topometrics.METRICS` (default: the paper's 16).
     input_shape : tuple of int, optional
         Shape of one input sample; default ``ds.input_shape`` (set by ``pruners.train``).
-    exact, random_state :
-        As in :func:`topometrics.compute`.
+    exact : bool or "auto"
+        ``True`` (default): every metric exact.  ``"auto"``: ``motif4`` and ``n2`` are
+        estimated (``motif_sample``, ``n2_sample``) only where the predicted work says the
+        exact count cannot finish, as in :func:`topometrics.describe_many`; an estimated
+        value is reported by a ``<metric>_stderr`` row of the same state and listed in
+        ``table.attrs["estimated"]``.
+    n_threads, random_state, memory_limit :
+        As in :func:`topometrics.workflows.measure.measure_network` (numba kernel threads,
+        the seed of estimates, the memory guard run before each state).
     progress : bool, optional
         tqdm bar over the states (default: on a terminal only).
 
@@ -76,17 +98,21 @@ def topology_trajectory(
         Tidy: one row per state and quantity, columns ``update, epoch, step, metric,
         value``.  ``metric`` holds ``num_nodes``, ``num_edges``, every requested metric
         under its name (raw value) and under ``<metric>_norm`` (normalised by
-        :func:`topometrics.normalize`).  ``attrs["edge_weights"] = "unit"``: see the
-        module docstring.
+        :func:`topometrics.normalize`).  ``attrs["edge_weights"] = "unit"`` (see the
+        module docstring); ``attrs["estimated"]``: ``[(update, metric), ...]`` of the
+        estimated values (empty when every value is exact).
 
-    Complexity: one encoding and one metric computation per recorded state.
+    Every state is measured through :func:`topometrics.workflows.measure.measure_network`
+    (the one measuring path of the application layer).  Complexity: one encoding and one
+    metric computation per recorded state.
     """
     import pandas as pd
     from tqdm.auto import tqdm
 
-    import topometrics
-    from encoders import encode
     from topometrics.registry import resolve_metrics
+
+    from .inputs import Network
+    from .measure import measure_network
 
     if not hasattr(ds, "recorded_states"):
         raise InputError(f"topology_trajectory needs a pruners.dst.DynamicSparsity, got {type(ds).__name__}")
@@ -99,22 +125,29 @@ def topology_trajectory(
     if not states:
         raise InputError("no recorded states: create the DynamicSparsity with record_every=k to keep its masks for the topology")
     model = unit_weight_model(ds.model)
-    dense = topometrics.dense_num_edges(model, shape) if "effective_sparsity" in names else None
     rows = []
+    estimated = []
     disable = None if progress is None else not progress
     for state in tqdm(states, desc="topology", disable=disable, leave=False):
-        graph = encode(model, shape, state["masks"])
-        raw = topometrics.compute(graph, names, exact=exact, random_state=random_state, dense_num_edges=dense)
-        norm = topometrics.normalize(raw, graph.num_nodes, graph.num_edges)
         key = {"update": int(state["update"]), "epoch": float(state["epoch"]), "step": int(state["step"])}
-        rows.append({**key, "metric": "num_nodes", "value": float(graph.num_nodes)})
-        rows.append({**key, "metric": "num_edges", "value": float(graph.num_edges)})
+        what = f"the recorded state of update {key['update']}"
+        net = Network(model=model, masks=state["masks"], input_shape=shape, source=what)
+        row = measure_network(net, metrics=names, normalized=True, n_threads=n_threads, random_state=random_state,
+                              exact=exact, motif_sample=motif_sample, n2_sample=n2_sample, memory_limit=memory_limit,
+                              what=what)
+        rows.append({**key, "metric": "num_nodes", "value": float(row["num_nodes"])})
+        rows.append({**key, "metric": "num_edges", "value": float(row["num_edges"])})
         for name in names:
-            rows.append({**key, "metric": name, "value": float(raw[name])})
+            rows.append({**key, "metric": name, "value": float(row[name])})
         for name in names:
-            rows.append({**key, "metric": f"{name}_norm", "value": float(norm[name])})
+            rows.append({**key, "metric": f"{name}_norm", "value": float(row[f"{name}_norm"])})
+        for name in names:
+            if row.get(f"{name}_method") == "estimate":
+                rows.append({**key, "metric": f"{name}_stderr", "value": float(row[f"{name}_stderr"])})
+                estimated.append((key["update"], name))
     table = pd.DataFrame(rows, columns=list(TRAJECTORY_COLUMNS))
     table.attrs["edge_weights"] = "unit"
+    table.attrs["estimated"] = estimated
     return table
 
 
@@ -156,7 +189,8 @@ def trajectory_figure(
         raise InputError(f"trajectory table needs the columns metric, value and {x!r}")
     if hue is not None and hue not in table.columns:
         raise InputError(f"hue column {hue!r} not in the table (columns: {list(table.columns)})")
-    base = sorted({m[: -len("_norm")] if m.endswith("_norm") else m for m in table["metric"]} - {"num_nodes", "num_edges"})
+    base = sorted({m[: -len("_norm")] if m.endswith("_norm") else m for m in table["metric"] if not m.endswith("_stderr")}
+                  - {"num_nodes", "num_edges"})
     chosen = list(metrics) if metrics is not None else base
     missing = [m for m in chosen if (f"{m}_norm" if normalized else m) not in set(table["metric"])]
     if missing or not chosen:
