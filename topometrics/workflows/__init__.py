@@ -14,7 +14,11 @@ these functions.
 * :func:`export_graph` (:mod:`~topometrics.workflows.export`) -- a graph as
   ``.npz``, Parquet edge list or GraphML;
 * :class:`RankJob`, :class:`RankResult` (:mod:`~topometrics.workflows.rank`) -- the
-  main job: rank pruning methods before training (``topometrics rank``).
+  main job: rank pruning methods before training (``topometrics rank``);
+* :func:`topology_trajectory`, :func:`trajectory_figure`
+  (:mod:`~topometrics.workflows.trajectory`) -- topometrics of the recorded states of a
+  dynamic-sparse-training run (:class:`pruners.dst.DynamicSparsity` with
+  ``record_every=k``) and their plot against the epoch.
 
 Names are loaded lazily, so importing this package costs nothing.
 """
@@ -42,6 +46,10 @@ _LAZY: dict[str, str] = {
     "normalized_features": "rank",
     "published_ranking": "rank",
     "ranking_figure": "rank",
+    "topology_trajectory": "trajectory",
+    "trajectory_figure": "trajectory",
+    "unit_weight_model": "trajectory",
+    "TRAJECTORY_COLUMNS": "trajectory",
 }
 
 __all__ = list(_LAZY)
