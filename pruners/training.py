@@ -148,6 +148,7 @@ def train(
     eval_every: int = 1,
     progress: bool | None = None,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    penalty: Callable[[nn.Module], torch.Tensor] | None = None,
 ) -> TrainResult:
     """Train ``model`` with ``masks`` enforced; return the final test accuracy and the history.
 
@@ -186,16 +187,21 @@ def train(
         Evaluate on ``test_data`` every this many epochs (the last epoch always).
     on_epoch : callable, optional
         Called with each epoch's history record.
+    penalty : callable, optional
+        ``penalty(model) -> scalar tensor`` added to the cross-entropy of every batch (e.g. a
+        connectivity penalty of :mod:`pruners.connectivity`); the history then records the
+        epoch's mean ``penalty`` next to ``train_loss`` (the cross-entropy alone).
     """
     with seeded(int(random_state)):
         return _train(model, masks, train_data, test_data, epochs=epochs, lr=lr, momentum=momentum,
                       weight_decay=weight_decay, milestones=milestones, gamma=gamma, batch_size=batch_size, device=device,
                       amp=amp, num_workers=num_workers, random_state=random_state, checkpoint=checkpoint, meta=meta,
-                      resume=resume, eval_every=eval_every, progress=progress, on_epoch=on_epoch)
+                      resume=resume, eval_every=eval_every, progress=progress, on_epoch=on_epoch, penalty=penalty)
 
 
 def _train(model, masks, train_data, test_data, *, epochs, lr, momentum, weight_decay, milestones, gamma, batch_size,
-           device, amp, num_workers, random_state, checkpoint, meta, resume, eval_every, progress, on_epoch) -> TrainResult:
+           device, amp, num_workers, random_state, checkpoint, meta, resume, eval_every, progress, on_epoch,
+           penalty=None) -> TrainResult:
     epochs = int(epochs)
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
@@ -266,6 +272,7 @@ def _train(model, masks, train_data, test_data, *, epochs, lr, momentum, weight_
         t_epoch = time.perf_counter()
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
         correct_sum = torch.zeros((), dtype=torch.int64, device=device)
+        penalty_sum = torch.zeros((), dtype=torch.float64, device=device)
         seen = 0
         for x, y in tqdm(train_loader, desc=f"epoch {epoch + 1}", disable=disable, leave=False):
             x = x.to(device, non_blocking=True)
@@ -274,11 +281,14 @@ def _train(model, masks, train_data, test_data, *, epochs, lr, momentum, weight_
             with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
                 out = model(x)
                 loss = F.cross_entropy(out, y)
-            scaler.scale(loss).backward()
+                extra = penalty(model) if penalty is not None else None
+            scaler.scale(loss if extra is None else loss + extra).backward()
             scaler.step(optimizer)
             scaler.update()
             enforce_masks(model)
             loss_sum += loss.detach().double() * y.numel()
+            if extra is not None:
+                penalty_sum += extra.detach().double() * y.numel()
             correct_sum += (out.detach().argmax(1) == y).sum()
             seen += int(y.numel())
         lr_now = optimizer.param_groups[0]["lr"]
@@ -291,6 +301,8 @@ def _train(model, masks, train_data, test_data, *, epochs, lr, momentum, weight_
             "test_accuracy": None,
             "seconds": time.perf_counter() - t_epoch,
         }
+        if penalty is not None:
+            record["penalty"] = float(penalty_sum) / max(seen, 1)
         last = epoch + 1 == epochs
         if test_data is not None and (last or (eval_every > 0 and (epoch + 1) % eval_every == 0)):
             record["test_accuracy"] = evaluate(model, test_data, device=device, batch_size=max(batch_size, 256), amp=use_amp)

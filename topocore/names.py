@@ -20,6 +20,7 @@ from .errors import InputError
 __all__ = [
     "ARCHS",
     "PAPER_ARCHS",
+    "OTHER_ARCHS",
     "DATASETS",
     "PAPER_DATASETS",
     "PAPER_SPARSITIES",
@@ -58,8 +59,10 @@ def _alias_table(canonical: Iterable[str], extra: Mapping[str, str]) -> dict[str
 
 #: The paper's four CIFAR architectures.
 PAPER_ARCHS = ("conv6", "resnet20", "resnet32", "wrn28_2")
+#: Other zoo architectures: the DAG-wired network of blocks with gated edges (pruners.models.dagnet).
+OTHER_ARCHS = ("dagnet",)
 #: Every architecture name the toolkit knows (the zoo may hold more through registration).
-ARCHS = PAPER_ARCHS
+ARCHS = PAPER_ARCHS + OTHER_ARCHS
 _ARCH_ALIASES = _alias_table(
     ARCHS,
     {
@@ -77,11 +80,13 @@ DATASETS: dict[str, dict[str, Any]] = {
     "cifar100": {"num_classes": 100, "input_shape": (3, 32, 32)},
     "tinyimagenet": {"num_classes": 200, "input_shape": (3, 32, 32)},
     "digits": {"num_classes": 10, "input_shape": (3, 32, 32)},
+    "digits_t2": {"num_classes": 10, "input_shape": (3, 32, 32)},
     "synthetic": {"num_classes": 10, "input_shape": (3, 32, 32)},
 }
 #: The paper's three data sets.
 PAPER_DATASETS = ("cifar10", "cifar100", "tinyimagenet")
-_DATASET_ALIASES = _alias_table(DATASETS, {"tiny-imagenet-200": "tinyimagenet", "tiny imagenet": "tinyimagenet"})
+_DATASET_ALIASES = _alias_table(DATASETS, {"tiny-imagenet-200": "tinyimagenet", "tiny imagenet": "tinyimagenet",
+                                           "digits-t2": "digits_t2"})
 
 # --------------------------------------------------------------------------- pruning methods
 

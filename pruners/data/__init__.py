@@ -18,6 +18,7 @@ cifar100      ``cifar-100-python/`` pickles          100      3x32x32      train
 tinyimagenet  ``tiny-imagenet-200/`` (box to 32x32)  200      3x32x32      training-set mean/std
 digits        bundled with scikit-learn               10       3x32x32 or   training-set mean/std
                                                                 1x8x8 ...
+digits_t2     digits, 2x2 tiles shuffled and rotated  10       as digits    training-set mean/std
 synthetic     generated (class prototypes + noise)    any      any          none
 ============  =====================================  =======  ===========  ===============
 
@@ -53,10 +54,11 @@ DATASETS: dict[str, dict[str, Any]] = {
     "cifar100": {"num_classes": 100, "input_shape": (3, 32, 32)},
     "tinyimagenet": {"num_classes": 200, "input_shape": (3, 32, 32)},
     "digits": {"num_classes": 10, "input_shape": (3, 32, 32)},
+    "digits_t2": {"num_classes": 10, "input_shape": (3, 32, 32)},
     "synthetic": {"num_classes": 10, "input_shape": (3, 32, 32)},
 }
 
-_ALIASES = {"cifar-10": "cifar10", "cifar-100": "cifar100", "tiny-imagenet": "tinyimagenet", "tiny_imagenet": "tinyimagenet", "tiny-imagenet-200": "tinyimagenet"}
+_ALIASES = {"digits-t2": "digits_t2", "digitst2": "digits_t2", "cifar-10": "cifar10", "cifar-100": "cifar100", "tiny-imagenet": "tinyimagenet", "tiny_imagenet": "tinyimagenet", "tiny-imagenet-200": "tinyimagenet"}
 _SPLITS = {"train": "train", "test": "test", "val": "test", "valid": "test", "validation": "test"}
 
 
@@ -73,7 +75,7 @@ def dataset_info(name: str, **options: Any) -> dict[str, Any]:
     """``{"num_classes", "input_shape"}`` of a data set without loading it (options as in :func:`get_dataset`)."""
     key = canonical_dataset(name)
     info = dict(DATASETS[key])
-    if key in ("digits", "synthetic") and options.get("input_shape") is not None:
+    if key in ("digits", "digits_t2", "synthetic") and options.get("input_shape") is not None:
         info["input_shape"] = tuple(int(s) for s in options["input_shape"])
     if key == "synthetic" and options.get("num_classes") is not None:
         info["num_classes"] = int(options["num_classes"])
@@ -99,7 +101,7 @@ def get_dataset(
     Parameters
     ----------
     name : str
-        ``cifar10``, ``cifar100``, ``tinyimagenet``, ``digits`` or ``synthetic``.
+        ``cifar10``, ``cifar100``, ``tinyimagenet``, ``digits``, ``digits_t2`` or ``synthetic``.
     root : path-like, optional
         Folder holding the data (see the table in the module docstring); unused by
         ``digits`` and ``synthetic``.  ``~`` is expanded.
@@ -112,7 +114,7 @@ def get_dataset(
     normalize : bool
         Per-channel ``(x - mean) / std`` with the training split's statistics.
     input_shape : tuple, optional
-        ``digits``: ``(1, 8, 8)`` native or an upsampled ``(C, H, W)`` (default
+        ``digits``, ``digits_t2``: ``(1, 8, 8)`` native or an upsampled ``(C, H, W)`` (default
         ``(3, 32, 32)``); ``synthetic``: any shape (default ``(3, 32, 32)``).
     num_classes, n_samples, random_state :
         ``synthetic`` only (defaults 10 classes, 512 train / 256 test samples, seed 0).
@@ -129,7 +131,7 @@ def get_dataset(
         root = os.path.expanduser(os.fspath(root))
     if key != "synthetic" and (num_classes is not None or n_samples is not None):
         raise ValueError(f"num_classes and n_samples apply to the synthetic data set only, not {key!r}")
-    if key not in ("digits", "synthetic") and input_shape is not None and tuple(input_shape) != (3, 32, 32):
+    if key not in ("digits", "digits_t2", "synthetic") and input_shape is not None and tuple(input_shape) != (3, 32, 32):
         raise ValueError(f"{key} images are 3x32x32; input_shape={tuple(input_shape)} is not available")
     if augment is None:
         augment = split == "train" and key in ("cifar10", "cifar100", "tinyimagenet")
@@ -143,12 +145,13 @@ def get_dataset(
         train_images = images if split == "train" else load_tinyimagenet(root, "train", cache=cache, progress=progress)[0]
         mean, std = channel_stats(train_images)
         n_cls = DATASETS[key]["num_classes"]
-    elif key == "digits":
+    elif key in ("digits", "digits_t2"):
         shape = tuple(input_shape) if input_shape is not None else (3, 32, 32)
         if len(shape) != 3:
             raise ValueError(f"input_shape must be (C, H, W), got {shape}")
-        images, labels = load_digits(split, shape)
-        mean, std = channel_stats(load_digits("train", shape)[0] if split != "train" else images)
+        tiles = 2 if key == "digits_t2" else None
+        images, labels = load_digits(split, shape, tiles=tiles)
+        mean, std = channel_stats(load_digits("train", shape, tiles=tiles)[0] if split != "train" else images)
         n_cls = 10
     else:
         shape = tuple(input_shape) if input_shape is not None else (3, 32, 32)

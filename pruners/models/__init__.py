@@ -1,4 +1,4 @@
-"""CIFAR model zoo: Conv-6, ResNet-20, ResNet-32 and Wide-ResNet-28-2 (written from the papers).
+"""CIFAR model zoo: Conv-6, ResNet-20, ResNet-32, Wide-ResNet-28-2 and the DAG-wired dagnet (written from the papers).
 
 Use :func:`get_model`::
 
@@ -19,6 +19,7 @@ from typing import Callable
 import torch.nn as nn
 
 from .conv import Conv6
+from .dagnet import DAGNet, dagnet
 from .resnet import CifarResNet, resnet20, resnet32
 from .wide_resnet import WideResNet, wrn28_2
 
@@ -27,6 +28,8 @@ __all__ = [
     "get_model",
     "canonical_name",
     "Conv6",
+    "DAGNet",
+    "dagnet",
     "CifarResNet",
     "WideResNet",
     "resnet20",
@@ -40,6 +43,7 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "resnet20": resnet20,
     "resnet32": resnet32,
     "wrn28_2": wrn28_2,
+    "dagnet": dagnet,
 }
 
 _ALIASES = {
@@ -48,6 +52,7 @@ _ALIASES = {
     "resnet32": "resnet32",
     "wrn282": "wrn28_2",
     "wideresnet282": "wrn28_2",
+    "dagnet": "dagnet",
 }
 
 
@@ -75,7 +80,7 @@ def get_model(
     Parameters
     ----------
     name : str
-        ``conv6``, ``resnet20``, ``resnet32`` or ``wrn28_2`` (aliases accepted).
+        ``conv6``, ``resnet20``, ``resnet32``, ``wrn28_2`` or ``dagnet`` (aliases accepted).
     num_classes : int
         Size of the classifier output.
     input_shape : tuple
@@ -83,7 +88,8 @@ def get_model(
         models adapt their first layer to ``C`` and (Conv-6) their first linear
         layer to ``H`` and ``W``.
     **kwargs
-        Architecture options, e.g. ``shortcut="A"`` for the ResNets.
+        Architecture options, e.g. ``shortcut="A"`` for the ResNets; ``nodes``, ``channels``,
+        ``graph``, ``gate``, ... for ``dagnet`` (see :mod:`pruners.models.dagnet`).
     """
     canon = canonical_name(name)
     shape = tuple(int(s) for s in input_shape)
