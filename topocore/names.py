@@ -32,6 +32,7 @@ __all__ = [
     "KNOWN_METHODS",
     "DENSE",
     "PAPER_METRICS",
+    "MACRO_METRICS",
     "METRIC_CATEGORIES",
     "METRIC_LABELS",
     "name_key",
@@ -137,6 +138,19 @@ PAPER_METRICS = (
     "cut_nodes",
     "spectral_gap",
     "spectral_radius",
+)
+#: Macro-topology metrics of a block graph (Janik & Nowak 2021, Table 2): the registry
+#: ``topometrics.dag.METRICS`` implements exactly these, in this order, apart from the 16
+#: MGE topometrics (their tables prefix the MGE columns with ``mge_``).
+MACRO_METRICS = (
+    "log_paths",
+    "mean_path",
+    "max_path",
+    "ln_communicability",
+    "edge_connectivity",
+    "mean_degree",
+    "pca_elongation",
+    "q1d",
 )
 #: Paper Table 2 category of each metric (``motif3`` is the rolled encodings' motif count).
 METRIC_CATEGORIES = {
