@@ -614,11 +614,10 @@ def test_int64_node_ids(monkeypatch):
     model = get_model("conv6", 10, (3, 8, 8))
     masks = random_masks(model, 0.4, 0)
     g32 = encode(model, (3, 8, 8), masks)
-    import encoders.mge as mge
-
     import encoders.graph as graph_mod
+    import encoders.mge.planning as planning
 
-    monkeypatch.setattr(mge, "node_dtype", lambda n: np.dtype(np.int64))
+    monkeypatch.setattr(planning, "node_dtype", lambda n: np.dtype(np.int64))
     monkeypatch.setattr(graph_mod, "node_dtype", lambda n: np.dtype(np.int64))
     g64 = encode(model, (3, 8, 8), masks)
     assert g64.src.dtype == np.int64 and g32.src.dtype == np.int32
