@@ -253,8 +253,9 @@ def train_dag(config: DagConfig, out: str | os.PathLike, seeds: Sequence[int], *
               progress: bool | None = None, log=print) -> list[dict[str, Any]]:
     """Run every seed into ``out/seed{N}`` (finished seeds are kept unless ``overwrite``); return the reports.
 
-    Writes ``out/runs.csv`` (one row per finished seed, the report without its config)
-    and ``out/table2.md`` (the Table-2 style summary) at the end.
+    Writes ``out/runs.csv`` (one row per finished seed in ``out``, including seeds of
+    earlier invocations; the report without its config) and ``out/table2.md`` (their
+    Table-2 style summary) at the end.
     """
     import pandas as pd
 
@@ -285,7 +286,8 @@ def train_dag(config: DagConfig, out: str | os.PathLike, seeds: Sequence[int], *
                 + ("-" if report["accuracy_retrained"] is None else f"{report['accuracy_retrained']:.4f}")
                 + f"; block graph {report['num_nodes']} nodes, {report['num_edges']} edges -> {run_dir}")
             reports.append(report)
-        rows = [{k: v for k, v in r.items() if k != "config"} for r in reports]
+        finished = sorted(out.glob("seed*/report.json"), key=lambda f: int(f.parent.name[4:]) if f.parent.name[4:].isdigit() else -1)
+        rows = [{k: v for k, v in json.loads(f.read_text()).items() if k != "config"} for f in finished]
         atomic_write_csv(out / "runs.csv", pd.DataFrame(rows))
         atomic_write_text(out / "table2.md", summary_markdown(summary_table(rows)))
     return reports
