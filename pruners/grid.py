@@ -333,7 +333,7 @@ def run_grid(
         def datasets_for(dataset: str):
             key = (dataset, input_shape)
             if key not in data_cache:
-                extra = {"input_shape": input_shape} if dataset in ("digits", "digits_t2", "synthetic") and input_shape else {}
+                extra = {"input_shape": input_shape} if dataset in ("digits", "digits_t2", "digits_noisy", "synthetic") and input_shape else {}
                 train_set = get_dataset(dataset, data_root, "train", **extra)
                 plain = copy.copy(train_set)
                 plain.augment = False
@@ -415,7 +415,7 @@ def _do_run(spec: RunSpec, path: Path, train_flag: bool, epochs: int | None, tra
         result["prune_seconds"] = meta.get("prune_seconds")
     else:
         shape = None
-        if spec.dataset in ("digits", "digits_t2", "synthetic") and plain is None:
+        if spec.dataset in ("digits", "digits_t2", "digits_noisy", "synthetic") and plain is None:
             train_set, plain, test_set = datasets_for(spec.dataset)
         if plain is not None:
             shape = plain.input_shape

@@ -92,7 +92,7 @@ def prune_model(
         if data is None and METHODS[method].needs_data:
             if key is None:
                 raise ValueError(f"pruning method {method!r} is data-dependent: give a data set (dataset=..., --dataset)")
-            data = get_dataset(key, data_root, "train", augment=False, input_shape=input_shape if key in ("digits", "digits_t2", "synthetic") else None)
+            data = get_dataset(key, data_root, "train", augment=False, input_shape=input_shape if key in ("digits", "digits_t2", "digits_noisy", "synthetic") else None)
         masks = prune(
             model, method, float(sparsity), data=data, input_shape=input_shape, random_state=int(seed), progress=progress, **dict(options or {})
         )

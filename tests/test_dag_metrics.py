@@ -96,9 +96,12 @@ def test_pca_elongation_range_chain_and_seed():
     chain = nx.path_graph(12, create_using=nx.DiGraph)
     assert dag.pca_elongation(chain) > 0.95
     star = nx.DiGraph([(0, i) for i in range(1, 9)] + [(i, 9) for i in range(1, 9)])
-    v0 = dag.pca_elongation(star, random_state=0)
+    v0 = dag.pca_elongation(star, init="random", random_state=0)
     assert 0.0 <= v0 <= 1.0
-    assert dag.pca_elongation(star, random_state=0) == v0  # seeded
+    assert dag.pca_elongation(star, init="random", random_state=0) == v0  # seeded
+    assert dag.pca_elongation(star) == dag.pca_elongation(star)  # the circular start is deterministic
+    with pytest.raises(InputError, match="init"):
+        dag.pca_elongation(star, init="spiral")
     ladder = nx.DiGraph([(i, i + 1) for i in range(11)] + [(i, i + 2) for i in range(10)])
     assert dag.q1d(ladder) == (dag.pca_elongation(ladder) > 0.25 and dag.edge_connectivity(ladder) > 1)
     assert dag.q1d(ladder) is True  # a long, 2-connected strip is quasi-one-dimensional

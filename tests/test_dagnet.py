@@ -146,3 +146,33 @@ def test_residual_and_reduce_convs_use_the_linear_gain():
     assert res.std().item() == pytest.approx(1 / math.sqrt(64), rel=0.1)
     assert conv.std().item() == pytest.approx(math.sqrt(2 / (64 * 9)), rel=0.1)
     assert isinstance(m.stem[0], nn.Conv2d)
+
+
+@pytest.mark.parametrize("shape, graph", [((1, 9, 9), "complete"), ((1, 8, 8), "er")])
+def test_fused_forward_equals_the_edge_by_edge_forward(shape, graph):
+    """Eager mode pushes outputs with addcmul and runs grouped reduce blocks; fx sees the edge-by-edge pass."""
+    import copy
+
+    torch.manual_seed(0)
+    kw = {"p": 0.5, "random_state": 3} if graph == "er" else {}
+    m = get_model("dagnet", 10, shape, nodes=(4, 4, 4), channels=4, graph=graph, **kw).double()
+    with torch.no_grad():
+        m.alpha.uniform_(-1, 1)
+    fused, plain = copy.deepcopy(m), copy.deepcopy(m)
+    plain.fused = False
+    x = torch.randn(8, *shape, dtype=torch.float64)
+    for training in (True, False):
+        fused.train(training)
+        plain.train(training)
+        ya, yb = fused(x), plain(x)
+        torch.testing.assert_close(ya, yb, rtol=1e-12, atol=1e-12)
+        ya.square().sum().backward()
+        yb.square().sum().backward()
+        scale = max(float(p.grad.abs().max()) for p in plain.parameters())
+        for (name, pa), pb in zip(fused.named_parameters(), plain.parameters()):
+            torch.testing.assert_close(pa.grad, pb.grad, rtol=0, atol=1e-12 * scale, msg=name)
+        for (name, ba), bb in zip(fused.named_buffers(), plain.buffers()):  # running statistics written back
+            torch.testing.assert_close(ba, bb, rtol=0, atol=1e-12, msg=name)
+    traced = torch.fx.symbolic_trace(fused)  # the traced module is the edge-by-edge pass
+    assert sum(1 for n in traced.graph.nodes if n.op == "call_module" and n.target.startswith("reduce.")) > 0
+    torch.testing.assert_close(traced(x), plain(x), rtol=1e-12, atol=1e-12)

@@ -82,12 +82,13 @@ DATASETS: dict[str, dict[str, Any]] = {
     "tinyimagenet": {"num_classes": 200, "input_shape": (3, 32, 32)},
     "digits": {"num_classes": 10, "input_shape": (3, 32, 32)},
     "digits_t2": {"num_classes": 10, "input_shape": (3, 32, 32)},
+    "digits_noisy": {"num_classes": 10, "input_shape": (3, 32, 32)},
     "synthetic": {"num_classes": 10, "input_shape": (3, 32, 32)},
 }
 #: The paper's three data sets.
 PAPER_DATASETS = ("cifar10", "cifar100", "tinyimagenet")
 _DATASET_ALIASES = _alias_table(DATASETS, {"tiny-imagenet-200": "tinyimagenet", "tiny imagenet": "tinyimagenet",
-                                           "digits-t2": "digits_t2"})
+                                           "digits-t2": "digits_t2", "digits-noisy": "digits_noisy"})
 
 # --------------------------------------------------------------------------- pruning methods
 

@@ -24,7 +24,7 @@ metric                 definition
 ``edge_connectivity``  fewest edges whose removal leaves no source-to-target path
 ``mean_degree``        mean over nodes of in-degree + out-degree, 2E / N
 ``pca_elongation``     2 (V1 - 1/2), V1 the first principal component's explained-variance
-                       ratio of the 2-D Kamada-Kawai layout (layout dependent, seeded)
+                       ratio of the 2-D Kamada-Kawai layout (layout dependent)
 ``q1d``                pca_elongation > 0.25 and edge_connectivity > 1
 =====================  =================================================================
 """
@@ -292,12 +292,14 @@ def mean_degree(graph, source=None, target=None) -> float:
 # --------------------------------------------------------------------------- layout
 
 
-def pca_elongation(graph, source=None, target=None, *, random_state: int | None = 0) -> float:
+def pca_elongation(graph, source=None, target=None, *, init: str = "circular", random_state: int | None = 0) -> float:
     """Elongation of the graph's Kamada-Kawai drawing: ``2 (V1 - 1/2)``.
 
     Definition: the nodes are laid out in 2-D by :func:`networkx.kamada_kawai_layout` on
     the underlying undirected, unweighted graph (shortest-path distances as target
-    lengths), starting from :func:`networkx.random_layout` seeded with ``random_state``;
+    lengths), starting from networkx's default, the circular layout in node order
+    (``init="circular"``, deterministic; ``random_state`` is not used), or from
+    :func:`networkx.random_layout` seeded with ``random_state`` (``init="random"``);
     ``V1`` is the explained-variance ratio of the first principal component of the node
     positions (the larger eigenvalue of their 2x2 covariance over the trace), in
     ``[1/2, 1]``; the metric ``2 (V1 - 1/2)`` lies in ``[0, 1]``: 0 for an isotropic
@@ -310,7 +312,9 @@ def pca_elongation(graph, source=None, target=None, *, random_state: int | None 
     is used here.
 
     Layout dependent: Kamada-Kawai finds a local minimum of its energy, so the value can
-    change with the start positions (``random_state``) and the networkx version.
+    change with the start positions (``init``, ``random_state``) and the networkx version;
+    compare ``init="random"`` over a few seeds to see how much.  The circular start is
+    also the fast one on dense graphs (the complete graph's circle is already optimal).
 
     Complexity: O(N^2) memory and O(N^2) per optimiser iteration (Kamada-Kawai), plus
     O(N (N + E)) for the all-pairs shortest paths.
@@ -324,7 +328,12 @@ def pca_elongation(graph, source=None, target=None, *, random_state: int | None 
     und = nx.Graph()
     und.add_nodes_from(graph.nodes)
     und.add_edges_from((u, v) for u, v in graph.edges if u != v)
-    start = nx.random_layout(und, seed=random_state)
+    if init == "circular":
+        start = nx.circular_layout(und)
+    elif init == "random":
+        start = nx.random_layout(und, seed=random_state)
+    else:
+        raise InputError(f"init must be 'circular' or 'random', got {init!r}")
     pos = nx.kamada_kawai_layout(und, pos=start, weight=None)
     xy = np.array([pos[n] for n in und.nodes], dtype=np.float64)
     xy -= xy.mean(axis=0)
@@ -335,18 +344,18 @@ def pca_elongation(graph, source=None, target=None, *, random_state: int | None 
     return 2.0 * (v1 - 0.5)
 
 
-def q1d(graph, source=None, target=None, *, random_state: int | None = 0) -> bool:
+def q1d(graph, source=None, target=None, *, init: str = "circular", random_state: int | None = 0) -> bool:
     """The quasi-one-dimensional (Q1D) criterion: ``pca_elongation > 0.25`` and ``edge_connectivity > 1``.
 
     Janik & Nowak (2020) found this family of random-DAG wirings to perform well; their
     2021 paper observes that learned topologies are mostly Q1D.  Layout dependent through
-    :func:`pca_elongation` (``random_state``).
+    :func:`pca_elongation` (``init``, ``random_state``).
 
     Complexity: that of :func:`pca_elongation`.
 
     Reference: Janik & Nowak 2021, Section 4 ("Graph characteristics").
     """
-    return bool(pca_elongation(graph, source, target, random_state=random_state) > 0.25
+    return bool(pca_elongation(graph, source, target, init=init, random_state=random_state) > 0.25
                 and edge_connectivity(graph, source, target) > 1)
 
 
@@ -388,7 +397,7 @@ METRICS: dict[str, Metric] = {
         _M("edge_connectivity", "macro", "fewest edges cutting every input-to-output path", "O(sqrt(E) E)", None,
            edge_connectivity, "DAG"),
         _M("mean_degree", "macro", "2 E / N", "O(N + E)", None, mean_degree, "DAG"),
-        _M("pca_elongation", "macro", "2 (V1 - 1/2) of the PCA of the Kamada-Kawai layout (seeded)", "O(N^2) per iteration",
+        _M("pca_elongation", "macro", "2 (V1 - 1/2) of the PCA of the Kamada-Kawai layout", "O(N^2) per iteration",
            None, pca_elongation, "U"),
         _M("q1d", "macro", "pca_elongation > 0.25 and edge_connectivity > 1", "O(N^2) per iteration", None, q1d, "U"),
     ]
@@ -397,7 +406,7 @@ METRICS: dict[str, Metric] = {
 _SEEDED: dict[str, bool] = {"pca_elongation": True, "q1d": True}
 
 
-def compute(graph, source=None, target=None, *, random_state: int | None = 0,
+def compute(graph, source=None, target=None, *, init: str = "circular", random_state: int | None = 0,
             metrics: list[str] | None = None) -> dict[str, Any]:
     """All macro metrics of a block graph, then its node and edge counts (:func:`stage_counts`).
 
@@ -406,8 +415,9 @@ def compute(graph, source=None, target=None, *, random_state: int | None = 0,
     graph : networkx.DiGraph
     source, target : node, optional
         Input and output nodes (default: the unique in-degree-0 and out-degree-0 nodes).
-    random_state : int or None
-        Seed of the Kamada-Kawai start positions (``pca_elongation``, ``q1d``).
+    init, random_state :
+        Start of the Kamada-Kawai layout (``pca_elongation``, ``q1d``): ``"circular"``
+        (default, deterministic) or ``"random"`` seeded with ``random_state``.
     metrics : list of str, optional
         A subset of :data:`METRICS` (default all, in registry order).
 
@@ -425,11 +435,13 @@ def compute(graph, source=None, target=None, *, random_state: int | None = 0,
     out: dict[str, Any] = {}
     for name in names:
         if name == "q1d":
-            elong = out["pca_elongation"] if "pca_elongation" in out else pca_elongation(graph, source, target, random_state=random_state)
+            elong = (out["pca_elongation"] if "pca_elongation" in out
+                     else pca_elongation(graph, source, target, init=init, random_state=random_state))
             conn = out["edge_connectivity"] if "edge_connectivity" in out else edge_connectivity(graph, source, target)
             out[name] = bool(elong > 0.25 and conn > 1)
             continue
         func: Callable[..., Any] = METRICS[name].func
-        out[name] = func(graph, source, target, random_state=random_state) if _SEEDED.get(name) else func(graph, source, target)
+        out[name] = (func(graph, source, target, init=init, random_state=random_state) if _SEEDED.get(name)
+                     else func(graph, source, target))
     out.update(stage_counts(graph))
     return out

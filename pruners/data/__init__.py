@@ -19,6 +19,7 @@ tinyimagenet  ``tiny-imagenet-200/`` (box to 32x32)  200      3x32x32      train
 digits        bundled with scikit-learn               10       3x32x32 or   training-set mean/std
                                                                 1x8x8 ...
 digits_t2     digits, 2x2 tiles shuffled and rotated  10       as digits    training-set mean/std
+digits_noisy  digits + fixed Gaussian noise (0.3)     10       as digits    training-set mean/std
 synthetic     generated (class prototypes + noise)    any      any          none
 ============  =====================================  =======  ===========  ===============
 
@@ -33,7 +34,7 @@ from typing import Any
 
 from .base import DataNotFoundError, ImageDataset, channel_stats, make_loader, random_crop_flip
 from .cifar import CIFAR_STATS, load_cifar
-from .digits import load_digits
+from .digits import NOISE_SIGMA, load_digits
 from .synthetic import make_synthetic
 from .tinyimagenet import load_tinyimagenet
 
@@ -55,10 +56,13 @@ DATASETS: dict[str, dict[str, Any]] = {
     "tinyimagenet": {"num_classes": 200, "input_shape": (3, 32, 32)},
     "digits": {"num_classes": 10, "input_shape": (3, 32, 32)},
     "digits_t2": {"num_classes": 10, "input_shape": (3, 32, 32)},
+    "digits_noisy": {"num_classes": 10, "input_shape": (3, 32, 32)},
     "synthetic": {"num_classes": 10, "input_shape": (3, 32, 32)},
 }
 
-_ALIASES = {"digits-t2": "digits_t2", "digitst2": "digits_t2", "cifar-10": "cifar10", "cifar-100": "cifar100", "tiny-imagenet": "tinyimagenet", "tiny_imagenet": "tinyimagenet", "tiny-imagenet-200": "tinyimagenet"}
+_ALIASES = {"digits-t2": "digits_t2", "digitst2": "digits_t2", "digits-noisy": "digits_noisy", "digitsnoisy": "digits_noisy", "cifar-10": "cifar10", "cifar-100": "cifar100", "tiny-imagenet": "tinyimagenet", "tiny_imagenet": "tinyimagenet", "tiny-imagenet-200": "tinyimagenet"}
+#: The digits data set and the variants made from it (their input shape is an option).
+_DIGITS = ("digits", "digits_t2", "digits_noisy")
 _SPLITS = {"train": "train", "test": "test", "val": "test", "valid": "test", "validation": "test"}
 
 
@@ -75,7 +79,7 @@ def dataset_info(name: str, **options: Any) -> dict[str, Any]:
     """``{"num_classes", "input_shape"}`` of a data set without loading it (options as in :func:`get_dataset`)."""
     key = canonical_dataset(name)
     info = dict(DATASETS[key])
-    if key in ("digits", "digits_t2", "synthetic") and options.get("input_shape") is not None:
+    if key in _DIGITS + ("synthetic",) and options.get("input_shape") is not None:
         info["input_shape"] = tuple(int(s) for s in options["input_shape"])
     if key == "synthetic" and options.get("num_classes") is not None:
         info["num_classes"] = int(options["num_classes"])
@@ -101,7 +105,8 @@ def get_dataset(
     Parameters
     ----------
     name : str
-        ``cifar10``, ``cifar100``, ``tinyimagenet``, ``digits``, ``digits_t2`` or ``synthetic``.
+        ``cifar10``, ``cifar100``, ``tinyimagenet``, ``digits``, ``digits_t2``, ``digits_noisy`` or
+        ``synthetic``.
     root : path-like, optional
         Folder holding the data (see the table in the module docstring); unused by
         ``digits`` and ``synthetic``.  ``~`` is expanded.
@@ -114,7 +119,7 @@ def get_dataset(
     normalize : bool
         Per-channel ``(x - mean) / std`` with the training split's statistics.
     input_shape : tuple, optional
-        ``digits``, ``digits_t2``: ``(1, 8, 8)`` native or an upsampled ``(C, H, W)`` (default
+        ``digits``, ``digits_t2``, ``digits_noisy``: ``(1, 8, 8)`` native or an upsampled ``(C, H, W)`` (default
         ``(3, 32, 32)``); ``synthetic``: any shape (default ``(3, 32, 32)``).
     num_classes, n_samples, random_state :
         ``synthetic`` only (defaults 10 classes, 512 train / 256 test samples, seed 0).
@@ -131,7 +136,7 @@ def get_dataset(
         root = os.path.expanduser(os.fspath(root))
     if key != "synthetic" and (num_classes is not None or n_samples is not None):
         raise ValueError(f"num_classes and n_samples apply to the synthetic data set only, not {key!r}")
-    if key not in ("digits", "digits_t2", "synthetic") and input_shape is not None and tuple(input_shape) != (3, 32, 32):
+    if key not in _DIGITS + ("synthetic",) and input_shape is not None and tuple(input_shape) != (3, 32, 32):
         raise ValueError(f"{key} images are 3x32x32; input_shape={tuple(input_shape)} is not available")
     if augment is None:
         augment = split == "train" and key in ("cifar10", "cifar100", "tinyimagenet")
@@ -145,13 +150,13 @@ def get_dataset(
         train_images = images if split == "train" else load_tinyimagenet(root, "train", cache=cache, progress=progress)[0]
         mean, std = channel_stats(train_images)
         n_cls = DATASETS[key]["num_classes"]
-    elif key in ("digits", "digits_t2"):
+    elif key in _DIGITS:
         shape = tuple(input_shape) if input_shape is not None else (3, 32, 32)
         if len(shape) != 3:
             raise ValueError(f"input_shape must be (C, H, W), got {shape}")
-        tiles = 2 if key == "digits_t2" else None
-        images, labels = load_digits(split, shape, tiles=tiles)
-        mean, std = channel_stats(load_digits("train", shape, tiles=tiles)[0] if split != "train" else images)
+        variant = {"tiles": 2 if key == "digits_t2" else None, "noise": NOISE_SIGMA if key == "digits_noisy" else None}
+        images, labels = load_digits(split, shape, **variant)
+        mean, std = channel_stats(load_digits("train", shape, **variant)[0] if split != "train" else images)
         n_cls = 10
     else:
         shape = tuple(input_shape) if input_shape is not None else (3, 32, 32)

@@ -13,6 +13,11 @@ CIFAR-10: every native 8x8 image is cut into 2x2-pixel tiles, which are shuffled
 rotated by a multiple of 90 degrees -- one fixed permutation and rotation for all images
 (:func:`tile_shuffle`, ``random_state=0``) -- before any upsampling.  The class information
 is kept (the map is a fixed bijection of the pixels) but local spatial structure is not.
+
+``digits_noisy`` is a harder variant with fixed additive Gaussian noise: every native pixel
+(in [0, 1]) gets ``N(0, 0.3**2)`` noise drawn once (seed 0 for the training split, 1 for
+the test split), so the images are the same in every epoch (a harder data set, not an
+augmentation).  A logistic regression on the raw 8x8 pixels drops from 0.97 to 0.88 test accuracy.
 """
 
 from __future__ import annotations
@@ -20,7 +25,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["load_digits", "tile_shuffle"]
+__all__ = ["load_digits", "tile_shuffle", "NOISE_SIGMA"]
+
+#: Standard deviation of the fixed pixel noise of ``digits_noisy``.
+NOISE_SIGMA = 0.3
 
 
 def tile_shuffle(images: torch.Tensor, tile: int = 2, random_state: int = 0) -> torch.Tensor:
@@ -43,11 +51,13 @@ def tile_shuffle(images: torch.Tensor, tile: int = 2, random_state: int = 0) -> 
 
 
 def load_digits(
-    split: str, input_shape: tuple[int, int, int] = (3, 32, 32), *, tiles: int | None = None
+    split: str, input_shape: tuple[int, int, int] = (3, 32, 32), *, tiles: int | None = None,
+    noise: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(float images (N, C, H, W) in [0, 1], labels (N,))`` of the ``train`` or ``test`` split.
 
-    ``tiles=2`` applies :func:`tile_shuffle` to the native 8x8 images (the ``digits_t2`` data set).
+    ``tiles=2`` applies :func:`tile_shuffle` to the native 8x8 images (the ``digits_t2`` data set);
+    ``noise=sigma`` adds fixed Gaussian noise to the native pixels (``digits_noisy``).
     """
     from sklearn.datasets import load_digits as _sk_load_digits
     from sklearn.model_selection import train_test_split
@@ -63,6 +73,11 @@ def load_digits(
     x = x[idx].unsqueeze(1)
     if tiles is not None:
         x = tile_shuffle(x, int(tiles), random_state=0)
+    if noise is not None:
+        import numpy as np
+
+        rng = np.random.default_rng(0 if split == "train" else 1)
+        x = x + float(noise) * torch.from_numpy(rng.standard_normal(tuple(x.shape))).to(x.dtype)
     if (h, w) != (8, 8):
         x = F.interpolate(x, size=(h, w), mode="nearest")
     x = x.repeat(1, c, 1, 1)

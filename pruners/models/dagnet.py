@@ -389,6 +389,16 @@ class DAGNet(nn.Module):
         self._free_after: dict[int, list[int]] = {}
         for j, i in last_use.items():
             self._free_after.setdefault(i, []).append(j)
+        # the fused forward pushes every output along its out-edges: same stage, and one group per later stage
+        self._push: dict[int, tuple[list[tuple[int, int]], dict[int, list[tuple[int, int]]]]] = {}
+        for i in self._live_nodes:
+            for kk in self._in_edges[i]:
+                j = self.edges[kk][0]
+                same, cross = self._push.setdefault(j, ([], {}))
+                if self.stage_of[j] == self.stage_of[i]:
+                    same.append((kk, i))
+                else:
+                    cross.setdefault(self.stage_of[i], []).append((kk, i))
 
     @property
     def live_nodes(self) -> list[int]:
@@ -420,12 +430,32 @@ class DAGNet(nn.Module):
         return total + len(edges)
 
     # ------------------------------------------------------------------ forward
+    #: Use the fused forward pass in eager mode (see :meth:`forward`); tests switch it off to compare.
+    fused: bool = True
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits for ``x``.
+
+        Two implementations of the same function: traced by :mod:`torch.fx` (as
+        :func:`encoders.encode` does) the forward pass is written edge by edge -- every
+        edge's reduce block, then ``term = h * gate``, then the sum in source order -- so
+        that the encoder sees each block and gate.  In eager mode (``fused = True``) the
+        output of every node is pushed along its out-edges with ``addcmul`` (same sums,
+        same order), and the reduce blocks of all edges from one node into one later
+        stage run as one matrix product (a strided 1x1 convolution) with their weights
+        concatenated and one batch norm
+        over the concatenated channels (per-channel statistics: the same as separate
+        BatchNorms; the running statistics are written back to each block; in eval mode
+        the batch norm is folded into the convolution).  Tests check
+        that both give the same outputs, gradients and running statistics.
+        """
         if not self._live_nodes:
             raise InputError(
                 f"this dagnet has no input-to-output path of active edges (all {len(self.edges)} gates removed); "
                 "derive the topology with a lower tau"
             )
+        if self.fused and not isinstance(x, torch.fx.Proxy):
+            return self._forward_fused(x)
         gates = self.gate_values().unbind(0)
         outs: dict[int, torch.Tensor] = {0: self.stem(x)}
         for i in self._live_nodes:
@@ -442,6 +472,64 @@ class DAGNet(nn.Module):
                 del outs[j]
         y = outs[self.output_node]
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(y, 1), 1))
+
+    def _forward_fused(self, x: torch.Tensor) -> torch.Tensor:
+        gates = self.gate_values().unbind(0)
+        aggs: dict[int, torch.Tensor] = {}
+
+        def add(i: int, h: torch.Tensor, k: int) -> None:
+            aggs[i] = h * gates[k] if i not in aggs else torch.addcmul(aggs[i], h, gates[k])
+
+        def push(j: int, h: torch.Tensor) -> None:
+            same, cross = self._push.get(j, ((), {}))
+            for k, i in same:
+                add(i, h, k)
+            for group in cross.values():
+                for (k, i), y in zip(group, self._grouped_reduce(j, group, h)):
+                    add(i, y, k)
+
+        push(0, self.stem(x))
+        y = x
+        for i in self._live_nodes:
+            y = self.blocks[f"n{i}"](aggs.pop(i))
+            if i != self.output_node:
+                push(i, y)
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(y, 1), 1))
+
+    def _grouped_reduce(self, j: int, group: list[tuple[int, int]], h: torch.Tensor) -> list[torch.Tensor]:
+        """The reduce blocks of the edges ``j -> i`` of ``group`` (one target stage) as one conv + one BN."""
+        mods = [self.reduce[f"e{j}_{i}"] for _, i in group]
+        bns = [m.bn for m in mods]
+        b0 = bns[0]
+        uniform = all(
+            b.momentum == b0.momentum and b.eps == b0.eps and b.affine and b.track_running_stats
+            and b.training == b0.training for b in bns
+        ) and b0.momentum is not None
+        if len(mods) == 1 or not uniform:
+            return [m(h) for m in mods]
+        s = mods[0].conv.stride[0]
+        weight = torch.cat([m.conv.weight for m in mods], 0).flatten(1)  # (sum of Cout, Cin): a 1x1 conv
+        mean = torch.cat([b.running_mean for b in bns])
+        var = torch.cat([b.running_var for b in bns])
+        gamma, beta = torch.cat([b.weight for b in bns]), torch.cat([b.bias for b in bns])
+        sub = h[:, :, ::s, ::s]  # a strided 1x1 conv reads every s-th position (no padding)
+        n, c, hh, ww = sub.shape
+        if not b0.training:  # eval: fold the (affine) batch norm into the 1x1 conv, its shift as a column
+            scale = gamma * torch.rsqrt(var + b0.eps)
+            folded = torch.cat([weight * scale.view(-1, 1), (beta - mean * scale).view(-1, 1)], 1)
+            ones = torch.ones(n, 1, hh, ww, dtype=h.dtype, device=h.device)
+            y = torch.matmul(folded, torch.cat([sub, ones], 1).view(n, c + 1, hh * ww))
+            return list(y.view(n, -1, hh, ww).split(b0.num_features, dim=1))
+        y = torch.matmul(weight, sub.reshape(n, c, hh * ww)).view(n, -1, hh, ww)  # the 1x1 convs as one product
+        y = F.batch_norm(y, mean, var, gamma, beta, True, b0.momentum, b0.eps)
+        if b0.training:  # F.batch_norm updated the concatenated copies: write them back
+            with torch.no_grad():
+                width = b0.num_features
+                for n, b in enumerate(bns):
+                    b.running_mean.copy_(mean[n * width : (n + 1) * width])
+                    b.running_var.copy_(var[n * width : (n + 1) * width])
+                    b.num_batches_tracked.add_(1)
+        return list(y.split(b0.num_features, dim=1))
 
     def extra_repr(self) -> str:
         return (f"nodes={self.nodes}, channels={self.widths}, gate={self.gate!r}, edges={len(self.edges)}, "

@@ -115,7 +115,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     ms.add_argument("--tau", type=float, help="threshold on |gate| (default 0.006)")
     ms.add_argument("--k", type=int, help="in-edges kept per node with --rule topk (default 2)")
     ms.add_argument("--no-mge", dest="mge", action="store_false", help="skip the 16 topometrics of the MGE")
-    ms.add_argument("--seed", type=int, default=0, help="random_state of the layout (pca_elongation) and spectral metrics")
+    ms.add_argument("--seed", type=int, default=0, help="random_state of the spectral metrics of the MGE (default 0)")
     ms.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     ms.set_defaults(func=run_measure)
     return parser

@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         if out.exists() and not (args.resume or args.overwrite):
             raise CLIError(f"{out} exists: pass --resume to continue it, --overwrite to replace it, or another --out")
         shape = tuple(meta["input_shape"])
-        extra = {"input_shape": shape} if dataset in ("digits", "digits_t2", "synthetic") else {}
+        extra = {"input_shape": shape} if dataset in ("digits", "digits_t2", "digits_noisy", "synthetic") else {}
         if dataset == "synthetic":
             extra["num_classes"] = int(meta["num_classes"])
         train_set = get_dataset(dataset, args.data_root, "train", **extra)

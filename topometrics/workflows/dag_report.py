@@ -51,8 +51,12 @@ def read_graphml(path: str | Path):
     return nx.read_graphml(path, node_type=int)
 
 
-def draw_topology(graph, path: str | Path, *, title: str = "", random_state: int | None = 0) -> Path:
-    """Draw a block graph (Kamada-Kawai layout, nodes coloured by stage, edge width by gate) to a PNG."""
+def draw_topology(graph, path: str | Path, *, title: str = "", random_state: int | None = None) -> Path:
+    """Draw a block graph (Kamada-Kawai layout, nodes coloured by stage, edge width by gate) to a PNG.
+
+    The layout starts from the circular layout (as :func:`topometrics.dag.pca_elongation` does), or
+    from a random layout seeded with ``random_state`` when one is given.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -62,7 +66,8 @@ def draw_topology(graph, path: str | Path, *, title: str = "", random_state: int
     und = nx.Graph()
     und.add_nodes_from(graph.nodes)
     und.add_edges_from(graph.edges)
-    pos = nx.kamada_kawai_layout(und, pos=nx.random_layout(und, seed=random_state), weight=None)
+    start = nx.circular_layout(und) if random_state is None else nx.random_layout(und, seed=random_state)
+    pos = nx.kamada_kawai_layout(und, pos=start, weight=None)
     stages = [int(graph.nodes[n].get("stage", 0)) for n in graph.nodes]
     cmap = plt.get_cmap("Set2")
     weights = np.array([float(d.get("weight", 1.0)) for _, _, d in graph.edges(data=True)])

@@ -39,7 +39,7 @@ __all__ = ["DagConfig", "prepare", "run_seed", "train_dag", "RETRAIN_SEED_OFFSET
 #: The retrained network's initialisation seed is the run's seed plus this offset.
 RETRAIN_SEED_OFFSET = 10_000
 #: Data sets whose input shape is a free option.
-_SHAPED = ("digits", "digits_t2", "synthetic")
+_SHAPED = ("digits", "digits_t2", "digits_noisy", "synthetic")
 
 
 @dataclass
@@ -210,7 +210,7 @@ def run_seed(cfg: DagConfig, train_set, test_set, seed: int, run_dir: str | os.P
         title = (f"dagnet, {cfg.dataset} {'x'.join(map(str, shape))}, seed {seed}: {graph.number_of_nodes()} nodes, "
                  f"{graph.number_of_edges()} of {len(model.edges)} edges ({graph.graph['rule']}"
                  + (f", tau={graph.graph['tau']:g})" if "tau" in graph.graph else f", k={graph.graph['k']})"))
-        draw_topology(graph, stage / "topology.png", title=title, random_state=seed)
+        draw_topology(graph, stage / "topology.png", title=title)
 
         report: dict[str, Any] = {
             "dataset": cfg.dataset, "input_shape": ",".join(map(str, shape)), "seed": int(seed), "gate": cfg.gate,
@@ -273,6 +273,8 @@ def train_dag(config: DagConfig, out: str | os.PathLike, seeds: Sequence[int], *
     check_writable(out, what="output folder")
     reports = []
     with output_lock(out):
+        for stale in out.glob(".seed*.partial-*"):  # left by a killed run; the lock says no one else writes here
+            shutil.rmtree(stale, ignore_errors=True)
         for seed in seeds:
             run_dir = out / f"seed{seed}"
             done = run_dir / "report.json"
