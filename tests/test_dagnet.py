@@ -138,14 +138,17 @@ def test_forward_is_fx_traceable_and_skips_dead_nodes():
         m(torch.randn(1, 1, 8, 8))
 
 
-def test_residual_and_reduce_convs_use_the_linear_gain():
+def test_initialisation_gains_and_bounded_activations_of_the_60_node_complete_dag():
     torch.manual_seed(0)
     m = get_model("dagnet", 10, (1, 8, 8), nodes=(2, 2), channels=64)
-    res = m.blocks["n1"].residual.weight
-    conv = m.blocks["n1"].conv.weight
-    assert res.std().item() == pytest.approx(1 / math.sqrt(64), rel=0.1)
-    assert conv.std().item() == pytest.approx(math.sqrt(2 / (64 * 9)), rel=0.1)
+    assert m.blocks["n1"].residual.weight.std().item() == pytest.approx(1 / math.sqrt(64), rel=0.1)  # 1 in-edge
+    assert m.blocks["n3"].residual.weight.std().item() == pytest.approx(1 / math.sqrt(128 * 3), rel=0.1)  # stage 1, 3 in-edges
+    assert m.blocks["n1"].conv.weight.std().item() == pytest.approx(math.sqrt(2 / (64 * 9)), rel=0.1)
+    assert m.reduce["e0_2"].conv.weight.std().item() == pytest.approx(1 / math.sqrt(64), rel=0.1)
     assert isinstance(m.stem[0], nn.Conv2d)
+    big = get_model("dagnet", 10, (1, 8, 8), channels=4).train()  # the default 60-node complete DAG
+    with torch.no_grad():
+        assert float(big(torch.randn(32, 1, 8, 8)).std()) < 3.0
 
 
 @pytest.mark.parametrize("shape, graph", [((1, 9, 9), "complete"), ((1, 8, 8), "er")])

@@ -24,7 +24,11 @@ Structure
 * Node ``N-1`` is the output; global average pooling and a linear classifier follow.
 * Initialisation: Kaiming-normal (fan-in) like the other zoo models, with the ReLU gain for
   the 3x3 convs (their input is a ReLU output) and the linear gain for the 1x1 residual and
-  reduce convs (their inputs are not), BatchNorm to the identity.
+  reduce convs (their inputs are not), the residual conv of a node with ``n`` in-edges
+  further divided by ``sqrt(n)``, BatchNorm to the identity.  Without the ``sqrt(n)`` the
+  residual paths compound the sums along the DAG: at initialisation the 60-node complete
+  DAG's logits have a standard deviation of about 25 (0.7 with it) and training at
+  lr 0.1 diverges.
 
 Wiring (``graph=``)
 -------------------
@@ -347,9 +351,14 @@ class DAGNet(nn.Module):
         self.register_buffer("edge_index", torch.tensor(self.edges, dtype=torch.int64).reshape(-1, 2).T.contiguous())
         kaiming_init(self)
         for module in [b.residual for b in self.blocks.values()] + [r.conv for r in self.reduce.values()]:
-            # their inputs are not ReLU outputs: Kaiming's linear gain keeps the variance (the ReLU gain 2
-            # compounds over the many residual paths of a complete DAG and makes lr 0.1 diverge)
+            # their inputs are not ReLU outputs: Kaiming's linear gain
             nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="linear")
+        indeg = {i: 0 for i in range(self.num_nodes)}
+        for _, i in self.edges:
+            indeg[i] += 1
+        with torch.no_grad():  # the residual of a sum of n inputs starts with the variance of one input
+            for name, block in self.blocks.items():
+                block.residual.weight.div_(math.sqrt(max(indeg[int(name[1:])], 1)))
         self._sync_structure()
         self.register_load_state_dict_post_hook(lambda module, incompatible: module._sync_structure())
 

@@ -73,6 +73,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--out", "-o", metavar="FILE", help="trained checkpoint (default: CHECKPOINT-trained.pt or ARCH-METHOD-sS-seedN-DATASET.pt)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run from --out")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out instead of refusing")
+    parser.add_argument("--penalty", help="connectivity penalty on the edge gates of a dagnet added to the loss: l1, "
+                        "l1_adaptive or tanh_l1 (see `topometrics dag train` for the whole workflow)")
+    parser.add_argument("--lambda", dest="lam", type=float, default=1e-3, help="coefficient of --penalty (default 1e-3)")
     add_model_arguments(parser)
     add_training_arguments(parser)
     parser.set_defaults(func=run)
@@ -130,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
                 f"{train_set.input_shape} and {train_set.num_classes}"
             )
         kwargs = training_kwargs(args, dataset, meta["arch"])
+        kwargs["penalty"] = connectivity_penalty_of(args, model, meta)
         result = train(model, masks, train_set, test_set, device=device, random_state=args.seed, checkpoint=out,
                        meta=meta, resume=args.resume, **kwargs)
     except (CheckpointError, DataNotFoundError, ValueError, KeyError, TypeError) as exc:
@@ -141,3 +145,15 @@ def run(args: argparse.Namespace) -> int:
           f"{result.epochs} epochs on {result.device}{' with AMP' if result.amp else ''}: test accuracy "
           f"{result.accuracy:.4f} -> {out}")
     return 0
+
+
+def connectivity_penalty_of(args: argparse.Namespace, model, meta: dict):
+    """The ``--penalty`` of ``args`` for ``model`` (None without one); recorded in ``meta``."""
+    if not args.penalty:
+        return None
+    from pruners.connectivity import connectivity_penalty, gated_edges
+
+    penalty = connectivity_penalty(args.penalty, args.lam)
+    gated_edges(model)  # refuses, before training, a model without edge gates
+    meta.update(penalty=penalty.name, **{"lambda": penalty.lam})
+    return penalty
