@@ -10,6 +10,8 @@ This package depends on torch only; it never imports :mod:`encoders`,
   metadata), see :mod:`pruners.checkpoint`;
 * :mod:`pruners.data` -- CIFAR-10/100, Tiny-ImageNet (32x32), digits and synthetic data;
 * :func:`train` -- sparse training with the paper's recipe, see :mod:`pruners.training`;
+* :mod:`pruners.connectivity` -- sparsity penalties on the edge gates of the zoo's ``dagnet``
+  and the block graph they leave (``derive_topology``);
 * :mod:`pruners.pipeline` and :mod:`pruners.grid` -- one run from names, and resumable
   experiment grids.
 

@@ -54,6 +54,7 @@ __all__ = [
     "topology_to_meta",
     "topology_from_meta",
     "gated_edges",
+    "check_rule",
 ]
 
 PENALTIES = ("l1", "l1_adaptive", "tanh_l1")
@@ -140,7 +141,8 @@ def connectivity_penalty(name: str, lam: float) -> ConnectivityPenalty:
 # --------------------------------------------------------------------------- derived topology
 
 
-def _rule_arguments(rule: str, tau: float | None, k: int | None) -> tuple[str, float | None, int | None]:
+def check_rule(rule: str, tau: float | None, k: int | None) -> tuple[str, float | None, int | None]:
+    """Validated ``(rule, tau, k)`` of :func:`derive_topology` with the defaults filled in."""
     key = str(rule).lower()
     if key not in RULES:
         raise InputError(f"unknown topology rule {rule!r}; choose one of {', '.join(RULES)}")
@@ -223,7 +225,7 @@ def derive_topology(
     import networkx as nx
 
     model = _check_gated(model)
-    rule, tau, k = _rule_arguments(rule, tau, k)
+    rule, tau, k = check_rule(rule, tau, k)
     with torch.no_grad():
         gates = model.gate_values().detach().cpu().tolist()
     live = set(model.live_edges)

@@ -109,6 +109,7 @@ def _assert_exit_2_nothing_written(argv, out, capsys, match):
     (["--rule", "best"], "unknown topology rule"),
     (["--tau", "-1"], "tau must be finite and >= 0"),
     (["--nodes", "2,1"], "at least 2 nodes"),
+    (["--nodes", ""], "nodes=() has no stage"),
     (["--graph", "torus"], "neither complete"),
     (["--dataset", "imagenet21k"], "unknown data set"),
 ])
@@ -171,3 +172,10 @@ def test_summary_mean_and_sd_are_the_sample_statistics(trained):
     assert table.loc["log_paths", col] == f"{mean:.2f} ± {sd:.2f}"
     assert table.loc["runs", col] == "2"
     assert not math.isnan(sd)
+
+
+def test_train_command_penalty_refuses_a_model_without_gates(tmp_path, capsys):
+    out = tmp_path / "r.pt"
+    code = main(["train", "--arch", "resnet20", "--method", "dense", "--sparsity", "0", "--dataset", "digits",
+                 "--input-shape", "1,8,8", "--epochs", "1", "--penalty", "tanh_l1", "--out", str(out)])
+    assert code == 2 and "no gated edges" in capsys.readouterr().err and not out.exists()

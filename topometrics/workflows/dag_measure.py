@@ -165,7 +165,7 @@ def measure_checkpoints(
     import pandas as pd
     from tqdm.auto import tqdm
 
-    from pruners.connectivity import _rule_arguments
+    from pruners.connectivity import check_rule
     from topocore.io import atomic_write_csv, atomic_write_text, check_writable, output_lock
 
     from .dag_report import summary_markdown, summary_table
@@ -174,7 +174,7 @@ def measure_checkpoints(
     if not paths:
         raise InputError("no checkpoint given")
     if rule is not None or tau is not None or k is not None:
-        _rule_arguments(rule or "threshold", tau, k)
+        check_rule(rule or "threshold", tau, k)
     out = Path(out)
     check_writable(out, what="output table")
     if summary is not None:

@@ -97,14 +97,14 @@ def prepare(config: DagConfig) -> tuple[DagConfig, Any, Any]:
     the data set and its shape, the model options (by building the model), the penalty
     and the derivation rule.
     """
-    from pruners.connectivity import _rule_arguments, connectivity_penalty
+    from pruners.connectivity import check_rule, connectivity_penalty
     from pruners.data import DataNotFoundError, get_dataset
     from pruners.models import get_model
     from topocore.names import canonical_dataset
 
     cfg = copy.deepcopy(config)
     cfg.dataset = canonical_dataset(cfg.dataset)
-    _rule_arguments(cfg.rule, cfg.tau, cfg.k)
+    check_rule(cfg.rule, cfg.tau, cfg.k)
     connectivity_penalty(cfg.penalty, cfg.lam)
     if int(cfg.epochs) < 1:
         raise InputError(f"--epochs must be >= 1, got {cfg.epochs}")
