@@ -102,9 +102,9 @@ def describe_network(
     import topometrics
 
     graph = encoders.encode(model, tuple(int(s) for s in input_shape), masks)
-    raw = topometrics.compute(graph, metrics=list(UNROLLED_FEATURES), random_state=random_state, n_jobs=n_jobs)
+    raw = topometrics.compute(graph, metrics=list(UNROLLED_FEATURES), random_state=random_state, n_threads=n_jobs)
     layers = topometrics.per_layer(model, masks, metrics=None, encodings=("rolled",), random_state=random_state)
-    agg = topometrics.aggregate_layers(layers)
+    agg = topometrics.aggregate_layers(layers).iloc[0]
     row: dict[str, float] = {"num_nodes": int(graph.num_nodes), "num_edges": int(graph.num_edges)}
     row.update({k: float(v) for k, v in raw.items()})
     row.update({b: float(agg.get(b, np.nan)) for b in BASELINES})
@@ -191,7 +191,7 @@ def _network_task(spec: dict) -> dict:
         spec["sparsity"],
         num_classes=spec["num_classes"],
         input_shape=shape,
-        seed=spec["seed"],
+        random_state=spec["seed"],
         data=data,
         progress=False,
     )

@@ -1,7 +1,8 @@
 """Benchmark of :func:`encoders.encode`: wall time and peak RSS for the zoo models.
 
 For every (model, sparsity) pair a fresh Python subprocess builds the model
-(3x32x32 input, 10 classes, seed 0), draws layer-wise uniform random masks, encodes
+(3x32x32 input, 10 classes, seed 0), draws layer-wise uniform random masks
+(``pruners.prune(model, "uniform", sparsity, random_state=0)``), encodes
 it once cold (numba loads its compiled kernels from the cache on the first call of
 a process) and then ``--repeats`` more times; it reports the median of the repeated
 runs, the cold time, the peak resident set size of the process (``ru_maxrss``: it
@@ -48,12 +49,13 @@ def worker(arch: str, sparsity: float, repeats: int, shape: tuple[int, ...], thr
     torch.set_num_threads(1)
     if threads:
         numba.set_num_threads(threads)
-    from encoders import encode, random_uniform_masks
+    from encoders import encode
+    from pruners import prune
     from pruners.models import get_model
 
     torch.manual_seed(0)
     model = get_model(arch, 10, shape)
-    masks = random_uniform_masks(model, sparsity, random_state=0)
+    masks = prune(model, "uniform", sparsity, random_state=0)
     baseline = _rss_gb()
     t0 = time.perf_counter()
     g = encode(model, shape, masks)

@@ -3,7 +3,8 @@
 For every (model, sparsity) configuration:
 
 1. an *encode* subprocess builds the zoo model (3x32x32 input, 10 classes, seed 0),
-   draws layer-wise uniform random masks (seed 0), encodes it with
+   draws layer-wise uniform random masks (``pruners.prune(model, "uniform", sparsity,
+   random_state=0)``), encodes it with
    :func:`encoders.encode` and saves the raw arrays to a temporary directory;
 2. an *ours* subprocess (no torch imported) loads the graph, warms the numba
    kernels up on a tiny graph, and runs ``topometrics.compute(graph)`` (all 16
@@ -69,12 +70,13 @@ def work_encode(model_name: str, sparsity: float, folder: str) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    from encoders import encode, random_uniform_masks
+    from encoders import encode
+    from pruners import prune
     from pruners.models import get_model
 
     torch.manual_seed(0)
     model = get_model(model_name, 10, SHAPE)
-    masks = random_uniform_masks(model, sparsity, random_state=0)
+    masks = prune(model, "uniform", sparsity, random_state=0)
     t0 = time.perf_counter()
     g = encode(model, SHAPE, masks)
     seconds = time.perf_counter() - t0
@@ -99,7 +101,7 @@ def _load(folder: str):
     return MultipartiteGraph(**arrays, partitions=parts, layers=layers, validate=False)
 
 
-def work_ours(folder: str, repeats: int, n_jobs: int | None) -> dict:
+def work_ours(folder: str, repeats: int, n_threads: int | None) -> dict:
     import numpy as np
 
     import topometrics
@@ -118,7 +120,7 @@ def work_ours(folder: str, repeats: int, n_jobs: int | None) -> dict:
     for _ in range(repeats):
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        values = topometrics.compute(graph, n_jobs=n_jobs, timings=timings, dense_num_edges=10 * graph.num_edges)
+        values = topometrics.compute(graph, n_threads=n_threads, timings=timings, dense_num_edges=10 * graph.num_edges)
         timings["total"] = time.perf_counter() - t0
         runs.append(timings)
     med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
@@ -224,7 +226,7 @@ def run_config(model: str, sparsity: float, opts) -> dict:
         if "error" in info:
             return result
         if not opts.naive_only:
-            result["ours"] = _run_worker(["ours", folder, str(opts.repeats), str(opts.n_jobs or 0)])
+            result["ours"] = _run_worker(["ours", folder, str(opts.repeats), str(opts.n_threads or 0)])
         if opts.naive or opts.naive_only:
             if info["num_edges"] > opts.naive_max_edges:
                 result["naive"] = {"skipped": f"{info['num_edges']:,} edges > --naive-max-edges {opts.naive_max_edges:,}"}
@@ -273,7 +275,7 @@ def main(argv=None) -> int:
     parser.add_argument("--no-naive", dest="naive", action="store_false", help="skip the naive igraph way")
     parser.add_argument("--naive-only", action="store_true", help="only the naive igraph way")
     parser.add_argument("--naive-max-edges", type=int, default=30_000_000, help="skip the naive way above this edge count")
-    parser.add_argument("--n-jobs", type=int, default=None, help="numba threads for ours (default: numba's setting)")
+    parser.add_argument("--n-threads", type=int, default=None, help="numba threads for ours (default: numba's setting)")
     parser.add_argument("--json", help="write all results to this JSON file")
     parser.add_argument("--markdown", help="write the tables to this Markdown file")
     opts = parser.parse_args(argv)

@@ -4,7 +4,10 @@
   pruned CNN, a :class:`MultipartiteGraph` (see :mod:`encoders.mge` for the definition);
 * :func:`rolled` and :func:`rolled_channel` -- the layer-wise baseline encodings, one
   :class:`BipartiteGraph` per weighted layer (see :mod:`encoders.rolled`);
-* :func:`resolve_masks` -- where each weight's mask comes from (see :mod:`encoders.masks`).
+* :func:`resolve_masks` -- where each weight's mask comes from (see :mod:`encoders.masks`;
+  masks are checked by :func:`topocore.masks.validate_masks`, the toolkit's one mask
+  validator).  Random masks come from the pruners:
+  ``pruners.prune(model, "uniform", sparsity, random_state=...)``.
 
 The graph containers need only numpy and scipy; the functions that read torch models
 (and numba) are imported on first use, so ``import encoders`` stays light for code
@@ -26,7 +29,6 @@ _LAZY = {
     "rolled": "rolled",
     "rolled_channel": "rolled",
     "resolve_masks": "masks",
-    "random_uniform_masks": "masks",
     "MaskedWeight": "masks",
 }
 
@@ -46,7 +48,6 @@ __all__ = [
     "MaskError",
     "MaskedWeight",
     "resolve_masks",
-    "random_uniform_masks",
 ]
 
 

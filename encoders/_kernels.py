@@ -38,7 +38,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._threading import configure_threading_layer
+from topocore.parallel import configure_threading_layer
 
 configure_threading_layer()
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from topocore.errors import InputError
+
 from .graph import LayerInfo, MultipartiteGraph, Partition
 
 __all__ = ["BipartiteGraph"]
@@ -60,11 +62,16 @@ class BipartiteGraph:
         self.right = np.ascontiguousarray(self.right, dtype=np.int64)
         self.weight = np.ascontiguousarray(self.weight, dtype=np.float32)
         if not (self.left.shape == self.right.shape == self.weight.shape) or self.left.ndim != 1:
-            raise ValueError(f"{self.name}: left, right and weight must be 1-D arrays of one length")
+            raise InputError(
+                f"{self.name}: left, right and weight must be 1-D arrays of one length, got shapes "
+                f"{self.left.shape}, {self.right.shape}, {self.weight.shape}"
+            )
         if self.left.size and (
             self.left.min() < 0 or self.left.max() >= self.n_left or self.right.min() < 0 or self.right.max() >= self.n_right
         ):
-            raise ValueError(f"{self.name}: edge endpoints outside [0, n_left) x [0, n_right)")
+            raise InputError(
+                f"{self.name}: edge endpoints outside [0, n_left) x [0, n_right); give n_left/n_right that cover them"
+            )
 
     @property
     def num_edges(self) -> int:

@@ -33,13 +33,16 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from topocore.errors import DataNotFoundError, InputError, ResourceLimitError
+from topocore.io import atomic_write
+
 __all__ = ["Partition", "LayerInfo", "MultipartiteGraph", "GraphTooLargeError", "node_dtype"]
 
 FORMAT_VERSION = 1
 INT32_MAX = np.iinfo(np.int32).max
 
 
-class GraphTooLargeError(ValueError):
+class GraphTooLargeError(ResourceLimitError):
     """Raised when a conversion would build per-node/per-edge Python objects for a huge graph."""
 
 
@@ -73,9 +76,11 @@ class Partition:
     def __post_init__(self) -> None:
         object.__setattr__(self, "shape", tuple(int(s) for s in self.shape))
         if int(np.prod(self.shape, dtype=np.int64)) != self.size:
-            raise ValueError(f"partition {self.name!r}: size {self.size} != prod(shape {self.shape})")
+            raise InputError(
+                f"partition {self.name!r}: size {self.size} != prod(shape {self.shape}); give size = prod(shape)"
+            )
         if self.offset < 0:
-            raise ValueError(f"partition {self.name!r}: negative offset {self.offset}")
+            raise InputError(f"partition {self.name!r}: negative offset {self.offset}; offsets start at 0")
 
     @property
     def stop(self) -> int:
@@ -191,31 +196,41 @@ class MultipartiteGraph:
 
     # ------------------------------------------------------------ validation
     def validate(self) -> None:
-        """Check structural invariants; raise ``ValueError`` naming the broken one."""
+        """Check structural invariants; raise :class:`~topocore.errors.InputError` naming the broken one."""
         off = 0
         for i, p in enumerate(self.partitions):
             if p.offset != off:
-                raise ValueError(f"partition {i} ({p.name!r}) has offset {p.offset}, expected {off}")
+                raise InputError(
+                    f"partition {i} ({p.name!r}) has offset {p.offset}, expected {off}; partitions must be "
+                    "contiguous (build them with concat_partitions)"
+                )
             off = p.stop
         m = self.src.shape
         for name in ("dst", "weight", "edge_layer"):
             arr = getattr(self, name)
             if arr.ndim != 1 or arr.shape != m:
-                raise ValueError(f"{name} has shape {arr.shape}, expected {m} like src")
+                raise InputError(f"{name} has shape {arr.shape}, expected {m} like src; pass 1-D edge arrays of one length")
         n = self.num_nodes
         if self.num_edges:
             for name in ("src", "dst"):
                 arr = getattr(self, name)
                 lo, hi = int(arr.min()), int(arr.max())
                 if lo < 0 or hi >= n:
-                    raise ValueError(f"{name} holds node ids in [{lo}, {hi}] outside [0, {n})")
+                    raise InputError(
+                        f"{name} holds node ids in [{lo}, {hi}] outside [0, {n}); node ids must index the partitions' nodes"
+                    )
             lo, hi = int(self.edge_layer.min()), int(self.edge_layer.max())
             if lo < 0 or (self.layers and hi >= len(self.layers)):
-                raise ValueError(f"edge_layer holds {lo}..{hi} but there are {len(self.layers)} layers")
+                raise InputError(
+                    f"edge_layer holds {lo}..{hi} but there are {len(self.layers)} layers; give one LayerInfo per layer index"
+                )
         for i, layer in enumerate(self.layers):
             for pi in (*layer.in_partitions, layer.out_partition):
                 if not 0 <= pi < len(self.partitions):
-                    raise ValueError(f"layer {i} ({layer.name!r}) refers to missing partition {pi}")
+                    raise InputError(
+                        f"layer {i} ({layer.name!r}) refers to missing partition {pi}; there are "
+                        f"{len(self.partitions)} partitions"
+                    )
 
     # ----------------------------------------------------------- conversions
     def to_scipy(self, *, weighted: bool = True, fmt: str = "csr") -> sp.spmatrix:
@@ -293,40 +308,46 @@ class MultipartiteGraph:
         path = Path(path)
         if path.suffix != ".npz":
             path = path.with_name(path.name + ".npz")
-        path.parent.mkdir(parents=True, exist_ok=True)
         header = json.dumps(self._metadata())
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(
+        return atomic_write(
+            path,
+            lambda fh: np.savez_compressed(
                 fh,
                 src=self.src,
                 dst=self.dst,
                 weight=self.weight,
                 edge_layer=self.edge_layer,
                 header=np.frombuffer(header.encode("utf-8"), dtype=np.uint8),
-            )
-        os.replace(tmp, path)
-        return path
+            ),
+        )
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "MultipartiteGraph":
-        """Read a graph written by :meth:`save`; raise ``ValueError`` for a foreign or corrupt file."""
+        """Read a graph written by :meth:`save`.
+
+        Raises :class:`~topocore.errors.DataNotFoundError` (a ``FileNotFoundError``) for a
+        missing file and :class:`~topocore.errors.InputError` (a ``ValueError``) for a
+        foreign, corrupt or newer-format file.
+        """
         path = Path(path)
         if not path.exists():
-            raise FileNotFoundError(f"no graph file at {path}")
+            raise DataNotFoundError(f"no graph file at {path}; give the .npz path written by MultipartiteGraph.save")
         try:
             with np.load(path, allow_pickle=False) as z:
                 header = json.loads(bytes(z["header"]).decode("utf-8"))
                 arrays = {k: z[k] for k in ("src", "dst", "weight", "edge_layer")}
         except (KeyError, ValueError, OSError, EOFError, json.JSONDecodeError) as exc:
-            raise ValueError(
-                f"{path} is not a graph saved by MultipartiteGraph.save (corrupt or foreign file: {exc})"
+            raise InputError(
+                f"{path} is not a graph saved by MultipartiteGraph.save (corrupt or foreign file: {exc}); "
+                "re-create it with topometrics encode or MultipartiteGraph.save"
             ) from exc
         if header.get("format") != "topometrics.MultipartiteGraph":
-            raise ValueError(f"{path} is not a topometrics MultipartiteGraph file")
+            raise InputError(
+                f"{path} is not a topometrics MultipartiteGraph file; give a graph written by MultipartiteGraph.save"
+            )
         if header.get("format_version", 0) > FORMAT_VERSION:
-            raise ValueError(
-                f"{path} was written by a newer topometrics (format {header['format_version']}); upgrade"
+            raise InputError(
+                f"{path} was written by a newer topometrics (format {header['format_version']}); upgrade topometrics"
             )
         parts = [Partition(p["name"], tuple(p["shape"]), p["offset"], p["size"]) for p in header["partitions"]]
         layers = [

@@ -3,10 +3,18 @@
 A weight's mask is resolved, per parameter, from the first source that has one:
 
 1. the ``masks`` argument, a ``{param_name: bool tensor}`` dict whose keys are the
-   model's parameter names (``"layer1.0.conv1.weight"``; never ``"weight_orig"``);
+   model's parameter names (``"layer1.0.conv1.weight"``, or the prune-buffer spelling
+   ``"layer1.0.conv1.weight_mask"``; never ``"weight_orig"``);
 2. a ``weight_mask`` buffer left by :mod:`torch.nn.utils.prune` (the unmasked values
    are then in the parameter ``weight_orig``; the key is still ``"<module>.weight"``);
 3. the exact zeros of the weight (``mask = weight != 0``).
+
+Masks from the dict and from prune buffers are checked by the toolkit's one mask
+validator, :func:`topocore.masks.validate_masks` (re-exported here as
+:func:`validate_masks`; :func:`check_masks` adds the weights of functional
+``F.conv2d`` / ``F.linear`` calls): a key must name a prunable weight, a mask must
+have its shape, and its values must be boolean or exactly 0/1 -- ``0.5`` or ``NaN``
+raise :class:`~topocore.errors.MaskError` instead of being rounded.
 
 :func:`resolve_masks` returns, for every prunable weight (the ``weight`` of each
 ``nn.Conv2d`` and ``nn.Linear``, in module registration order), a
@@ -14,17 +22,18 @@ A weight's mask is resolved, per parameter, from the first source that has one:
 source it came from.  :func:`encoders.encode`, :func:`encoders.rolled` and the
 per-layer metrics all use it, so the three agree on what "pruned" means.
 
-:func:`random_uniform_masks` draws layer-wise uniform random masks (every layer at
-the same sparsity), used by the ``topometrics encode`` command and the benchmarks.
+Random masks are drawn by the pruners: ``pruners.prune(model, "uniform", sparsity,
+random_state=...)`` gives layer-wise uniform random masks.
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping, NamedTuple
+from typing import Any, Iterable, Mapping, NamedTuple
 
-import numpy as np
 import torch
 import torch.nn as nn
+
+from topocore.masks import validate_masks
 
 from .errors import MaskError
 
@@ -34,9 +43,9 @@ __all__ = [
     "prunable_parameters",
     "parameter_names",
     "validate_masks",
+    "check_masks",
     "resolve_masks",
     "resolve_mask",
-    "random_uniform_masks",
 ]
 
 #: Module types whose ``weight`` is a prunable weight (an encoded layer).
@@ -110,80 +119,40 @@ def _values_and_buffer(model: nn.Module, name: str) -> tuple[torch.Tensor, torch
         return orig.detach(), buf.detach()
     value = getattr(module, attr, None)
     if not isinstance(value, torch.Tensor):
-        raise MaskError(f"{name!r} is not a tensor attribute of the model")
+        raise MaskError(f"{name!r} is not a tensor attribute of {type(model).__name__}; name a weight parameter")
     return value.detach(), None
 
 
-def _as_bool_mask(name: str, mask: Any) -> torch.Tensor:
-    if isinstance(mask, np.ndarray):
-        mask = torch.from_numpy(np.ascontiguousarray(mask))
-    if not isinstance(mask, torch.Tensor):
-        raise MaskError(
-            f"mask for {name!r} is a {type(mask).__name__}; pass a bool torch tensor or numpy array"
-        )
-    mask = mask.detach().cpu()
-    if mask.dtype == torch.bool:
-        return mask
-    if mask.is_complex():
-        raise MaskError(f"mask for {name!r} has complex dtype {mask.dtype}; pass a bool tensor")
-    if mask.is_floating_point() and not bool(torch.isfinite(mask).all()):
-        raise MaskError(f"mask for {name!r} contains NaN or infinite values; pass a bool tensor")
-    return mask != 0
+def _extra_weights(model: nn.Module, names: Iterable[str]) -> dict[str, torch.Tensor]:
+    """Unmasked values of the parameters among ``names`` that are not a prunable module's weight."""
+    prunable = prunable_parameters(model)
+    return {name: _values_and_buffer(model, name)[0] for name in names if name not in prunable}
 
 
-def validate_masks(model: nn.Module, masks: Mapping[str, Any] | None) -> dict[str, torch.Tensor]:
-    """Check a ``{param_name: mask}`` dict against ``model`` and return it with bool CPU tensors.
+def check_masks(
+    model: nn.Module, masks: Mapping[str, Any] | None, params: Iterable[str] = ()
+) -> dict[str, torch.Tensor]:
+    """Validate a ``masks`` argument with :func:`topocore.masks.validate_masks`.
 
-    Raises :class:`~encoders.errors.MaskError` for a key that is not a parameter of the
-    model (with a hint for ``weight_orig`` / ``weight_mask`` spellings), a mask whose
-    shape differs from its parameter's, or a value that is not a tensor / array.
+    Returns ``{param_name: bool CPU tensor}`` for the given masks (keys canonicalised:
+    ``"conv1.weight_mask"`` becomes ``"conv1.weight"``).  ``params`` names weights
+    the encoder reads besides the prunable modules' (parameters passed to
+    ``F.conv2d`` / ``F.linear``); masks for them are accepted too.  Raises
+    :class:`~topocore.errors.MaskError` for an unknown key, a key given twice, a
+    wrong shape or a value other than 0/1 (``0.5`` and ``NaN`` are refused).
     """
-    if masks is None:
-        return {}
-    if not isinstance(masks, Mapping):
-        raise MaskError(
-            f"masks must be a dict {{param_name: bool tensor}}, got {type(masks).__name__}"
-        )
-    known = parameter_names(model)
-    known_set = set(known)
-    out: dict[str, torch.Tensor] = {}
-    for name, mask in masks.items():
-        if not isinstance(name, str):
-            raise MaskError(f"mask keys must be parameter names (str), got {name!r}")
-        if name not in known_set:
-            hint = ""
-            for suffix in ("_orig", "_mask"):
-                if name.endswith(suffix) and name[: -len(suffix)] in known_set:
-                    hint = f"; use the parameter name {name[: -len(suffix)]!r} instead of {name!r}"
-            if not hint:
-                prunable = list(prunable_parameters(model))
-                shown = ", ".join(repr(n) for n in prunable[:6]) + (", ..." if len(prunable) > 6 else "")
-                hint = f"; prunable parameters of this model are {shown}"
-            raise MaskError(
-                f"mask given for {name!r}, which is not a parameter of {type(model).__name__}{hint}"
-            )
-        values, _ = _values_and_buffer(model, name)
-        m = _as_bool_mask(name, mask)
-        if tuple(m.shape) != tuple(values.shape):
-            raise MaskError(
-                f"mask for {name!r} has shape {tuple(m.shape)} but the parameter has shape "
-                f"{tuple(values.shape)}; pass a mask of the parameter's shape"
-            )
-        out[name] = m
-    return out
+    return validate_masks(model, masks, extra_weights=_extra_weights(model, params))
 
 
 def resolve_mask(model: nn.Module, name: str, masks: Mapping[str, torch.Tensor] | None = None) -> MaskedWeight:
-    """Resolve the mask of one parameter ``name``; ``masks`` must already be validated
-    (see :func:`validate_masks`)."""
+    """Resolve the mask of one parameter ``name``: ``masks`` (already checked by
+    :func:`check_masks`) > prune buffer (checked here the same way) > exact zeros."""
     values, buf = _values_and_buffer(model, name)
     if masks and name in masks:
         return MaskedWeight(values, masks[name], "dict")
     if buf is not None:
-        m = _as_bool_mask(name, buf)
-        if tuple(m.shape) != tuple(values.shape):
-            raise MaskError(f"prune buffer of {name!r} has shape {tuple(m.shape)}, weight {tuple(values.shape)}")
-        return MaskedWeight(values, m, "buffer")
+        checked = validate_masks(model, {name: buf}, extra_weights=_extra_weights(model, [name]))
+        return MaskedWeight(values, checked[name], "buffer")
     return MaskedWeight(values, values != 0, "zeros")
 
 
@@ -199,8 +168,9 @@ def resolve_masks(
     ----------
     model : nn.Module
     masks : dict, optional
-        ``{param_name: bool tensor}``; validated with :func:`validate_masks` (every
-        key must be a parameter of ``model`` with a mask of its shape).
+        ``{param_name: bool tensor}`` (or ``"<module>.weight_mask"`` keys); checked by
+        :func:`check_masks` (every key must name a prunable weight of ``model``, of
+        its shape, with values 0/1).
     params : list of str, optional
         Parameter names to resolve; default: :func:`prunable_parameters`.
 
@@ -209,44 +179,6 @@ def resolve_masks(
     dict
         ``{param_name: MaskedWeight}`` in the order of ``params``.
     """
-    checked = validate_masks(model, masks)
     names = list(prunable_parameters(model)) if params is None else list(params)
+    checked = check_masks(model, masks, names)
     return {name: resolve_mask(model, name, checked) for name in names}
-
-
-def random_uniform_masks(
-    model: nn.Module,
-    sparsity: float,
-    *,
-    random_state: int | np.random.Generator | None = None,
-) -> dict[str, torch.Tensor]:
-    """Layer-wise uniform random masks: every prunable weight keeps exactly
-    ``round((1 - sparsity) * numel)`` entries chosen uniformly at random.
-
-    Parameters
-    ----------
-    model : nn.Module
-    sparsity : float
-        Fraction of pruned weights in ``[0, 1]``.
-    random_state : int, numpy Generator or None
-        Seed for reproducible masks.
-
-    Returns
-    -------
-    dict
-        ``{param_name: bool tensor}`` for :func:`prunable_parameters`.
-    """
-    sparsity = float(sparsity)
-    if not 0.0 <= sparsity <= 1.0:
-        raise ValueError(f"sparsity must be in [0, 1], got {sparsity}")
-    rng = random_state if isinstance(random_state, np.random.Generator) else np.random.default_rng(random_state)
-    out = {}
-    for name in prunable_parameters(model):
-        values, _ = _values_and_buffer(model, name)
-        n = values.numel()
-        keep = int(round((1.0 - sparsity) * n))
-        flat = np.zeros(n, dtype=bool)
-        if keep:
-            flat[rng.choice(n, size=keep, replace=False)] = True
-        out[name] = torch.from_numpy(flat.reshape(tuple(values.shape)))
-    return out

@@ -148,14 +148,16 @@ def _functional_groups(node: fx.Node) -> int:
     return int(groups) if isinstance(groups, int) else 1
 
 
-def weighted_layers(model: nn.Module) -> list[WeightedLayer]:
+def weighted_layers(model: nn.Module, graph: fx.Graph | None = None) -> list[WeightedLayer]:
     """Weighted layers in dataflow (topological) order: ``Conv2d`` / ``Linear`` modules and
     functional ``F.conv2d`` / ``F.linear`` calls whose weight is a parameter of the model.
 
-    A layer called several times is listed once, at its first call.  Raises
-    :class:`UntraceableModelError` if the model cannot be traced.
+    A layer called several times is listed once, at its first call.  ``graph`` is the
+    model's traced graph when the caller has it already (else the model is traced here).
+    Raises :class:`UntraceableModelError` if the model cannot be traced.
     """
-    graph = trace(model)
+    if graph is None:
+        graph = trace(model)
     out: list[WeightedLayer] = []
     seen: set[str] = set()
     for node in graph.nodes:

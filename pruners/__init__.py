@@ -1,11 +1,14 @@
 """Pruning at initialization, layer-wise random pruning, the CIFAR model zoo, data and sparse training.
 
-This package depends on torch only; it never imports :mod:`encoders`,
-:mod:`topometrics` or :mod:`analysis`.
+This package depends on torch and :mod:`topocore` only; it never imports :mod:`encoders`,
+:mod:`topometrics` or :mod:`analysis`.  Names (architectures, data sets, methods), the
+mask validator, errors, atomic writes and ``random_state`` handling are topocore's.
 
 * :func:`prune` and :data:`METHODS` -- masks from 11 methods (``snip``, ``grasp``,
   ``synflow``, ``prospr``, ``uniform``, ``er``, ``erk``, ``iter_snip``, ``ntksap``,
   ``magnitude``, ``random``) with exact global counts, see :mod:`pruners.methods`;
+* :func:`build` -- a seeded zoo model or any model given as ``"package.module:factory"``,
+  see :mod:`pruners.models`;
 * :func:`save_checkpoint` / :func:`load_checkpoint` -- safe checkpoint files (weights, masks,
   metadata), see :mod:`pruners.checkpoint`;
 * :mod:`pruners.data` -- CIFAR-10/100, Tiny-ImageNet (32x32), digits and synthetic data;
@@ -21,14 +24,17 @@ parameter names (``"layer1.0.conv1.weight"``), ``True`` where a weight is kept;
 :func:`masks_from_model` reads them back.
 """
 
-from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from topocore.errors import CheckpointError
+
+from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .masks import apply_masks, copy_model, masks_from_model, prunable_names, remove_masks, sparsity_of
 from .methods import METHODS, PruningMethod, method_options, prune
-from .models import MODELS, canonical_name, get_model
+from .models import MODELS, build, canonical_name, get_model
 from .training import TrainResult, evaluate, recipe, train
 
 __all__ = [
     "MODELS",
+    "build",
     "canonical_name",
     "get_model",
     "METHODS",

@@ -12,15 +12,18 @@ so opening one cannot execute code)::
         "training_state": {...},  # only while training is unfinished (for --resume)
     }
 
-``meta`` always holds ``arch``, ``num_classes``, ``input_shape`` (list), ``model_kwargs``
+``meta`` always holds ``arch`` (a zoo name or a ``"package.module:factory"`` model spec), ``num_classes``, ``input_shape`` (list), ``model_kwargs``
 (dict, e.g. ``{"shortcut": "A"}``), ``method``, ``sparsity`` (target), ``achieved_sparsity``,
 ``seed``, ``dataset``, ``accuracy`` and ``dense_accuracy`` (fractions in [0, 1] or
 ``None``), ``version`` (of the installed ``topometrics`` distribution) and ``created``
 (UTC ISO time); callers may add more keys holding plain Python values.
 
-:func:`load_checkpoint` rebuilds the zoo model from ``meta`` with
-:func:`pruners.models.get_model`, loads the weights and installs the masks as
-``torch.nn.utils.prune`` buffers.
+:func:`load_checkpoint` rebuilds the model from ``meta`` with :func:`pruners.models.get_model`,
+loads the weights and installs the masks as ``torch.nn.utils.prune`` buffers.  A model
+spec is imported and called only when the caller trusts it (``trusted=``): a file must
+not be able to make the loader run code it names.  Masks are checked by
+:func:`topocore.masks.validate_masks`; files are written atomically by
+:func:`topocore.io.atomic_write`.
 """
 
 from __future__ import annotations
@@ -33,13 +36,17 @@ import warnings
 from dataclasses import dataclass, field
 from importlib import metadata as _metadata
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import torch
 import torch.nn as nn
 
-from .masks import apply_masks, effective_state_dict, masks_from_model, normalize_masks, sparsity_of
-from .models import canonical_name, get_model
+from topocore.errors import CheckpointError, DataNotFoundError, InputError, MaskError
+from topocore.io import atomic_write
+from topocore.masks import validate_masks
+
+from .masks import apply_masks, effective_state_dict, masks_from_model, sparsity_of
+from .models import canonical_model, get_model, is_spec
 
 __all__ = ["Checkpoint", "CheckpointError", "save_checkpoint", "load_checkpoint", "library_version", "FORMAT", "FORMAT_VERSION"]
 
@@ -56,9 +63,7 @@ _DEFAULT_META: dict[str, Any] = {
     "dense_accuracy": None,
 }
 
-
-class CheckpointError(ValueError):
-    """A file is not a readable pruners checkpoint (corrupt, truncated, foreign or inconsistent)."""
+# ``CheckpointError`` is topocore.errors.CheckpointError, re-exported here.
 
 
 @dataclass
@@ -101,7 +106,7 @@ def library_version() -> str:
 
 
 def _check_plain(value: Any, where: str) -> Any:
-    """Return ``value`` converted to plain Python containers/scalars, or raise ``TypeError``."""
+    """Return ``value`` converted to plain Python containers/scalars, or raise :class:`InputError`."""
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
@@ -112,31 +117,22 @@ def _check_plain(value: Any, where: str) -> Any:
         out = {}
         for k, v in value.items():
             if not isinstance(k, str):
-                raise TypeError(f"checkpoint metadata keys must be strings, got {k!r} in {where}")
+                raise InputError(f"checkpoint metadata keys must be strings, got {k!r} in {where}; use str keys")
             out[k] = _check_plain(v, f"{where}.{k}")
         return out
     if isinstance(value, (list, tuple)):
         return [_check_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, os.PathLike):
         return os.fspath(value)
-    raise TypeError(
+    raise InputError(
         f"checkpoint metadata {where} has a {type(value).__name__}; only str, int, float, bool, None, "
-        "lists and dicts of them can be stored"
+        "lists and dicts of them can be stored (convert it, e.g. with .tolist())"
     )
 
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    """``torch.save(obj)`` to ``path`` through :func:`topocore.io.atomic_write`."""
+    atomic_write(path, lambda fh: torch.save(obj, fh))
 
 
 def save_checkpoint(
@@ -155,14 +151,15 @@ def save_checkpoint(
         Destination file (parent folders are created).  The file is written to a
         temporary name and renamed, so an interrupted save never leaves a truncated file.
     model : torch.nn.Module
-        A zoo model, with or without ``torch.nn.utils.prune`` buffers.
+        A zoo model or the model of a ``"package.module:factory"`` spec, with or without
+        ``torch.nn.utils.prune`` buffers.
     masks : dict or None
         ``{param_name: bool tensor}`` (buffer names ``"...weight_mask"`` accepted).
         ``None`` reads the masks from the model's buffers (all-True where none).
         Explicit masks override the model's buffers.  The stored weights are the
         effective ones (raw weight times mask), so pruned entries are exactly zero.
     meta : dict
-        Must contain ``arch`` (a zoo name), ``num_classes`` and ``input_shape`` so that
+        Must contain ``arch`` (a zoo name or model spec), ``num_classes`` and ``input_shape`` so that
         :func:`load_checkpoint` can rebuild the model; see the module docstring for the
         other keys.  Values must be plain Python data (str, int, float, bool, None,
         lists, dicts).  ``version``, ``achieved_sparsity`` and ``created`` are filled in.
@@ -170,16 +167,16 @@ def save_checkpoint(
         Optimiser state etc. for resuming training (tensors and plain data only).
     """
     if not isinstance(meta, Mapping):
-        raise TypeError(f"meta must be a dict, got {type(meta).__name__}")
+        raise InputError(f"meta must be a dict, got {type(meta).__name__}; pass a dict with arch, num_classes, input_shape")
     missing = [k for k in _REQUIRED_META if meta.get(k) is None]
     if missing:
-        raise ValueError(
-            f"checkpoint metadata lacks {missing}: pass meta with 'arch' (a zoo name), 'num_classes' "
-            "and 'input_shape' (C, H, W) so the model can be rebuilt when loading"
+        raise InputError(
+            f"checkpoint metadata lacks {missing}: pass meta with 'arch' (a zoo name or 'package.module:factory'), "
+            "'num_classes' and 'input_shape' so the model can be rebuilt when loading"
         )
     full = dict(_DEFAULT_META)
     full.update(_check_plain(dict(meta), "meta"))
-    full["arch"] = canonical_name(full["arch"])
+    full["arch"] = canonical_model(full["arch"])
     full["num_classes"] = int(full["num_classes"])
     full["input_shape"] = [int(s) for s in full["input_shape"]]
     if full["model_kwargs"] is None:
@@ -187,11 +184,11 @@ def save_checkpoint(
     for key in ("accuracy", "dense_accuracy"):
         acc = full.get(key)
         if acc is not None and not (isinstance(acc, (int, float)) and (math.isnan(acc) or 0.0 <= acc <= 1.0)):
-            raise ValueError(f"meta[{key!r}] must be a fraction in [0, 1] (not percent) or None, got {acc!r}")
+            raise InputError(f"meta[{key!r}] must be a fraction in [0, 1] (not percent) or None, got {acc!r}")
 
     if masks is None:
         masks = masks_from_model(model)
-    masks = normalize_masks(model, masks, complete=True)
+    masks = validate_masks(model, masks, missing="dense", device=None)
     state = effective_state_dict(model)
     for name, mask in masks.items():
         state[name] = state[name] * mask.to(state[name].dtype)
@@ -215,9 +212,9 @@ def save_checkpoint(
 
 def _read_payload(path: Path, map_location: Any) -> dict[str, Any]:
     if not path.exists():
-        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+        raise DataNotFoundError(f"checkpoint {str(path)!r} does not exist; check the path")
     if path.is_dir():
-        raise CheckpointError(f"{str(path)!r} is a folder, not a checkpoint file")
+        raise CheckpointError(f"{str(path)!r} is a folder, not a checkpoint file; name a .pt file inside it")
     try:
         with warnings.catch_warnings():
             # torch warns about foreign pickle protocols before refusing them; the error below says it all
@@ -253,8 +250,24 @@ def _read_payload(path: Path, map_location: Any) -> dict[str, Any]:
         )
     for key in ("state_dict", "masks", "meta"):
         if not isinstance(payload.get(key), dict):
-            raise CheckpointError(f"{str(path)!r} is an incomplete pruners checkpoint: {key!r} is missing")
+            raise CheckpointError(
+                f"{str(path)!r} is an incomplete pruners checkpoint: {key!r} is missing; re-create it with "
+                "pruners.save_checkpoint or `topometrics prune`"
+            )
     return payload
+
+
+def _is_trusted(spec: str, trusted: bool | str | Iterable[str]) -> bool:
+    if trusted is True:
+        return True
+    if not trusted:
+        return False
+    listed = [trusted] if isinstance(trusted, str) else list(trusted)
+    try:
+        wanted = canonical_model(spec)
+    except InputError:  # a malformed spec in the file is trusted by nobody
+        return False
+    return any(is_spec(t) and canonical_model(t) == wanted for t in listed)
 
 
 def load_checkpoint(
@@ -262,6 +275,7 @@ def load_checkpoint(
     *,
     map_location: str | torch.device = "cpu",
     install_masks: bool = True,
+    trusted: bool | str | Iterable[str] = (),
 ) -> Checkpoint:
     """Read a checkpoint written by :func:`save_checkpoint`.
 
@@ -274,27 +288,42 @@ def load_checkpoint(
     install_masks : bool
         Install the masks as ``torch.nn.utils.prune`` buffers on ``.model`` (default).
         With ``False`` the model holds plain (already masked) weights.
+    trusted : bool, str or iterable of str
+        Model specs (``"package.module:factory"``) that may be imported and called to
+        rebuild the model, or ``True`` for any.  Zoo models need no trust; a checkpoint
+        whose ``arch`` is a spec not trusted here is refused with a
+        :class:`~topocore.errors.CheckpointError` saying how to trust it (loading a file
+        must not run code the file names).
 
     Raises
     ------
-    FileNotFoundError
-        When the file does not exist.
-    CheckpointError
-        When the file is corrupt, truncated, not a pruners checkpoint, or its weights
-        do not fit the model described by its metadata.
+    topocore.errors.DataNotFoundError
+        When the file does not exist (also a ``FileNotFoundError``).
+    topocore.errors.CheckpointError
+        When the file is corrupt, truncated, not a pruners checkpoint, its model spec is
+        not trusted, or its weights or masks do not fit the model described by its metadata.
     """
     p = Path(path)
     payload = _read_payload(p, map_location)
     meta = dict(payload["meta"])
     missing = [k for k in _REQUIRED_META if meta.get(k) is None]
     if missing:
-        raise CheckpointError(f"{str(p)!r} has metadata without {missing}; the model cannot be rebuilt")
+        raise CheckpointError(
+            f"{str(p)!r} has metadata without {missing}; the model cannot be rebuilt (re-create the checkpoint with "
+            "pruners.save_checkpoint)"
+        )
+    arch = meta["arch"]
+    if is_spec(arch) and not _is_trusted(arch, trusted):
+        raise CheckpointError(
+            f"{str(p)!r} holds a model built by the factory {arch!r}; rebuilding it imports and calls that code, so "
+            f"pass trusted={arch!r} (or trusted=True) if you trust this file"
+        )
     try:
         model = get_model(
             meta["arch"], int(meta["num_classes"]), tuple(meta["input_shape"]), **dict(meta.get("model_kwargs") or {})
         )
     except (KeyError, ValueError, TypeError) as exc:
-        raise CheckpointError(f"{str(p)!r}: cannot rebuild model {meta.get('arch')!r} from its metadata: {exc}") from None
+        raise CheckpointError(f"{str(p)!r}: cannot rebuild model {arch!r} from its metadata: {exc}") from None
     try:
         model.load_state_dict(payload["state_dict"], strict=True)
     except RuntimeError as exc:
@@ -304,9 +333,9 @@ def load_checkpoint(
         ) from None
     model.to(map_location)
     try:
-        masks = normalize_masks(model, payload["masks"], complete=True)
-    except (KeyError, ValueError) as exc:
-        raise CheckpointError(f"{str(p)!r}: stored masks do not fit the model: {exc}") from None
+        masks = validate_masks(model, payload["masks"], missing="dense", device=None)
+    except MaskError as exc:
+        raise CheckpointError(f"{str(p)!r}: stored masks do not fit the model ({exc})") from None
     if install_masks:
         apply_masks(model, masks)
     model.eval()

@@ -7,9 +7,9 @@ and a results table ``OUT/results.csv`` with one row per run:
 ==================  =============================================================
 column              meaning
 ==================  =============================================================
-arch, dataset       zoo model and data set (canonical names)
+arch, dataset       model (canonical zoo name or ``package.module:factory`` spec) and data set
 method, sparsity    pruning method (``dense`` = unpruned baseline, sparsity 0)
-seed                seed of initialisation, pruning and data order
+seed                ``random_state`` (int seed) of initialisation, pruning and data order
 accuracy            final test accuracy, fraction in [0, 1] (empty when not trained)
 dense_accuracy      accuracy of the matching dense run (see below)
 checkpoint          checkpoint path *relative to the folder holding results.csv*
@@ -30,10 +30,12 @@ trained dense runs of the same arch and data set; else the value of ``dense_refe
 (a table with ``dataset, arch`` and ``dense_accuracy`` as a fraction or ``acc_mean`` in
 percent, like the paper's tables); else empty.  Checkpoint metadata is updated to match.
 
-Resumability: the table is rewritten atomically (temporary file + rename) after every run,
-rows of runs outside the current grid are kept, finished runs are skipped, and an
-interrupted training continues from its last per-epoch checkpoint.  A lock file
-(``OUT/.grid.lock``) prevents two processes from writing the same folder.  A failing run is
+Resumability: the table is rewritten atomically (:func:`topocore.io.atomic_write_csv`) after
+every run, rows of runs outside the current grid are kept, finished runs are skipped, and an
+interrupted training continues from its last per-epoch checkpoint.  The output lock
+(:func:`topocore.io.output_lock` on ``OUT/.grid.lock``) makes a second grid on the same folder
+fail at once with :class:`~topocore.errors.OutputLockedError` naming the lock file; the lock
+is released when the grid ends or its process dies.  A failing run is
 recorded (``status = failed``) and the grid goes on; re-running retries it.
 
 The per-run hook ``on_result(checkpoint_path, row) -> dict`` adds columns (for instance the
@@ -46,6 +48,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -54,14 +57,18 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from topocore.errors import InputError, OutputLockedError
+from topocore.io import atomic_write_csv, output_lock
+
 from .checkpoint import _atomic_torch_save, _read_payload, load_checkpoint, save_checkpoint
-from .data import canonical_dataset, get_dataset
+from .data import RESHAPABLE, canonical_dataset, get_dataset
 from .masks import sparsity_of
-from .models import canonical_name
+from .models import canonical_model, is_spec, resolve_factory
 from .pipeline import DENSE, canonical_method, prune_model
 from .training import recipe, scaled_milestones, train
 
-__all__ = ["RunSpec", "plan_grid", "run_grid", "read_results", "fill_dense_accuracy", "RESULT_COLUMNS", "GridLockedError"]
+__all__ = ["RunSpec", "plan_grid", "run_grid", "read_results", "fill_dense_accuracy", "RESULT_COLUMNS", "LOCK_NAME",
+           "GridLockedError"]
 
 #: Leading columns of the results table, in order.
 RESULT_COLUMNS = [
@@ -70,10 +77,11 @@ RESULT_COLUMNS = [
 ]
 _KEY = ["arch", "dataset", "method", "sparsity", "seed"]
 RESULTS_FILE = "results.csv"
+#: Name of the output lock file inside the grid's folder.
+LOCK_NAME = ".grid.lock"
 
-
-class GridLockedError(RuntimeError):
-    """Another process is running a grid in the same output folder."""
+#: Former name of :class:`topocore.errors.OutputLockedError` (kept importable).
+GridLockedError = OutputLockedError
 
 
 @dataclass(frozen=True)
@@ -92,8 +100,10 @@ class RunSpec:
 
     @property
     def relpath(self) -> str:
-        """Checkpoint path relative to the output folder."""
-        return f"checkpoints/{self.dataset}/{self.arch}/{self.method}/s{self.sparsity:g}-seed{self.seed}.pt"
+        """Checkpoint path relative to the output folder (a model spec's ``:`` becomes
+        ``--``, which no module or factory name holds)."""
+        arch = re.sub(r"[^A-Za-z0-9_.-]", "_", self.arch.replace(":", "--"))
+        return f"checkpoints/{self.dataset}/{arch}/{self.method}/s{self.sparsity:g}-seed{self.seed}.pt"
 
 
 def _as_list(values: Iterable[Any] | Any) -> list[Any]:
@@ -103,25 +113,31 @@ def _as_list(values: Iterable[Any] | Any) -> list[Any]:
 
 
 def plan_grid(
-    archs: Iterable[str], methods: Iterable[str], sparsities: Iterable[float], datasets: Iterable[str], seeds: Iterable[int]
+    archs: Iterable[str],
+    methods: Iterable[str],
+    sparsities: Iterable[float],
+    datasets: Iterable[str],
+    random_states: Iterable[int],
 ) -> list[RunSpec]:
     """Every run of the grid, dense baselines first within each (data set, arch, seed).
 
-    ``dense`` among ``methods`` adds one unpruned run per data set, arch and seed
-    (sparsity 0) whatever ``sparsities`` holds; duplicates are removed.
+    ``archs`` are zoo names or ``"package.module:factory"`` model specs (checked for
+    syntax here, imported by :func:`run_grid`); ``random_states`` are the int seeds of the
+    runs (the ``seed`` column).  ``dense`` among ``methods`` adds one unpruned run per data
+    set, arch and seed (sparsity 0) whatever ``sparsities`` holds; duplicates are removed.
     """
-    archs_ = [canonical_name(a) for a in _as_list(archs)]
+    archs_ = [canonical_model(a) for a in _as_list(archs)]
     methods_ = [canonical_method(m) for m in _as_list(methods)]
     datasets_ = [canonical_dataset(d) for d in _as_list(datasets)]
-    seeds_ = [int(s) for s in _as_list(seeds)]
+    seeds_ = [_seed(s) for s in _as_list(random_states)]
     sparsities_ = [float(s) for s in _as_list(sparsities)]
     for s in sparsities_:
         if not 0.0 <= s < 1.0:
-            raise ValueError(f"sparsities must lie in [0, 1), got {s}")
+            raise InputError(f"sparsities must lie in [0, 1), got {s}")
     if not (archs_ and methods_ and datasets_ and seeds_):
-        raise ValueError("a grid needs at least one arch, method, data set and seed")
+        raise InputError("a grid needs at least one arch, method, data set and seed; give each axis a value")
     if any(m != DENSE for m in methods_) and not sparsities_:
-        raise ValueError("pruning methods need at least one sparsity")
+        raise InputError("pruning methods need at least one sparsity; give sparsities (or only the method 'dense')")
     runs: list[RunSpec] = []
     seen: set = set()
     for d in datasets_:
@@ -142,6 +158,17 @@ def plan_grid(
     return runs
 
 
+def _seed(value: Any) -> int:
+    try:
+        seed = int(value)
+        exact = float(value) == seed
+    except (TypeError, ValueError):
+        seed, exact = -1, False
+    if seed < 0 or not exact:
+        raise InputError(f"grid seeds (random_states) must be non-negative ints, got {value!r}")
+    return seed
+
+
 def read_results(path: str | os.PathLike) -> pd.DataFrame:
     """Read a grid's ``results.csv`` (or the folder holding it) with the column types restored."""
     p = Path(path)
@@ -159,12 +186,12 @@ def _reference_lookup(dense_reference: Any) -> dict[tuple[str, str], float]:
         return {}
     table = dense_reference if isinstance(dense_reference, pd.DataFrame) else pd.read_csv(dense_reference)
     if not {"dataset", "arch"} <= set(table.columns) or not ({"dense_accuracy", "acc_mean"} & set(table.columns)):
-        raise ValueError("dense_reference needs columns dataset, arch and dense_accuracy (fraction) or acc_mean (percent)")
+        raise InputError("dense_reference needs columns dataset, arch and dense_accuracy (fraction) or acc_mean (percent)")
     out = {}
     for _, r in table.iterrows():
         try:
-            key = (canonical_dataset(r["dataset"]), canonical_name(r["arch"]))
-        except (KeyError, ValueError):
+            key = (canonical_dataset(r["dataset"]), canonical_model(r["arch"]))
+        except InputError:
             continue  # rows for data sets or models outside the zoo do not concern this grid
         value = float(r["dense_accuracy"]) if "dense_accuracy" in table.columns else float(r["acc_mean"]) / 100.0
         out[key] = value
@@ -190,44 +217,6 @@ def fill_dense_accuracy(df: pd.DataFrame, dense_reference: Any = None) -> pd.Dat
     return df
 
 
-class _Lock:
-    def __init__(self, folder: Path) -> None:
-        self.path = folder / ".grid.lock"
-
-    def __enter__(self) -> "_Lock":
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                try:
-                    pid = int(self.path.read_text().strip() or "0")
-                except (OSError, ValueError):
-                    pid = 0
-                if pid > 0 and _alive(pid):
-                    raise GridLockedError(
-                        f"another grid (pid {pid}) is writing {self.path.parent}; wait for it or remove {self.path} if it is gone"
-                    ) from None
-                self.path.unlink(missing_ok=True)  # stale lock of a dead process
-                continue
-            with os.fdopen(fd, "w") as fh:
-                fh.write(str(os.getpid()))
-            return self
-        raise GridLockedError(f"could not take the lock {self.path}")
-
-    def __exit__(self, *exc: Any) -> None:
-        self.path.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _write_table(rows: dict, out: Path, dense_reference: Any) -> pd.DataFrame:
     df = pd.DataFrame(list(rows.values()))
     for col in RESULT_COLUMNS:
@@ -236,12 +225,7 @@ def _write_table(rows: dict, out: Path, dense_reference: Any) -> pd.DataFrame:
     df = fill_dense_accuracy(df, dense_reference)
     extra = [c for c in df.columns if c not in RESULT_COLUMNS]
     df = df[RESULT_COLUMNS + extra]
-    path = out / RESULTS_FILE
-    tmp = out / f".{RESULTS_FILE}.tmp-{os.getpid()}"
-    df.to_csv(tmp, index=False)
-    with open(tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    atomic_write_csv(out / RESULTS_FILE, df)
     return df
 
 
@@ -264,7 +248,7 @@ def run_grid(
     methods: Iterable[str],
     sparsities: Iterable[float],
     datasets: Iterable[str],
-    seeds: Iterable[int],
+    random_states: Iterable[int],
     out: str | os.PathLike,
     *,
     train: bool = False,
@@ -283,8 +267,10 @@ def run_grid(
 
     Parameters
     ----------
-    archs, methods, sparsities, datasets, seeds :
-        The grid axes (see :func:`plan_grid`; ``dense`` in ``methods`` adds baselines).
+    archs, methods, sparsities, datasets, random_states :
+        The grid axes (see :func:`plan_grid`; ``dense`` in ``methods`` adds baselines;
+        ``archs`` may hold ``"package.module:factory"`` model specs; ``random_states`` are
+        the int seeds, the table's ``seed`` column).
     out : path
         Output folder (created).
     train : bool
@@ -310,18 +296,22 @@ def run_grid(
     stop_on_error : bool
         Re-raise the first failing run instead of recording it.
     """
-    runs = plan_grid(archs, methods, sparsities, datasets, seeds)
+    runs = plan_grid(archs, methods, sparsities, datasets, random_states)
+    for spec_arch in dict.fromkeys(r.arch for r in runs):
+        if is_spec(spec_arch):
+            resolve_factory(spec_arch)  # a missing module or factory fails now, not in every run
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     train_options = dict(train_options or {})
-    unknown = set(train_options) - {"epochs", "lr", "momentum", "weight_decay", "milestones", "batch_size", "num_workers", "amp", "eval_every"}
+    allowed = {"epochs", "lr", "momentum", "weight_decay", "milestones", "batch_size", "num_workers", "amp", "eval_every"}
+    unknown = set(train_options) - allowed
     if unknown:
-        raise ValueError(f"unknown train_options {sorted(unknown)}")
+        raise InputError(f"unknown train_options {sorted(unknown)}; the options are {sorted(allowed)}")
     prune_options = {canonical_method(k): dict(v) for k, v in (prune_options or {}).items()}
     _reference_lookup(dense_reference)  # validate early
     disable = None if progress is None else not progress
 
-    with _Lock(out):
+    with output_lock(out, name=LOCK_NAME):
         rows: dict[tuple, dict[str, Any]] = {}
         if (out / RESULTS_FILE).exists():
             for rec in read_results(out).to_dict("records"):
@@ -333,7 +323,7 @@ def run_grid(
         def datasets_for(dataset: str):
             key = (dataset, input_shape)
             if key not in data_cache:
-                extra = {"input_shape": input_shape} if dataset in ("digits", "digits_t2", "digits_noisy", "synthetic") and input_shape else {}
+                extra = {"input_shape": input_shape} if dataset in RESHAPABLE and input_shape else {}
                 train_set = get_dataset(dataset, data_root, "train", **extra)
                 plain = copy.copy(train_set)
                 plain.augment = False
@@ -355,7 +345,7 @@ def run_grid(
                 and (row.get("status") == "trained" if train else row.get("status") in ("pruned", "trained"))
             )
             if finished and train and _int(row.get("trained_epochs")) != epochs:
-                raise ValueError(
+                raise InputError(
                     f"{path} was trained for {_int(row.get('trained_epochs'))} epochs, this grid asks for {epochs}; "
                     "use another output folder"
                 )
@@ -378,7 +368,7 @@ def run_grid(
                     extra = dict(on_result(path, dict(row)) or {})
                     clash = set(extra) & set(RESULT_COLUMNS)
                     if clash:
-                        raise ValueError(f"on_result returned reserved columns {sorted(clash)}")
+                        raise InputError(f"on_result returned reserved columns {sorted(clash)}; rename them")
                     row.update(extra)
                     row["hook_status"], row["hook_error"] = "ok", ""
                 except KeyboardInterrupt:
@@ -409,18 +399,18 @@ def _do_run(spec: RunSpec, path: Path, train_flag: bool, epochs: int | None, tra
     if needs_data:
         train_set, plain, test_set = datasets_for(spec.dataset)
     if path.exists():
-        ck = load_checkpoint(path, map_location=device)
+        ck = load_checkpoint(path, map_location=device, trusted=spec.arch if is_spec(spec.arch) else ())
         model, masks, meta = ck.model, ck.masks, dict(ck.meta)
         meta.pop("history", None)
         result["prune_seconds"] = meta.get("prune_seconds")
     else:
         shape = None
-        if spec.dataset in ("digits", "digits_t2", "digits_noisy", "synthetic") and plain is None:
+        if spec.dataset in RESHAPABLE and plain is None:
             train_set, plain, test_set = datasets_for(spec.dataset)
         if plain is not None:
             shape = plain.input_shape
         model, masks, meta = prune_model(
-            spec.arch, spec.method, spec.sparsity, dataset=spec.dataset, seed=spec.seed, input_shape=shape,
+            spec.arch, spec.method, spec.sparsity, dataset=spec.dataset, random_state=spec.seed, input_shape=shape,
             num_classes=plain.num_classes if plain is not None else None,
             model_kwargs=model_kwargs, options=options, device=device, progress=False, data=plain,
         )

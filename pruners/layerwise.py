@@ -21,6 +21,8 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+from topocore.errors import InputError
+
 __all__ = ["raw_er_scale", "raw_erk_scale", "scaled_densities", "layer_densities", "layerwise_random_masks"]
 
 
@@ -43,7 +45,7 @@ def scaled_densities(raw: Sequence[float], sizes: Sequence[int], density: float)
     layer ends up dense (``density == 1``).
     """
     if not 0.0 <= density <= 1.0:
-        raise ValueError(f"density must lie in [0, 1], got {density}")
+        raise InputError(f"density must lie in [0, 1], got {density}; pass the fraction of weights kept")
     total = sum(int(n) for n in sizes)
     target = density * total
     dense: set[int] = set()
@@ -73,7 +75,7 @@ def layer_densities(shapes: Sequence[Sequence[int]], density: float, kind: str) 
     elif kind == "erk":
         raw = [raw_erk_scale(s) for s in shapes]
     else:
-        raise ValueError(f"unknown layer-wise scheme {kind!r}; use 'uniform', 'er' or 'erk'")
+        raise InputError(f"unknown layer-wise scheme {kind!r}; use 'uniform', 'er' or 'erk'")
     return scaled_densities(raw, sizes, density)[0]
 
 

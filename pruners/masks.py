@@ -16,11 +16,13 @@ the masks.
 
 from __future__ import annotations
 
-from typing import Iterator, Mapping
+from typing import Mapping
 
 import torch
 import torch.nn as nn
 from torch.nn.utils import prune as torch_prune
+
+from topocore.masks import prunable_layers, prunable_names, prunable_types, raw_weight, validate_masks
 
 __all__ = [
     "PRUNABLE_TYPES",
@@ -37,79 +39,26 @@ __all__ = [
     "copy_model",
 ]
 
-#: Layer types whose ``weight`` is prunable.
-PRUNABLE_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
-
-
-def prunable_layers(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
-    """Yield ``(param_name, module)`` for every prunable weight, in module order.
-
-    ``param_name`` is ``"<module path>.weight"`` whether or not the module currently
-    carries a pruning re-parametrisation.
-    """
-    for name, module in model.named_modules():
-        if isinstance(module, PRUNABLE_TYPES):
-            yield (f"{name}.weight" if name else "weight"), module
-
-
-def prunable_names(model: nn.Module) -> list[str]:
-    """Names of the prunable parameters of ``model`` in module order."""
-    return [name for name, _ in prunable_layers(model)]
-
-
-def _weight(module: nn.Module) -> torch.Tensor:
-    """The raw (un-masked) weight tensor of a prunable module."""
-    return module.weight_orig if hasattr(module, "weight_orig") else module.weight
-
-
-def _canonical_key(key: str) -> str:
-    if key.endswith(".weight_mask") or key == "weight_mask":
-        return key[: -len("_mask")]
-    if key.endswith(".weight_orig") or key == "weight_orig":
-        raise KeyError(
-            f"mask key {key!r} names the raw parameter; use the parameter name {key[: -len('_orig')]!r}"
-        )
-    return key
+#: Layer types whose ``weight`` is prunable (``topocore.masks.prunable_types()``).
+PRUNABLE_TYPES = prunable_types()
 
 
 def normalize_masks(model: nn.Module, masks: Mapping[str, torch.Tensor], *, complete: bool = False) -> dict[str, torch.Tensor]:
-    """Validate ``masks`` against ``model`` and return them as ``{param_name: bool tensor}``.
+    """Validate ``masks`` against ``model`` and return them as ``{param_name: bool tensor}`` in module order.
 
-    Keys may be parameter names (``"conv1.weight"``) or buffer names
-    (``"conv1.weight_mask"``).  Values must have the parameter's shape and be boolean
-    or contain only 0 and 1.  The result lives on the device of the parameter.  With
-    ``complete=True`` parameters missing from ``masks`` get an all-``True`` mask.
+    A thin wrapper of :func:`topocore.masks.validate_masks`, the project's one mask
+    validator (``complete=True`` is ``missing="dense"``, else ``missing="ignore"``); the
+    result lives on the device of each parameter.  Keys may be parameter names
+    (``"conv1.weight"``) or buffer names (``"conv1.weight_mask"``); values must have the
+    parameter's shape and be boolean or hold only 0 and 1.
 
-    Raises ``KeyError`` for names that are not prunable parameters of the model and
-    ``ValueError`` for wrong shapes or non-binary values.
+    Raises
+    ------
+    topocore.errors.MaskError
+        For a key that is not a prunable parameter of the model, a key given twice, a
+        wrong shape or a non-binary value.
     """
-    if not isinstance(masks, Mapping):
-        raise TypeError(f"masks must be a mapping {{param_name: bool tensor}}, got {type(masks).__name__}")
-    layers = dict(prunable_layers(model))
-    out: dict[str, torch.Tensor] = {}
-    for key, value in masks.items():
-        name = _canonical_key(str(key))
-        if name not in layers:
-            close = [n for n in layers if n.split(".")[-2:] == name.split(".")[-2:]][:3]
-            hint = f" (did you mean {close}?)" if close else f"; prunable parameters are e.g. {list(layers)[:4]}"
-            raise KeyError(f"mask for {key!r} does not match a prunable parameter of {type(model).__name__}{hint}")
-        if name in out:
-            raise KeyError(f"mask for {name!r} given twice (as parameter and as buffer name)")
-        weight = _weight(layers[name])
-        mask = torch.as_tensor(value)
-        if tuple(mask.shape) != tuple(weight.shape):
-            raise ValueError(f"mask for {name!r} has shape {tuple(mask.shape)}, the parameter has {tuple(weight.shape)}")
-        if mask.dtype != torch.bool:
-            if mask.numel() and not bool(((mask == 0) | (mask == 1)).all()):
-                raise ValueError(f"mask for {name!r} must be boolean or contain only 0 and 1")
-            mask = mask != 0
-        out[name] = mask.to(device=weight.device)
-    if complete:
-        for name, module in layers.items():
-            if name not in out:
-                out[name] = torch.ones_like(_weight(module), dtype=torch.bool)
-        out = {name: out[name] for name in layers}
-    return out
+    return validate_masks(model, masks, missing="dense" if complete else "ignore", device=None)
 
 
 def apply_masks(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> nn.Module:
@@ -129,7 +78,7 @@ def apply_masks(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> nn.Modul
             with torch.no_grad():
                 module.weight = module.weight_orig * module.weight_mask
         else:
-            torch_prune.custom_from_mask(module, "weight", mask.to(_weight(module).dtype))
+            torch_prune.custom_from_mask(module, "weight", mask.to(raw_weight(module).dtype))
     return model
 
 
@@ -193,7 +142,7 @@ def enforce_masks(model: nn.Module, masks: Mapping[str, torch.Tensor] | None = N
         return
     for name, mask in normalize_masks(model, masks).items():
         module = layers[name]
-        _weight(module).mul_(mask.to(_weight(module).dtype))
+        raw_weight(module).mul_(mask.to(raw_weight(module).dtype))
         if hasattr(module, "weight_mask"):
             module.weight = module.weight_orig * module.weight_mask
 

@@ -1,12 +1,14 @@
-"""One pruning run from names: build a seeded zoo model, prune it, describe it in checkpoint metadata.
+"""One pruning run from names: build a seeded model, prune it, describe it in checkpoint metadata.
 
 Used by the ``topometrics prune``, ``train`` and ``grid`` commands and handy in scripts::
 
     >>> from pruners.pipeline import prune_model
-    >>> model, masks, meta = prune_model("resnet20", "erk", 0.9, dataset="cifar10")
+    >>> model, masks, meta = prune_model("resnet20", "erk", 0.9, dataset="cifar10", random_state=0)
     >>> pruners.save_checkpoint("r20-erk.pt", model, masks, meta)
 
-The pseudo-method ``"dense"`` (sparsity 0, nothing pruned) gives dense baselines.
+``arch`` is a zoo name or a model spec ``"package.module:factory"`` (see
+:func:`pruners.models.build`).  The pseudo-method ``"dense"`` (sparsity 0, nothing pruned)
+gives dense baselines.
 """
 
 from __future__ import annotations
@@ -15,38 +17,48 @@ import os
 import time
 from typing import Any, Mapping
 
+import numpy as np
 import torch
 import torch.nn as nn
 
-from ._rng import seeded
-from .data import canonical_dataset, dataset_info, get_dataset
+from topocore.errors import InputError
+from topocore.names import DENSE
+from topocore.random import seed_of
+
+from .data import RESHAPABLE, canonical_dataset, dataset_info, get_dataset
 from .masks import apply_masks
-from .methods import METHODS, _lookup, prune
-from .models import canonical_name, get_model
+from .methods import METHODS, prune
+from .methods import canonical_method as _registry_method
+from .models import build, canonical_model
 
 __all__ = ["DENSE", "build_model", "prune_model", "canonical_method"]
 
-#: Name of the no-pruning pseudo-method.
-DENSE = "dense"
-
 
 def canonical_method(method: str) -> str:
-    """Registry name of ``method`` (``"dense"`` included); ``ValueError`` for unknown names."""
-    if str(method).lower() == DENSE:
-        return DENSE
-    return _lookup(method).name
+    """Registry name of ``method`` (``"dense"`` included); :class:`~topocore.errors.InputError` for unknown names.
+
+    The spellings are those of :func:`topocore.names.canonical_method`.
+    """
+    return _registry_method(method, dense=True)
 
 
 def build_model(
     arch: str,
     num_classes: int,
     input_shape: tuple[int, ...],
-    seed: int,
+    random_state: None | int | np.random.Generator,
     model_kwargs: Mapping[str, Any] | None = None,
 ) -> nn.Module:
-    """``get_model(arch, ...)`` with its initialisation drawn from ``seed`` (the global RNG is preserved)."""
-    with seeded(seed):
-        return get_model(arch, int(num_classes), tuple(input_shape), **dict(model_kwargs or {}))
+    """:func:`pruners.models.build` with the options as a dict: the model initialised from ``random_state``.
+
+    ``arch`` is a zoo name or a ``"package.module:factory"`` spec; the caller's global RNG
+    state is preserved (unless ``random_state`` is ``None``).
+    """
+    model_kwargs = dict(model_kwargs or {})
+    clash = sorted({"num_classes", "input_shape", "random_state"} & set(model_kwargs))
+    if clash:
+        raise InputError(f"model options {clash} duplicate arguments of their own; pass them directly, not in model_kwargs")
+    return build(arch, int(num_classes), tuple(input_shape), random_state=random_state, **model_kwargs)
 
 
 def prune_model(
@@ -56,7 +68,7 @@ def prune_model(
     *,
     dataset: str | None = None,
     data_root: str | os.PathLike | None = None,
-    seed: int = 0,
+    random_state: int | np.random.Generator | None = 0,
     num_classes: int | None = None,
     input_shape: tuple[int, ...] | None = None,
     model_kwargs: Mapping[str, Any] | None = None,
@@ -65,16 +77,19 @@ def prune_model(
     progress: bool | None = None,
     data: Any = None,
 ) -> tuple[nn.Module, dict[str, torch.Tensor], dict[str, Any]]:
-    """Build ``arch`` initialised from ``seed``, prune it with ``method`` and return ``(model, masks, meta)``.
+    """Build ``arch`` initialised from ``random_state``, prune it with ``method`` and return ``(model, masks, meta)``.
 
-    The returned model carries the masks as ``torch.nn.utils.prune`` buffers.  ``num_classes``
-    and ``input_shape`` default to the data set's (10 and 3x32x32 without a data set).
+    ``arch`` is a zoo name or a ``"package.module:factory"`` spec.  The returned model
+    carries the masks as ``torch.nn.utils.prune`` buffers.  ``num_classes`` and
+    ``input_shape`` default to the data set's (10 and 3x32x32 without a data set).
     Data-dependent methods read the training split of ``dataset`` (without augmentation)
-    from ``data_root`` unless ``data`` is given.  ``meta`` is ready for
-    :func:`pruners.save_checkpoint`.
+    from ``data_root`` unless ``data`` is given.  ``random_state`` (an int; ``None`` or a
+    Generator give one drawn int) seeds both the initialisation and the pruning and is
+    recorded as ``meta["seed"]``.  ``meta`` is ready for :func:`pruners.save_checkpoint`.
     """
-    arch = canonical_name(arch)
+    arch = canonical_model(arch)
     method = canonical_method(method)
+    seed = seed_of(random_state)
     key = canonical_dataset(dataset) if dataset is not None else None
     info = dataset_info(key, input_shape=input_shape) if key is not None else {"num_classes": 10, "input_shape": (3, 32, 32)}
     if num_classes is None:
@@ -83,7 +98,7 @@ def prune_model(
         input_shape = info["input_shape"]
     input_shape = tuple(int(s) for s in input_shape)
     if method == DENSE and float(sparsity) != 0.0:
-        raise ValueError(f"the dense pseudo-method prunes nothing: use sparsity 0, not {sparsity}")
+        raise InputError(f"the dense pseudo-method prunes nothing: use sparsity 0, not {sparsity}")
     model = build_model(arch, num_classes, input_shape, seed, model_kwargs).to(device)
     start = time.perf_counter()
     if method == DENSE:
@@ -91,10 +106,11 @@ def prune_model(
     else:
         if data is None and METHODS[method].needs_data:
             if key is None:
-                raise ValueError(f"pruning method {method!r} is data-dependent: give a data set (dataset=..., --dataset)")
-            data = get_dataset(key, data_root, "train", augment=False, input_shape=input_shape if key in ("digits", "digits_t2", "digits_noisy", "synthetic") else None)
+                raise InputError(f"pruning method {method!r} is data-dependent: give a data set (dataset=..., --dataset)")
+            data = get_dataset(key, data_root, "train", augment=False, input_shape=input_shape if key in RESHAPABLE else None)
         masks = prune(
-            model, method, float(sparsity), data=data, input_shape=input_shape, random_state=int(seed), progress=progress, **dict(options or {})
+            model, method, float(sparsity), data=data, input_shape=input_shape, random_state=seed, progress=progress,
+            **dict(options or {}),
         )
     seconds = time.perf_counter() - start
     apply_masks(model, masks)
@@ -105,7 +121,7 @@ def prune_model(
         "model_kwargs": dict(model_kwargs or {}),
         "method": method,
         "sparsity": float(sparsity),
-        "seed": int(seed),
+        "seed": seed,
         "dataset": key,
         "accuracy": None,
         "dense_accuracy": None,

@@ -19,6 +19,8 @@ from typing import Mapping, Sequence
 
 import torch
 
+from topocore.errors import InputError
+
 __all__ = ["n_to_keep", "global_top_k", "allocate_counts", "random_layer_masks", "exponential_schedule"]
 
 
@@ -42,7 +44,7 @@ def global_top_k(scores: Mapping[str, torch.Tensor], k: int) -> dict[str, torch.
     total = sum(sizes)
     k = int(k)
     if not 0 <= k <= total:
-        raise ValueError(f"cannot keep {k} of {total} weights")
+        raise InputError(f"cannot keep {k} of {total} weights; k must lie in [0, {total}]")
     if total == 0:
         return {n: torch.zeros_like(scores[n], dtype=torch.bool) for n in names}
     device = flats[0].device
@@ -74,7 +76,7 @@ def allocate_counts(densities: Sequence[float], sizes: Sequence[int], total_keep
     first on ties).  The real targets must sum to ``total_keep`` up to rounding error.
     """
     if len(densities) != len(sizes):
-        raise ValueError("densities and sizes differ in length")
+        raise InputError("densities and sizes differ in length; give one density per layer")
     targets = [min(max(float(d), 0.0), 1.0) * int(n) for d, n in zip(densities, sizes)]
     counts = [min(int(math.floor(t + 1e-9)), int(n)) for t, n in zip(targets, sizes)]
     remainder = int(total_keep) - sum(counts)
@@ -96,7 +98,7 @@ def allocate_counts(densities: Sequence[float], sizes: Sequence[int], total_keep
                 counts[i] -= 1
                 remainder += 1
     if remainder != 0:
-        raise ValueError(f"cannot place {total_keep} weights in layers of sizes {list(sizes)}")
+        raise InputError(f"cannot place {total_keep} weights in layers of sizes {list(sizes)}; keep at most their sum")
     return counts
 
 
@@ -111,7 +113,7 @@ def random_layer_masks(
         n = math.prod(shape)
         c = int(counts[name])
         if not 0 <= c <= n:
-            raise ValueError(f"cannot keep {c} of {n} weights in {name!r}")
+            raise InputError(f"cannot keep {c} of {n} weights in {name!r}; counts must lie in [0, layer size]")
         flat = torch.zeros(n, dtype=torch.bool)
         if c:
             flat[torch.randperm(n, generator=generator)[:c]] = True
@@ -126,7 +128,7 @@ def exponential_schedule(total: int, n_keep: int, iterations: int) -> list[int]:
     counts never increase (Tanaka et al. 2020, Section 6).
     """
     if iterations < 1:
-        raise ValueError(f"iterations must be >= 1, got {iterations}")
+        raise InputError(f"iterations must be >= 1, got {iterations}; pass iterations=1 or more")
     if total == 0:
         return [0] * iterations
     density = n_keep / total

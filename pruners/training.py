@@ -35,24 +35,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ._rng import seeded
+from topocore import names
+from topocore.errors import InputError
+from topocore.masks import validate_masks
+from topocore.random import seed_of, seeded
+
 from .checkpoint import _read_payload, save_checkpoint
 from .data.base import make_loader
-from .masks import apply_masks, enforce_masks, masks_from_model, normalize_masks, remove_masks
-from .models import canonical_name
+from .masks import apply_masks, enforce_masks, masks_from_model, remove_masks
+from .models import canonical_model
 
 __all__ = ["recipe", "scaled_milestones", "train", "evaluate", "TrainResult", "resolve_device"]
 
 
 def recipe(dataset: str | None, arch: str | None = None) -> dict[str, Any]:
     """The paper's training hyper-parameters for ``dataset`` and ``arch`` (see the module docstring)."""
-    key = (dataset or "").lower().replace("-", "").replace("_", "")
-    wd = 5e-4 if arch is not None and canonical_name(arch) == "wrn28_2" else 1e-4
+    key = names.canonical_dataset(dataset, strict=False) if dataset is not None else None
+    wd = 5e-4 if arch is not None and canonical_model(arch) == "wrn28_2" else 1e-4
     if key == "tinyimagenet":
         return {"epochs": 100, "lr": 0.1, "momentum": 0.9, "weight_decay": wd, "milestones": [30, 60, 80], "gamma": 0.1, "batch_size": 128}
     return {"epochs": 160, "lr": 0.1, "momentum": 0.9, "weight_decay": wd, "milestones": [80, 120], "gamma": 0.1, "batch_size": 128}
@@ -70,7 +75,7 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but CUDA is not available; use device='cpu'")
+        raise InputError("device 'cuda' requested but CUDA is not available; use device='cpu'")
     return device
 
 
@@ -93,7 +98,10 @@ def _loader(data: Any, batch_size: int, shuffle: bool, num_workers: int, generat
     if isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[0], torch.Tensor):
         data = torch.utils.data.TensorDataset(data[0], data[1])
     if not isinstance(data, torch.utils.data.Dataset):
-        raise TypeError(f"training data must be a Dataset, a DataLoader or an (inputs, labels) pair, got {type(data).__name__}")
+        raise InputError(
+            f"training data must be a Dataset, a DataLoader or an (inputs, labels) pair, got {type(data).__name__}; "
+            "pass one of those"
+        )
     return make_loader(data, batch_size, shuffle=shuffle, num_workers=num_workers, generator=generator, pin_memory=pin)
 
 
@@ -115,7 +123,7 @@ def evaluate(model: nn.Module, data: Any, *, device: str | torch.device | None =
         total += int(y.numel())
     model.train(was)
     if total == 0:
-        raise ValueError("test data is empty")
+        raise InputError("test data is empty; pass a non-empty test set")
     return correct / total
 
 
@@ -141,7 +149,7 @@ def train(
     device: str | torch.device | None = None,
     amp: bool | None = None,
     num_workers: int = 0,
-    random_state: int = 0,
+    random_state: int | np.random.Generator | None = 0,
     checkpoint: str | os.PathLike | None = None,
     meta: Mapping[str, Any] | None = None,
     resume: bool = False,
@@ -171,9 +179,10 @@ def train(
         Mixed precision (float16 autocast + gradient scaling); default on for CUDA.  Ignored
         on CPU.
     num_workers : int
-        DataLoader workers (0 = main process, the right choice on CPU).
-    random_state : int
-        Seeds the data order and augmentation (the caller's global RNG state is preserved).
+        DataLoader worker processes (torch's name; 0 = the main process, the right choice on CPU).
+    random_state : int, numpy.random.Generator or None
+        Seeds the data order and augmentation (the caller's global RNG state is preserved);
+        ``None`` or a Generator give one drawn seed (:func:`topocore.random.seed_of`).
     checkpoint : path, optional
         Saved after every epoch (atomically) with the optimiser state for ``resume``, and at
         the end with ``meta["accuracy"]`` and without the optimiser state.  Needs ``meta``
@@ -192,7 +201,8 @@ def train(
         connectivity penalty of :mod:`pruners.connectivity`); the history then records the
         epoch's mean ``penalty`` next to ``train_loss`` (the cross-entropy alone).
     """
-    with seeded(int(random_state)):
+    random_state = seed_of(random_state)
+    with seeded(random_state):
         return _train(model, masks, train_data, test_data, epochs=epochs, lr=lr, momentum=momentum,
                       weight_decay=weight_decay, milestones=milestones, gamma=gamma, batch_size=batch_size, device=device,
                       amp=amp, num_workers=num_workers, random_state=random_state, checkpoint=checkpoint, meta=meta,
@@ -204,16 +214,16 @@ def _train(model, masks, train_data, test_data, *, epochs, lr, momentum, weight_
            penalty=None) -> TrainResult:
     epochs = int(epochs)
     if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
+        raise InputError(f"epochs must be >= 1, got {epochs}")
     if checkpoint is not None and meta is None:
-        raise ValueError("checkpoint=... needs meta describing the model (arch, num_classes, input_shape)")
+        raise InputError("checkpoint=... needs meta describing the model: pass meta with arch, num_classes, input_shape")
     device = resolve_device(device)
     use_amp = (device.type == "cuda") if amp is None else bool(amp) and device.type == "cuda"
     if milestones is None:
         milestones = [int(epochs * 0.5), int(epochs * 0.75)]
     milestones = sorted(int(m) for m in milestones)
 
-    masks = normalize_masks(model, masks if masks is not None else masks_from_model(model), complete=True)
+    masks = validate_masks(model, masks if masks is not None else masks_from_model(model), missing="dense", device=None)
     model.to(device)
     masks = {n: m.to(device) for n, m in masks.items()}
     apply_masks(model, masks)
@@ -236,11 +246,11 @@ def _train(model, masks, train_data, test_data, *, epochs, lr, momentum, weight_
             )
         if tstate is not None:
             if int(tstate.get("epochs", -1)) != epochs:
-                raise ValueError(
+                raise InputError(
                     f"{ck_path} holds a run planned for {tstate.get('epochs')} epochs, not {epochs}; "
                     "resume with the same --epochs or start a new checkpoint"
                 )
-            masks = normalize_masks(model, payload["masks"], complete=True)
+            masks = validate_masks(model, payload["masks"], missing="dense", device=None)
             masks = {n: m.to(device) for n, m in masks.items()}
             _load_effective(model, payload["state_dict"], masks)
             start_epoch = int(tstate["epoch"])

@@ -20,7 +20,9 @@ from pruners import (
     save_checkpoint,
     sparsity_of,
 )
-from pruners.masks import effective_state_dict, enforce_masks, normalize_masks, remove_masks
+from pruners.masks import PRUNABLE_TYPES, effective_state_dict, enforce_masks, normalize_masks, remove_masks
+from topocore.errors import InputError, MaskError
+from topocore.masks import prunable_types, validate_masks
 
 SHAPE = (3, 8, 8)
 
@@ -79,15 +81,35 @@ def test_masks_accept_buffer_names_and_01_tensors():
 
 
 def test_mask_errors_are_clear():
+    """Every mask entry point refuses through topocore's one validator (MaskError)."""
     model = get_model("resnet20", 10, SHAPE)
-    with pytest.raises(KeyError, match="does not match a prunable parameter"):
-        apply_masks(model, {"bn1.weight": torch.ones(16, dtype=torch.bool)})
-    with pytest.raises(ValueError, match="shape"):
-        apply_masks(model, {"conv1.weight": torch.ones(3, 3, dtype=torch.bool)})
-    with pytest.raises(ValueError, match="only 0 and 1"):
-        apply_masks(model, {"conv1.weight": torch.full(model.conv1.weight.shape, 0.5)})
-    with pytest.raises(KeyError, match="parameter name"):
-        apply_masks(model, {"conv1.weight_orig": torch.ones(model.conv1.weight.shape)})
+    shape = model.conv1.weight.shape
+    bad = [
+        ({"bn1.weight": torch.ones(16, dtype=torch.bool)}, "not a prunable parameter"),
+        ({"conv1.weight": torch.ones(3, 3, dtype=torch.bool)}, "shape"),
+        ({"conv1.weight": torch.full(shape, 0.5)}, "0.5"),
+        ({"conv1.weight": torch.full(shape, float("nan"))}, "nan"),
+        ({"conv1.weight_orig": torch.ones(shape)}, "parameter name"),
+        ({"conv1.weight": torch.ones(shape), "conv1.weight_mask": torch.ones(shape)}, "twice"),
+    ]
+    for masks, match in bad:
+        for entry in (apply_masks, normalize_masks, enforce_masks):
+            with pytest.raises(MaskError, match=match):
+                entry(model, masks)
+    with pytest.raises(MaskError, match="dict"):
+        normalize_masks(model, [torch.ones(shape)])
+    assert not hasattr(model.conv1, "weight_mask")  # nothing was installed on the way
+
+
+def test_normalize_masks_is_the_topocore_validator():
+    model = get_model("resnet20", 10, SHAPE)
+    some = {"linear.weight_mask": torch.zeros_like(model.linear.weight), "conv1.weight": torch.ones_like(model.conv1.weight)}
+    assert list(normalize_masks(model, some)) == list(validate_masks(model, some)) == ["conv1.weight", "linear.weight"]
+    full = normalize_masks(model, some, complete=True)
+    expected = validate_masks(model, some, missing="dense")
+    assert list(full) == prunable_names(model) == list(expected)
+    assert all(torch.equal(full[n], expected[n]) for n in full)
+    assert PRUNABLE_TYPES == prunable_types()
 
 
 def test_masks_from_unpruned_model_are_dense():
@@ -173,11 +195,11 @@ def test_save_validates_meta(tmp_path):
     model = get_model("conv6", 10, SHAPE)
     with pytest.raises(ValueError, match="input_shape"):
         save_checkpoint(tmp_path / "x.pt", model, None, {"arch": "conv6", "num_classes": 10})
-    with pytest.raises(TypeError, match="meta.extra"):
+    with pytest.raises(InputError, match="meta.extra"):
         save_checkpoint(tmp_path / "x.pt", model, None, _meta(arch="conv6", extra=object()))
     with pytest.raises(ValueError, match="fraction"):
         save_checkpoint(tmp_path / "x.pt", model, None, _meta(arch="conv6", accuracy=91.2))
-    with pytest.raises(KeyError, match="unknown model"):
+    with pytest.raises(InputError, match="unknown model"):
         save_checkpoint(tmp_path / "x.pt", model, None, _meta(arch="vgg"))
     assert not (tmp_path / "x.pt").exists()
 

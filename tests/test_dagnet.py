@@ -62,7 +62,7 @@ def test_random_wirings_are_seeded_dags_with_every_node_on_a_path(graph, kw):
     assert set(g.nodes) == set(range(n))
     for v in range(n):
         assert nx.has_path(g, 0, v) and nx.has_path(g, v, n - 1)
-    m = get_model("dagnet", 10, (1, 8, 8), nodes=(6, 6), channels=2, graph=graph, random_state=1, **kw)
+    m = get_model("dagnet", 10, (1, 8, 8), nodes=(6, 6), channels=2, graph=graph, graph_random_state=1, **kw)
     assert m.edges == a and m(torch.randn(2, 1, 8, 8)).shape == (2, 10)
 
 
@@ -157,7 +157,7 @@ def test_fused_forward_equals_the_edge_by_edge_forward(shape, graph):
     import copy
 
     torch.manual_seed(0)
-    kw = {"p": 0.5, "random_state": 3} if graph == "er" else {}
+    kw = {"p": 0.5, "graph_random_state": 3} if graph == "er" else {}
     m = get_model("dagnet", 10, shape, nodes=(4, 4, 4), channels=4, graph=graph, **kw).double()
     with torch.no_grad():
         m.alpha.uniform_(-1, 1)
@@ -179,3 +179,15 @@ def test_fused_forward_equals_the_edge_by_edge_forward(shape, graph):
     traced = torch.fx.symbolic_trace(fused)  # the traced module is the edge-by-edge pass
     assert sum(1 for n in traced.graph.nodes if n.op == "call_module" and n.target.startswith("reduce.")) > 0
     torch.testing.assert_close(traced(x), plain(x), rtol=1e-12, atol=1e-12)
+
+
+def test_build_seeds_the_weights_and_graph_random_state_the_wiring():
+    from pruners.models import build
+
+    a = build("dagnet", 10, (1, 8, 8), random_state=0, nodes=(4, 4), channels=2, graph="er", graph_random_state=1)
+    b = build("dagnet", 10, (1, 8, 8), random_state=5, nodes=(4, 4), channels=2, graph="er", graph_random_state=1)
+    c = build("dagnet", 10, (1, 8, 8), random_state=0, nodes=(4, 4), channels=2, graph="er", graph_random_state=2)
+    assert a.edges == b.edges != c.edges
+    assert not torch.equal(a.stem[0].weight, b.stem[0].weight)
+    again = build("dagnet", 10, (1, 8, 8), random_state=0, nodes=(4, 4), channels=2, graph="er", graph_random_state=1)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), again.parameters()))

@@ -185,6 +185,6 @@ def test_augmentation_crop_and_flip():
 
 def test_make_loader_shuffles_reproducibly():
     ds = get_dataset("synthetic", split="train", input_shape=(1, 4, 4), n_samples=30)
-    first = [y.tolist() for _, y in make_loader(ds, 8, shuffle=True, seed=1)]
-    second = [y.tolist() for _, y in make_loader(ds, 8, shuffle=True, seed=1)]
+    first = [y.tolist() for _, y in make_loader(ds, 8, shuffle=True, random_state=1)]
+    second = [y.tolist() for _, y in make_loader(ds, 8, shuffle=True, random_state=1)]
     assert first == second and len(first) == 4

@@ -610,6 +610,19 @@ def test_deterministic():
     assert encode(model, (3, 8, 8), masks) == encode(model, (3, 8, 8), masks)
 
 
+def test_thread_count_does_not_change_the_graph():
+    import topocore.errors as te
+    from encoders import count_edges
+
+    model = get_model("resnet20", 10, (3, 8, 8))
+    masks = random_masks(model, 0.5, 1)
+    one = encode(model, (3, 8, 8), masks, n_threads=1)
+    assert one == encode(model, (3, 8, 8), masks, n_threads=-1)
+    assert count_edges(model, (3, 8, 8), masks, n_threads=1) == one.num_edges
+    with pytest.raises(te.InputError, match="n_threads"):
+        encode(model, (3, 8, 8), masks, n_threads=0)
+
+
 def test_int64_node_ids(monkeypatch):
     model = get_model("conv6", 10, (3, 8, 8))
     masks = random_masks(model, 0.4, 0)

@@ -6,7 +6,8 @@ import pytest
 import torch
 import torch.nn.utils.prune as prune
 
-from encoders import MultipartiteGraph, encode, random_uniform_masks
+from encoders import MultipartiteGraph, encode
+import pruners
 from pruners.models import get_model
 from topometrics.cli import main
 
@@ -21,7 +22,7 @@ def test_encode_zoo_model_prints_summary_and_saves(tmp_path, capsys):
     g = MultipartiteGraph.load(out)
     torch.manual_seed(3)
     model = get_model("resnet20", 10, (3, 8, 8))
-    want = encode(model, (3, 8, 8), random_uniform_masks(model, 0.9, random_state=3))
+    want = encode(model, (3, 8, 8), pruners.prune(model, "uniform", 0.9, random_state=3))
     assert g == want
     assert f"edges: {want.num_edges:,}" in text
     assert g.meta["arch"] == "resnet20" and g.meta["sparsity"] == 0.9
@@ -39,7 +40,7 @@ def test_encode_pruners_checkpoint(tmp_path, capsys):
 
     torch.manual_seed(0)
     model = get_model("resnet20", 10, (3, 8, 8), shortcut="A")
-    masks = random_uniform_masks(model, 0.8, random_state=0)
+    masks = pruners.prune(model, "uniform", 0.8, random_state=0)
     path = save_checkpoint(tmp_path / "c.pt", model, masks,
                            {"arch": "resnet20", "num_classes": 10, "input_shape": [3, 8, 8], "model_kwargs": {"shortcut": "A"}})
     out = tmp_path / "g.npz"
@@ -53,7 +54,7 @@ def test_encode_pruners_checkpoint(tmp_path, capsys):
 def test_encode_state_dict_with_prune_buffers(tmp_path, capsys):
     torch.manual_seed(0)
     model = get_model("conv6", 10, (3, 8, 8))
-    masks = random_uniform_masks(model, 0.7, random_state=1)
+    masks = pruners.prune(model, "uniform", 0.7, random_state=1)
     want = encode(model, (3, 8, 8), masks)
     for name, mask in masks.items():
         prune.custom_from_mask(model.get_submodule(name.rpartition(".")[0]), "weight", mask)
@@ -70,7 +71,7 @@ def test_encode_state_dict_with_prune_buffers(tmp_path, capsys):
 def test_encode_state_dict_with_masks_entry(tmp_path):
     torch.manual_seed(0)
     model = get_model("resnet20", 10, (3, 8, 8))
-    masks = random_uniform_masks(model, 0.5, random_state=2)
+    masks = pruners.prune(model, "uniform", 0.5, random_state=2)
     path = tmp_path / "sd.pt"
     torch.save({"state_dict": model.state_dict(), "masks": masks}, path)
     out = tmp_path / "g.npz"
@@ -82,7 +83,7 @@ def test_encode_state_dict_with_masks_entry(tmp_path):
     "argv,message",
     [
         (["--arch", "resnet99"], "unknown model 'resnet99'"),
-        (["--sparsity", "1.5"], "--sparsity must be in [0, 1]"),
+        (["--sparsity", "1.5"], "--sparsity must be in [0, 1)"),
         (["missing-file.pt"], "does not exist"),
         (["--arch", "conv6", "--input-shape", "3,8,8", "--num-classes", "0"], "num_classes must be >= 1"),
     ],

@@ -68,13 +68,13 @@ def test_mask_shape_mismatch():
 
 def test_mask_for_unknown_parameter():
     model = get_model("resnet20", 10, (3, 8, 8))
-    with pytest.raises(MaskError, match=r"'layer9.conv.weight', which is not a parameter of CifarResNet; prunable parameters"):
+    with pytest.raises(MaskError, match=r"'layer9.conv.weight', which is not a prunable parameter of CifarResNet; its prunable parameters"):
         encode(model, (3, 8, 8), {"layer9.conv.weight": torch.ones(3, dtype=torch.bool)})
 
 
 def test_mask_with_weight_orig_name_gets_a_hint():
     model = get_model("resnet20", 10, (3, 8, 8))
-    with pytest.raises(MaskError, match=r"use the parameter name 'conv1.weight' instead of 'conv1.weight_orig'"):
+    with pytest.raises(MaskError, match=r"'conv1.weight_orig' names the raw parameter; use the parameter name 'conv1.weight'"):
         encode(model, (3, 8, 8), {"conv1.weight_orig": torch.ones(16, 3, 3, 3, dtype=torch.bool)})
 
 
@@ -84,7 +84,7 @@ def test_mask_wrong_type():
         encode(model, (3, 8, 8), {"conv1.weight": [1, 0]})
     with pytest.raises(MaskError, match="must be a dict"):
         encode(model, (3, 8, 8), [torch.ones(1)])
-    with pytest.raises(MaskError, match="NaN"):
+    with pytest.raises(MaskError, match="holds the value nan"):
         encode(model, (3, 8, 8), {"conv1.weight": torch.full((16, 3, 3, 3), float("nan"))})
 
 
@@ -213,3 +213,33 @@ def test_broadcasting_add_of_activations_is_unsupported():
 
     with pytest.raises(UnsupportedOperationError, match="different shapes"):
         encode(B(), (2, 4, 4))
+
+
+def test_errors_belong_to_the_topocore_hierarchy():
+    import topocore.errors as te
+    from encoders import GraphTooLargeError
+
+    assert issubclass(EncodingError, te.InputError)
+    assert issubclass(UnsupportedOperationError, te.UnsupportedLayerError)
+    assert issubclass(UnsupportedOperationError, EncodingError)
+    assert issubclass(UntraceableModelError, EncodingError)
+    assert MaskError is te.MaskError
+    assert issubclass(GraphTooLargeError, te.ResourceLimitError)
+    # raised errors are caught by the base classes a caller (or the CLI) uses
+    with pytest.raises(te.UnsupportedLayerError):
+        encode(Gate(), (2, 4, 4))
+    with pytest.raises(te.InputError):
+        encode(nn.Sequential(nn.Conv2d(3, 2, 1)), (1, 4, 4))
+    with pytest.raises(te.MaskError):
+        encode(nn.Sequential(nn.Conv2d(3, 2, 1)), (3, 4, 4), {"0.weight": torch.ones(1)})
+
+
+def test_loading_a_foreign_file_is_an_input_error(tmp_path):
+    import topocore.errors as te
+
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a graph")
+    with pytest.raises(te.InputError, match="not a graph saved by MultipartiteGraph.save"):
+        MultipartiteGraph.load(bad)
+    with pytest.raises(te.DataNotFoundError, match="no graph file"):
+        MultipartiteGraph.load(tmp_path / "missing.npz")

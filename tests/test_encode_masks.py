@@ -8,8 +8,9 @@ import torch
 import torch.nn as nn
 import torch.nn.utils.prune as prune
 
-from encoders import encode, random_uniform_masks, resolve_masks
+from encoders import MaskError, encode, resolve_masks
 from encoders.masks import parameter_names, prunable_parameters, validate_masks
+import pruners
 from pruners.models import get_model
 
 SHAPE = (3, 8, 8)
@@ -28,7 +29,7 @@ def test_prunable_parameters_in_registration_order():
 
 def test_prune_buffers_equal_dict_masks():
     model = small_model()
-    masks = random_uniform_masks(model, 0.7, random_state=0)
+    masks = pruners.prune(model, "uniform", 0.7, random_state=0)
     expected = encode(model, SHAPE, masks)
     for name, mask in masks.items():
         module = model.get_submodule(name.rpartition(".")[0])
@@ -45,7 +46,7 @@ def test_prune_buffers_equal_dict_masks():
 
 def test_exact_zeros_equal_dict_masks():
     model = small_model()
-    masks = random_uniform_masks(model, 0.5, random_state=1)
+    masks = pruners.prune(model, "uniform", 0.5, random_state=1)
     expected = encode(model, SHAPE, masks)
     with torch.no_grad():
         for name, mask in masks.items():
@@ -63,32 +64,67 @@ def test_dict_overrides_buffer_and_falls_back_per_parameter():
     assert resolved["linear.weight"].source == "dict" and resolved["linear.weight"].density == 0.0
     assert resolved["layer1.0.conv1.weight"].source == "zeros"
     assert resolved["layer1.0.conv1.weight"].density == 1.0
-    # numeric masks are accepted (nonzero = kept)
+    # numeric 0/1 masks are accepted (1 = kept)
     assert resolved["linear.weight"].mask.dtype == torch.bool
     assert resolve_masks(model)["conv1.weight"].source == "buffer"
 
 
 def test_numpy_masks_accepted():
     model = small_model()
-    masks = {k: v.numpy() for k, v in random_uniform_masks(model, 0.9, random_state=2).items()}
+    masks = {k: v.numpy() for k, v in pruners.prune(model, "uniform", 0.9, random_state=2).items()}
     checked = validate_masks(model, masks)
     assert all(isinstance(v, torch.Tensor) and v.dtype == torch.bool for v in checked.values())
     g = encode(model, SHAPE, masks)
     assert g.num_edges > 0
 
 
-def test_random_uniform_masks_exact_layerwise_density():
+def test_non_binary_mask_values_are_refused():
+    """0.5 used to be kept silently; the one validator (topocore.masks) refuses it."""
     model = small_model()
-    masks = random_uniform_masks(model, 0.9, random_state=3)
-    for name, m in masks.items():
-        n = m.numel()
-        assert int(m.sum()) == round(0.1 * n), name
-    again = random_uniform_masks(model, 0.9, random_state=3)
-    assert all(torch.equal(masks[k], again[k]) for k in masks)
-    other = random_uniform_masks(model, 0.9, random_state=4)
-    assert any(not torch.equal(masks[k], other[k]) for k in masks)
-    with pytest.raises(ValueError, match="sparsity"):
-        random_uniform_masks(model, 1.5)
+    half = torch.full((16, 3, 3, 3), 0.5)
+    with pytest.raises(MaskError, match=r"'conv1.weight' holds the value 0.5"):
+        encode(model, SHAPE, {"conv1.weight": half})
+    with pytest.raises(MaskError, match="0.5"):
+        resolve_masks(model, {"conv1.weight": half})
+    # a prune buffer is checked the same way
+    prune.custom_from_mask(model.conv1, "weight", torch.ones(16, 3, 3, 3, dtype=torch.bool))
+    with torch.no_grad():
+        model.conv1.weight_mask.fill_(0.5)
+    with pytest.raises(MaskError, match="0.5"):
+        encode(model, SHAPE)
+
+
+def test_buffer_spelling_keys_are_accepted():
+    model = small_model()
+    masks = pruners.prune(model, "uniform", 0.8, random_state=5)
+    spelled = {f"{name}_mask": m.float() for name, m in masks.items()}
+    assert encode(model, SHAPE, spelled) == encode(model, SHAPE, masks)
+    with pytest.raises(MaskError, match="twice"):
+        encode(model, SHAPE, {"conv1.weight": masks["conv1.weight"], "conv1.weight_mask": masks["conv1.weight"]})
+
+
+def test_functional_weights_take_masks_through_the_same_validator():
+    import torch.nn.functional as F
+
+    class Functional(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.randn(3, 2, 3, 3))
+            self.fc = nn.Linear(3 * 2 * 2, 2)
+
+        def forward(self, x):
+            return self.fc(torch.flatten(F.conv2d(x, self.w), 1))
+
+    torch.manual_seed(0)
+    model = Functional()
+    mask = torch.rand(3, 2, 3, 3) < 0.5
+    g = encode(model, (2, 4, 4), {"w": mask})
+    assert g.layers[0].param == "w" and g.meta["mask_sources"] == {"dict": 1, "zeros": 1}
+    assert resolve_masks(model, {"w": mask}, params=["w"])["w"].density == pytest.approx(mask.float().mean().item())
+    with pytest.raises(MaskError, match="0.5"):
+        encode(model, (2, 4, 4), {"w": torch.full((3, 2, 3, 3), 0.5)})
+    with pytest.raises(MaskError, match="shape"):
+        encode(model, (2, 4, 4), {"w": torch.ones(3, 2, 3)})
 
 
 def test_masked_weight_helpers():

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import math
+import re
+import subprocess
+import sys
+import textwrap
+import time
 
 import pandas as pd
 import pytest
 
 from pruners import load_checkpoint
-from pruners.grid import RESULT_COLUMNS, GridLockedError, fill_dense_accuracy, plan_grid, read_results, run_grid
+from pruners.grid import LOCK_NAME, RESULT_COLUMNS, GridLockedError, fill_dense_accuracy, plan_grid, read_results, run_grid
+from topocore.errors import OutputLockedError
 from topometrics.cli import main
 
 SHAPE = (1, 8, 8)
@@ -149,16 +155,43 @@ def test_paper_dense_table_as_reference(reference_dir):
     assert fill_dense_accuracy(df, ref)["dense_accuracy"].item() == pytest.approx(expected)
 
 
-def test_lock_prevents_concurrent_grids(tmp_path):
-    import os
-
-    tmp_path.mkdir(exist_ok=True)
-    (tmp_path / ".grid.lock").write_text(str(os.getpid()))  # a live process holds it
-    with pytest.raises(GridLockedError, match="another grid"):
-        run_grid(["resnet20"], ["er"], [0.9], ["digits"], [0], tmp_path, input_shape=SHAPE)
-    (tmp_path / ".grid.lock").write_text("999999999")  # stale lock of a dead process
-    df = run_grid(["resnet20"], ["er"], [0.9], ["digits"], [0], tmp_path, input_shape=SHAPE)
-    assert len(df) == 1 and not (tmp_path / ".grid.lock").exists()
+def test_second_grid_on_the_same_folder_fails_at_once(tmp_path):
+    """Two processes: while one grid runs (held inside its hook), another on the same folder
+    raises OutputLockedError naming the lock file before doing any work."""
+    out = tmp_path / "g"
+    code = textwrap.dedent(f"""
+        import pathlib, time
+        from pruners.grid import run_grid
+        flags = pathlib.Path({str(tmp_path)!r})
+        def hook(path, row):
+            (flags / "started").touch()
+            deadline = time.time() + 300
+            while not (flags / "release").exists() and time.time() < deadline:
+                time.sleep(0.05)
+            return {{"held": 1}}
+        run_grid(["resnet20"], ["er"], [0.9], ["digits"], [0], {str(out)!r}, input_shape=(1, 8, 8), on_result=hook,
+                 progress=False)
+    """)
+    first = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 300
+        while not (tmp_path / "started").exists():
+            assert first.poll() is None, first.communicate()[1][-3000:]
+            assert time.time() < deadline, "the first grid never reached its hook"
+            time.sleep(0.05)
+        calls = []
+        with pytest.raises(OutputLockedError, match=re.escape(str(out / LOCK_NAME))):
+            run_grid(["resnet20"], ["er", "magnitude"], [0.9], ["digits"], [0], out, input_shape=SHAPE,
+                     on_result=lambda p, r: calls.append(p) or {})
+        assert calls == [] and not (out / "checkpoints/digits/resnet20/magnitude").exists()
+        assert GridLockedError is OutputLockedError  # the former name stays importable
+    finally:
+        (tmp_path / "release").touch()
+        _, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err[-3000:]
+    # the lock went with its process: the folder is free again (a left-over lock file does not block)
+    df = run_grid(["resnet20"], ["er"], [0.9], ["digits"], [0], out, input_shape=SHAPE)
+    assert len(df) == 1 and df["held"].item() == 1 and df["status"].item() == "pruned"
 
 
 def test_grid_cli(tmp_path, capsys):

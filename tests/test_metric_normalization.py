@@ -9,21 +9,23 @@ import pandas as pd
 import pytest
 
 import topometrics
+from topocore.names import METRIC_CATEGORIES
+from topocore.names import PAPER_METRICS as CANONICAL_PAPER_METRICS
 from topometrics.registry import BIPARTITE_METRICS, EXTRA_METRICS, PAPER_METRICS
-
-PAPER_ORDER = [
-    "sink", "source", "disconnected", "r_out", "r_in", "n1", "n2", "motif4", "kcore", "strength",
-    "components", "component_size", "cut_edges", "cut_nodes", "spectral_gap", "spectral_radius",
-]
 
 
 def test_registry_names_and_fields():
-    assert list(PAPER_METRICS) == PAPER_ORDER
+    """The registry implements exactly the canonical names of topocore.names, in Table 2 order."""
+    assert PAPER_METRICS == CANONICAL_PAPER_METRICS and len(PAPER_METRICS) == 16
     assert list(EXTRA_METRICS) == ["log_paths", "effective_sparsity", "effective_nodes"]
-    assert list(topometrics.METRICS) == PAPER_ORDER + list(EXTRA_METRICS)
+    assert list(topometrics.METRICS) == list(CANONICAL_PAPER_METRICS) + list(EXTRA_METRICS)
     for name, m in topometrics.METRICS.items():
         assert m.name == name
         assert m.category in ("local", "neighbor", "strength", "global", "expansion", "paths")
+        if name in PAPER_METRICS:
+            assert m.category == METRIC_CATEGORIES[name].lower()
+        else:
+            assert m.category == "paths"
         assert m.divisor in ("nodes", "edges", None)
         assert m.definition and "\n" not in m.definition
         assert m.complexity.startswith("O(")
@@ -46,6 +48,26 @@ def test_normalize_dict():
         topometrics.normalize({"sink": 5})
     with pytest.raises(TypeError, match="dict"):
         topometrics.normalize([1, 2], 1, 1)
+
+
+def test_zero_divisor_is_nan_in_every_form():
+    """A graph without nodes / edges: NaN for a scalar, a Series and a DataFrame row alike (never inf)."""
+    raw = {"sink": 3, "n1": 2.0, "motif4": 0.0, "components": 1, "num_nodes": 0, "num_edges": 0}
+    as_dict = topometrics.normalize(raw)
+    as_series = topometrics.normalize(pd.Series(raw, dtype=float))
+    frame = pd.DataFrame([raw, {**raw, "num_nodes": 10, "num_edges": 20}])
+    as_frame = topometrics.normalize(frame)
+    as_frame_scalar = topometrics.normalize(frame.iloc[:1], 0, 0)
+    as_frame_arrays = topometrics.normalize(frame, np.array([0, 10]), [0, 20])
+    for name in ("sink", "n1", "motif4"):
+        assert math.isnan(as_dict[name]) and math.isnan(as_series[name])
+        assert math.isnan(as_frame.loc[0, name]) and math.isnan(as_frame_scalar.loc[0, name])
+        assert math.isnan(as_frame_arrays.loc[0, name])
+        assert as_frame.loc[1, name] == as_frame_arrays.loc[1, name] == topometrics.normalize(
+            {name: raw[name]}, 10, 20)[name]
+    # a metric without divisor passes through unchanged
+    assert as_dict["components"] == as_series["components"] == as_frame.loc[0, "components"] == 1
+    assert not np.isinf(as_frame.select_dtypes("number").to_numpy()).any()
 
 
 def test_normalize_dataframe_and_series():

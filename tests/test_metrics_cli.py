@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import encoders
+import pruners
 import topometrics
 from pruners import save_checkpoint
 from pruners.models import get_model
@@ -25,7 +26,7 @@ def inputs(tmp_path_factory):
     paths = {}
     for seed, sparsity in ((0, 0.9), (1, 0.98)):
         model = get_model("resnet20", 10, SHAPE)
-        masks = encoders.random_uniform_masks(model, sparsity, random_state=seed)
+        masks = pruners.prune(model, "uniform", sparsity, random_state=seed)
         meta = {"arch": "resnet20", "num_classes": 10, "input_shape": list(SHAPE), "method": "random",
                 "sparsity": sparsity, "seed": seed, "dataset": "cifar10", "accuracy": 0.5, "dense_accuracy": 0.9}
         paths[f"ck{seed}"] = save_checkpoint(d / f"ck{seed}.pt", model, masks, meta)

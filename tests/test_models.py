@@ -7,6 +7,7 @@ import torch
 import torch.nn as nn
 
 from pruners.models import canonical_name, count_parameters, get_model
+from topocore.errors import InputError
 
 EXPECTED = {  # (approximate total parameters for 10 classes, relative tolerance)
     "conv6": (2.3e6, 0.05),
@@ -60,8 +61,10 @@ def test_aliases(alias, canon):
 
 
 def test_bad_names_and_shapes():
-    with pytest.raises(KeyError, match="unknown model"):
+    with pytest.raises(InputError, match="unknown model 'vgg16'.*package.module:factory"):
         get_model("vgg16")
+    with pytest.raises(InputError, match="no option.*shortcut"):
+        get_model("conv6", shortcut="A")
     with pytest.raises(ValueError, match="input_shape"):
         get_model("resnet20", input_shape=(32, 32))
     with pytest.raises(ValueError, match="at least 8x8"):

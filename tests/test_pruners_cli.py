@@ -21,7 +21,7 @@ def test_prune_cli_writes_loadable_checkpoint(tmp_path, capsys):
     assert ck.meta["model_kwargs"] == {"shortcut": "A"} and ck.meta["prune_options"] == {"iterations": 4}
     assert abs(ck.sparsity - 0.9) < 1e-4
     # the same run through the library gives the same masks (seeded model and pruning)
-    _, masks, _ = prune_model("resnet20", "synflow", 0.9, seed=3, num_classes=7, input_shape=(3, 8, 8),
+    _, masks, _ = prune_model("resnet20", "synflow", 0.9, random_state=3, num_classes=7, input_shape=(3, 8, 8),
                               model_kwargs={"shortcut": "A"}, options={"iterations": 4})
     assert all(torch.equal(masks[n], ck.masks[n]) for n in prunable_names(ck.model))
 
@@ -49,6 +49,6 @@ def test_prune_cli_errors(tmp_path, capsys):
 def test_dense_pseudo_method_and_seeded_models():
     model, masks, meta = prune_model("resnet20", "dense", 0.0, input_shape=(3, 8, 8))
     assert meta["method"] == "dense" and all(bool(m.all()) for m in masks.values())
-    a = build_model("conv6", 10, (3, 8, 8), seed=1)
-    b = build_model("conv6", 10, (3, 8, 8), seed=1)
+    a = build_model("conv6", 10, (3, 8, 8), random_state=1)
+    b = build_model("conv6", 10, (3, 8, 8), random_state=1)
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))

@@ -16,6 +16,7 @@ from pruners.methods.prospr import prospr_scores
 from pruners.methods.snip import snip_scores
 from pruners.methods.synflow import linearize, synflow_scores
 from pruners.selection import global_top_k, n_to_keep
+from topocore.errors import InputError
 
 ZOO = ["conv6", "resnet20", "resnet32", "wrn28_2"]
 SMALL = (3, 8, 8)
@@ -292,11 +293,11 @@ def test_bad_arguments():
         prune(model, "random", 1.0)
     with pytest.raises(ValueError, match=r"\[0, 1\)"):
         prune(model, "random", -0.1)
-    with pytest.raises(TypeError, match="no option"):
+    with pytest.raises(InputError, match="no option"):
         prune(model, "random", 0.5, iterations=3)
     with pytest.raises(ValueError, match="inputs .* labels"):
         prune(model, "snip", 0.5, data=(torch.randn(4, *SMALL), torch.zeros(3, dtype=torch.long)))
-    with pytest.raises(TypeError, match="pairs"):
+    with pytest.raises(InputError, match="pairs"):
         prune(model, "snip", 0.5, data=[torch.randn(4, *SMALL)])
     assert all(bool(m.all()) for m in prune(model, "magnitude", 0.0).values())
 
@@ -327,3 +328,26 @@ def test_grasp_chunks_sum_like_the_whole_batch():
     chunked = grasp_scores(copy.deepcopy(model), x, y, chunk_size=7)
     for n in whole:
         torch.testing.assert_close(chunked[n], whole[n], rtol=1e-4, atol=1e-9)
+
+
+@pytest.mark.parametrize("method", ["random", "uniform"])
+def test_random_positions_are_uniform(method):
+    """Over many seeds every weight is kept equally often (binomial bounds); ``uniform`` also keeps
+    the same count in every layer, ``random`` only in expectation (hypergeometric)."""
+    net = nn.Sequential(nn.Linear(6, 5, bias=False), nn.Linear(5, 4, bias=False))  # 30 + 20 weights
+    runs, density = 400, 0.3
+    counts = {n: torch.zeros(p.shape) for n, p in net.named_parameters()}
+    per_layer = []
+    for seed in range(runs):
+        masks = prune(net, method, 1 - density, random_state=seed)
+        assert sum(int(m.sum()) for m in masks.values()) == 15
+        per_layer.append(int(masks["0.weight"].sum()))
+        for n, m in masks.items():
+            counts[n] += m
+    freq = torch.cat([c.flatten() for c in counts.values()]) / runs
+    sd = (density * (1 - density) / runs) ** 0.5
+    assert float((freq - density).abs().max()) < 5 * sd  # no position favoured (P(fail) < 1e-4)
+    if method == "uniform":
+        assert set(per_layer) == {9}  # 0.3 * 30 in the first layer, every time
+    else:
+        assert len(set(per_layer)) > 1 and abs(sum(per_layer) / runs - 9) < 0.5  # hypergeometric mean 15 * 30 / 50

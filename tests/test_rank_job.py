@@ -136,7 +136,7 @@ def test_bad_configurations():
         RankJob(methods=("snip",))
     with pytest.raises(ValueError, match="between 0 and 1"):
         RankJob(sparsities=(1.0,))
-    with pytest.raises(KeyError, match="unknown"):
+    with pytest.raises(ValueError, match="unknown"):
         RankJob(arch="vgg19")
     with pytest.raises(ValueError, match="reference"):
         RankJob(dataset="cifar100", references=("cifar100",))
@@ -160,7 +160,7 @@ def test_rank_own_checkpoints_with_measured_accuracy(tmp_path):
 
     paths = []
     for i, method in enumerate(METHODS):
-        model, masks, meta = prune_model("resnet20", method, 0.98, num_classes=10, input_shape=(3, 8, 8), seed=0, data=_digits())
+        model, masks, meta = prune_model("resnet20", method, 0.98, num_classes=10, input_shape=(3, 8, 8), random_state=0, data=_digits())
         meta.update(dataset="cifar10", accuracy=0.5 + 0.1 * i)  # pretend they were trained
         paths.append(pruners.save_checkpoint(tmp_path / f"{method}.pt", model, masks, meta))
     job = RankJob.from_checkpoints(paths, n_repeats=2, progress=False, n_jobs=1)

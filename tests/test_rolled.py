@@ -8,7 +8,8 @@ import torch
 import torch.nn as nn
 import torch.nn.utils.prune as prune
 
-from encoders import MaskError, random_uniform_masks, rolled, rolled_channel
+from encoders import MaskError, rolled, rolled_channel
+import pruners
 from pruners.models import get_model
 
 
@@ -109,7 +110,7 @@ def test_grouped_conv_is_block_diagonal():
 
 def test_rolled_zoo_model_counts_and_bipartite_view():
     model = get_model("resnet20", 10, (3, 32, 32))
-    masks = random_uniform_masks(model, 0.9, random_state=0)
+    masks = pruners.prune(model, "uniform", 0.9, random_state=0)
     r = rolled(model, masks)
     rc = rolled_channel(model, masks)
     assert len(r) == len(rc) == 22
@@ -132,7 +133,7 @@ def test_rolled_uses_prune_buffers():
 
 
 def test_rolled_mask_errors():
-    with pytest.raises(MaskError, match="not a parameter"):
+    with pytest.raises(MaskError, match="not a prunable parameter"):
         rolled(Reversed(), {"nope.weight": torch.ones(1)})
     with pytest.raises(MaskError, match="shape"):
         rolled_channel(Reversed(), {"fc.weight": torch.ones(5, 5)})

@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 
 import encoders
+import pruners
 import topometrics
 from pruners.models import get_model
 from test_topometrics_reference import (
@@ -83,7 +84,7 @@ CASES = [
 def test_encoded_graphs_match_reference(factory, shape, sparsity, seed):
     torch.manual_seed(seed)
     model = factory()
-    masks = encoders.random_uniform_masks(model, sparsity, random_state=seed)
+    masks = pruners.prune(model, "uniform", sparsity, random_state=seed)
     graph = encoders.encode(model, shape, masks)
     dense = _dense_edges(model, shape)
     got = topometrics.compute(graph, dense_num_edges=dense)
@@ -115,7 +116,7 @@ def test_zoo_resnet_on_a_tiny_input(sparsity):
     """ResNet-20 (identity shortcuts, downsampling, global pooling) at input 3x2x2."""
     torch.manual_seed(0)
     model = get_model("resnet20", 4, (3, 2, 2))
-    masks = encoders.random_uniform_masks(model, sparsity, random_state=0)
+    masks = pruners.prune(model, "uniform", sparsity, random_state=0)
     graph = encoders.encode(model, (3, 2, 2), masks)
     dense = _dense_edges(model, (3, 2, 2))
     got = topometrics.compute(graph, dense_num_edges=dense)

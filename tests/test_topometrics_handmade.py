@@ -219,8 +219,8 @@ def test_compute_validates_its_arguments():
         topometrics.compute(g, [])
     with pytest.raises(TypeError, match="MultipartiteGraph"):
         topometrics.compute("graph.npz")
-    with pytest.raises(ValueError, match="n_jobs"):
-        topometrics.compute(g, ["sink"], n_jobs=0)
+    with pytest.raises(ValueError, match="n_threads"):
+        topometrics.compute(g, ["sink"], n_threads=0)
     assert topometrics.compute(g, "n1, sink") == {"n1": 0.5, "sink": 0.0}
 
 

@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 
 import encoders
+import pruners
 import topometrics
 from encoders.bipartite import BipartiteGraph
 from test_topometrics_reference import assert_metrics_equal, reference_metrics
@@ -119,7 +120,7 @@ class Tiny(nn.Module):
 def test_per_layer_table_and_aggregate():
     torch.manual_seed(0)
     model = Tiny()
-    masks = encoders.random_uniform_masks(model, 0.5, random_state=0)
+    masks = pruners.prune(model, "uniform", 0.5, random_state=0)
     table = topometrics.per_layer(model, masks)
     assert isinstance(table, pd.DataFrame)
     assert table["layer"].tolist() == ["conv1", "conv2", "fc"]
@@ -143,7 +144,12 @@ def test_per_layer_table_and_aggregate():
             ref = reference_metrics(graph.to_multipartite())
             got = {m: row[f"{enc}_{m}"] for m in topometrics.BIPARTITE_METRICS}
             assert_metrics_equal(got, {k: v for k, v in ref.items() if k in got})
-    agg = topometrics.aggregate_layers(table)
+    from topocore.tables import aggregate_layers
+
+    assert topometrics.aggregate_layers is aggregate_layers  # one function for the whole toolkit
+    frame = topometrics.aggregate_layers(table)
+    assert isinstance(frame, pd.DataFrame) and len(frame) == 1 and frame.loc[0, "num_layers"] == 3
+    agg = frame.iloc[0]
     assert agg["layer_density"] == pytest.approx(table["layer_density"].mean())
     defined = table["delta_r"].dropna()
     if len(defined):
@@ -162,5 +168,5 @@ def test_per_layer_options_and_errors():
         topometrics.per_layer(model, metrics=["n2"])
     with pytest.raises(ValueError, match="unknown encoding"):
         topometrics.per_layer(model, encodings=("unrolled",))
-    with pytest.raises(TypeError, match="DataFrame"):
+    with pytest.raises(ValueError, match="DataFrame"):
         topometrics.aggregate_layers({"a": [1]})

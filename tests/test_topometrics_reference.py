@@ -436,6 +436,6 @@ def test_compute_inexact_uses_the_estimate():
 
 def test_parallel_and_serial_kernels_agree():
     g = random_layered(np.random.default_rng(12), [30, 40, 40, 30], density=0.2, skip=0.1)
-    a = topometrics.compute(g, n_jobs=1, dense_num_edges=10**6)
-    b = topometrics.compute(g, n_jobs=-1, dense_num_edges=10**6)
+    a = topometrics.compute(g, n_threads=1, dense_num_edges=10**6)
+    b = topometrics.compute(g, n_threads=-1, dense_num_edges=10**6)
     assert_metrics_equal(a, b, rel=1e-12, abs_=1e-12)

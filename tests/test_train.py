@@ -9,6 +9,7 @@ from pruners import evaluate, get_model, load_checkpoint, masks_from_model, prun
 from pruners.data import get_dataset
 from pruners.pipeline import build_model
 from pruners.training import scaled_milestones
+from topocore.errors import InputError
 from topometrics.cli import main
 
 SHAPE = (1, 8, 8)
@@ -41,7 +42,7 @@ def _violations_hook(model, masks, log):
 
 def test_training_on_digits_learns_and_keeps_pruned_weights_zero(digits):
     train_set, test_set = digits
-    model = build_model("resnet20", 10, SHAPE, seed=0)
+    model = build_model("resnet20", 10, SHAPE, random_state=0)
     masks = prune(model, "snip", 0.8, data=train_set, batch_size=128)
     result = train(model, masks, train_set, test_set, epochs=3, lr=0.05, batch_size=64, milestones=[2], progress=False)
     assert result.accuracy > 0.6  # chance is 0.1
@@ -58,7 +59,7 @@ def test_training_on_digits_learns_and_keeps_pruned_weights_zero(digits):
 
 def test_masks_enforced_after_every_step():
     x, y = torch.randn(96, *SHAPE), torch.arange(96) % 10
-    model = build_model("conv6", 10, SHAPE, seed=1)
+    model = build_model("conv6", 10, SHAPE, random_state=1)
     masks = prune(model, "random", 0.7, random_state=2)
     log: list = []
     handles = _violations_hook(model, masks, log)
@@ -73,11 +74,11 @@ def test_masks_enforced_after_every_step():
 def test_per_epoch_checkpoints_and_resume_is_exact(tmp_path):
     data = get_dataset("synthetic", split="train", input_shape=SHAPE, n_samples=96)
     test = get_dataset("synthetic", split="test", input_shape=SHAPE, n_samples=64)
-    masks = prune(build_model("resnet20", 10, SHAPE, seed=3), "erk", 0.8, random_state=3)
+    masks = prune(build_model("resnet20", 10, SHAPE, random_state=3), "erk", 0.8, random_state=3)
     kwargs = dict(epochs=3, lr=0.05, batch_size=32, milestones=[2], random_state=5, progress=False)
 
     # uninterrupted reference run
-    ref_model = build_model("resnet20", 10, SHAPE, seed=3)
+    ref_model = build_model("resnet20", 10, SHAPE, random_state=3)
     ref = train(ref_model, masks, data, test, checkpoint=tmp_path / "ref.pt", meta=_meta(), **kwargs)
 
     class Stop(Exception):
@@ -87,7 +88,7 @@ def test_per_epoch_checkpoints_and_resume_is_exact(tmp_path):
         if record["epoch"] == 2:
             raise Stop
 
-    model = build_model("resnet20", 10, SHAPE, seed=3)
+    model = build_model("resnet20", 10, SHAPE, random_state=3)
     ck = tmp_path / "run.pt"
     with pytest.raises(Stop):
         train(model, masks, data, test, checkpoint=ck, meta=_meta(), on_epoch=stop_after_two, **kwargs)
@@ -104,7 +105,7 @@ def test_per_epoch_checkpoints_and_resume_is_exact(tmp_path):
     for (k, v), (k2, v2) in zip(final.model.state_dict().items(), ref_ck.model.state_dict().items()):
         assert k == k2 and torch.allclose(v.float(), v2.float(), atol=1e-6), k
     # resuming a finished run returns the stored result without training
-    again = train(build_model("resnet20", 10, SHAPE, seed=3), masks, data, test, checkpoint=ck, meta=_meta(), resume=True, **kwargs)
+    again = train(build_model("resnet20", 10, SHAPE, random_state=3), masks, data, test, checkpoint=ck, meta=_meta(), resume=True, **kwargs)
     assert again.accuracy == ref.accuracy and again.resumed_from == 3
     with pytest.raises(ValueError, match="epochs"):
         partial_path = tmp_path / "p2.pt"
@@ -127,7 +128,7 @@ def test_train_argument_errors():
         train(model, None, (torch.randn(4, *SHAPE), torch.zeros(4, dtype=torch.long)), epochs=0)
     with pytest.raises(ValueError, match="meta"):
         train(model, None, (torch.randn(4, *SHAPE), torch.zeros(4, dtype=torch.long)), epochs=1, checkpoint="x.pt")
-    with pytest.raises(TypeError, match="training data"):
+    with pytest.raises(InputError, match="training data"):
         train(model, None, "data", epochs=1, progress=False)
 
 
@@ -135,14 +136,17 @@ def test_train_argument_errors():
 def test_cuda_mixed_precision_keeps_masks_exact():
     data = get_dataset("synthetic", split="train", input_shape=(3, 32, 32), n_samples=256)
     test = get_dataset("synthetic", split="test", input_shape=(3, 32, 32), n_samples=128)
-    model = build_model("resnet20", 10, (3, 32, 32), seed=0)
+    model = build_model("resnet20", 10, (3, 32, 32), random_state=0)
     masks = prune(model, "synflow", 0.9, input_shape=(3, 32, 32), iterations=10)
     result = train(model, masks, data, test, epochs=2, lr=0.05, batch_size=64, device="cuda", progress=False)
     assert result.amp and result.device.startswith("cuda")
     for name, module in model.named_modules():
         if f"{name}.weight" in masks:
             m = masks[f"{name}.weight"].cuda()
-            assert bool((module.weight_orig[~m] == 0).all())
+            assert module.weight_orig.is_cuda and bool((module.weight_orig[~m] == 0).all())
+            assert bool((module.weight[~m] == 0).all())
+    back = masks_from_model(model)
+    assert all(torch.equal(back[n].cpu(), masks[n]) for n in masks)
     assert result.accuracy > 0.2
 
 
@@ -173,15 +177,15 @@ def test_train_cli_from_checkpoint_and_resume(tmp_path, capsys):
 
 def test_training_is_reproducible_with_augmentation_and_leaves_global_rng():
     data = get_dataset("synthetic", split="train", input_shape=SHAPE, n_samples=64, augment=True)
-    masks = prune(build_model("resnet20", 10, SHAPE, seed=0), "erk", 0.5)
+    masks = prune(build_model("resnet20", 10, SHAPE, random_state=0), "erk", 0.5)
     states = []
     for _ in range(2):
-        model = build_model("resnet20", 10, SHAPE, seed=0)
+        model = build_model("resnet20", 10, SHAPE, random_state=0)
         rng = torch.get_rng_state()
         train(model, masks, data, None, epochs=1, batch_size=16, random_state=9, progress=False)
         assert torch.equal(torch.get_rng_state(), rng)
         states.append({k: v.clone() for k, v in model.state_dict().items()})
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
-    other = build_model("resnet20", 10, SHAPE, seed=0)
+    other = build_model("resnet20", 10, SHAPE, random_state=0)
     train(other, masks, data, None, epochs=1, batch_size=16, random_state=10, progress=False)
     assert not all(torch.equal(states[0][k], v) for k, v in other.state_dict().items())

@@ -9,7 +9,7 @@ contract enforces it).  Each module holds one kind of primitive:
 * :mod:`topocore.names` -- canonical spellings and aliases of architectures, data sets,
   pruning methods and the paper's 16 metrics, class counts and input shapes;
 * :mod:`topocore.masks` -- the one mask validator (``{param_name: bool tensor}`` dicts and
-  ``torch.nn.utils.prune`` buffers) and the one uniform random-mask generator;
+  ``torch.nn.utils.prune`` buffers); random masks come from ``pruners`` (its ``uniform`` method);
 * :mod:`topocore.io` -- atomic file writes and the output lock;
 * :mod:`topocore.parallel` -- numba threading layer, ``n_jobs`` (processes) and
   ``n_threads`` (kernel threads);

@@ -71,6 +71,7 @@ def raw_weight(module: Any) -> Any:
 
 
 def _canonical_key(key: object, layers: Mapping[str, Any], model: Any) -> str:
+    # ``layers``: every accepted parameter name (prunable weights and extra weights)
     if not isinstance(key, str):
         raise MaskError(f"mask keys must be parameter names (str), got {key!r}")
     name = key
@@ -118,6 +119,7 @@ def validate_masks(
     *,
     missing: str = "ignore",
     device: Any = "cpu",
+    extra_weights: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Check masks against ``model``; return ``{param_name: bool tensor}`` in module order.
 
@@ -131,6 +133,11 @@ def validate_masks(
         all-``True`` mask, or refused with :class:`~topocore.errors.MaskError` naming them.
     device : torch device, str or None
         Device of the returned masks; ``None`` puts each on its parameter's device.
+    extra_weights : dict, optional
+        ``{param_name: weight tensor}`` of further prunable parameters that are not the
+        ``weight`` of a prunable module (e.g. a parameter that the model passes to
+        ``F.conv2d`` / ``F.linear``, which the encoder treats as a weighted layer); they
+        follow the prunable modules in the result and in the ``missing`` policies.
 
     Raises
     ------
@@ -145,16 +152,18 @@ def validate_masks(
         masks = {}
     if not isinstance(masks, Mapping):
         raise MaskError(f"masks must be a dict {{param_name: bool tensor}}, got {type(masks).__name__}")
-    layers = dict(prunable_layers(model))
+    weights = {name: raw_weight(module) for name, module in prunable_layers(model)}
+    for name, weight in (extra_weights or {}).items():
+        weights.setdefault(name, weight)
     given: dict[str, Any] = {}
     for key, value in masks.items():
-        name = _canonical_key(key, layers, model)
+        name = _canonical_key(key, weights, model)
         if name in given:
             raise MaskError(f"mask for {name!r} given twice (as parameter name and as buffer name)")
-        weight = raw_weight(layers[name])
+        weight = weights[name]
         mask = _as_bool(name, value, tuple(weight.shape))
         given[name] = mask.to(device=weight.device if device is None else device)
-    absent = [n for n in layers if n not in given]
+    absent = [n for n in weights if n not in given]
     if absent and missing == "error":
         shown = ", ".join(absent[:5]) + (f" and {len(absent) - 5} more" if len(absent) > 5 else "")
         raise MaskError(
@@ -162,10 +171,9 @@ def validate_masks(
             "explicitly (Python: missing='dense'; CLI: --missing-masks dense)"
         )
     out: dict[str, Any] = {}
-    for name, module in layers.items():
+    for name, weight in weights.items():
         if name in given:
             out[name] = given[name]
         elif missing == "dense":
-            weight = raw_weight(module)
             out[name] = torch.ones(weight.shape, dtype=torch.bool, device=weight.device if device is None else device)
     return out

@@ -4,11 +4,15 @@ Main entry points (loaded lazily, so that ``import topometrics`` and the
 ``topometrics`` command line stay fast)::
 
     import encoders, topometrics
+    row = topometrics.describe(model, (3, 32, 32), masks)  # one pandas Series: sizes,
+                                                           # sparsity, raw and _norm metrics
     graph = encoders.encode(model, (3, 32, 32))
     raw = topometrics.compute(graph)                 # the 16 topometrics + extras
     norm = topometrics.normalize(raw, graph.num_nodes, graph.num_edges)
     table = topometrics.per_layer(model)             # rolled / Ramanujan baselines
 
+* :func:`describe`, :func:`describe_graph` -- everything about one network (or one
+  saved graph) in one call, see :mod:`topometrics.describe`;
 * :func:`compute`, :data:`METRICS`, :func:`normalize` -- all metrics of one graph;
 * one function per metric in :mod:`topometrics.local`, :mod:`~topometrics.neighbor`,
   :mod:`~topometrics.strength`, :mod:`~topometrics.global_`,
@@ -16,17 +20,22 @@ Main entry points (loaded lazily, so that ``import topometrics`` and the
   (except ``strength``, whose name is its module's: use
   ``topometrics.strength.strength`` or ``METRICS["strength"].func``);
 * :func:`motif4_estimate`, :func:`graphlet4_counts`;
-* :func:`per_layer`, :func:`aggregate_layers`, :func:`ramanujan_metrics`.
+* :func:`per_layer`, :func:`aggregate_layers` (:func:`topocore.tables.aggregate_layers`),
+  :func:`ramanujan_metrics`.
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import Any
 
 __version__ = "0.1.0"
 
 _LAZY: dict[str, str] = {
+    "describe": "describe",
+    "describe_graph": "describe",
     "compute": "computation",
     "METRICS": "registry",
     "Metric": "registry",
@@ -81,3 +90,26 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
+
+
+#: Lazily exported functions named like the submodule that defines them.
+_SHADOWED = {name for name, module in _LAZY.items() if name == module}
+
+
+class _Package(types.ModuleType):
+    """Keeps ``topometrics.describe`` the function once the submodule of the same name is imported.
+
+    Importing ``topometrics.describe`` (the module) makes Python set the package
+    attribute ``describe`` to the module; this replaces it by the function, so
+    ``topometrics.describe(...)`` works whatever was imported before.  The module stays
+    reachable as ``sys.modules["topometrics.describe"]`` (``from topometrics.describe
+    import describe_graph`` works as usual).
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _SHADOWED and isinstance(value, types.ModuleType):
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

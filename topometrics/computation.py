@@ -6,7 +6,7 @@ import time
 from typing import Any, Iterable
 
 from . import expansion, neighbor, paths
-from ._numba import resolve_n_jobs
+from ._numba import resolve_n_threads
 from .prepared import PreparedGraph, prepare
 from .registry import METRICS, resolve_metrics
 
@@ -23,7 +23,7 @@ def compute(
     *,
     exact: bool = True,
     random_state: int | None = 0,
-    n_jobs: int | None = None,
+    n_threads: int | None = None,
     spectral_tol: float = expansion.DEFAULT_TOL,
     motif_sample: int | float = 0.001,
     dense_num_edges: int | None = None,
@@ -39,18 +39,18 @@ def compute(
     metrics : None, str or iterable of str
         Metric names (see :data:`topometrics.METRICS`); a comma-separated string is
         accepted.  None computes all of them: the paper's 16 topometrics
-        (``sink, source, disconnected, r_out, r_in, n1, n2, motif4, kcore, strength,
-        components, component_size, cut_edges, cut_nodes, spectral_gap,
-        spectral_radius``) followed by the extras ``log_paths, effective_sparsity,
-        effective_nodes``.
+        (:data:`topometrics.PAPER_METRICS`, the names of
+        :data:`topocore.names.PAPER_METRICS` in Table 2 order) followed by the
+        extras :data:`topometrics.EXTRA_METRICS` (``log_paths``,
+        ``effective_sparsity``, ``effective_nodes``).
     exact : bool
         True (default): every metric exact.  False: ``motif4`` is the sampled
         estimate of :func:`topometrics.motif4_estimate` with ``motif_sample`` (the
         official code's 0.1% of nodes); the other metrics are unaffected.
     random_state : int or None
         Seed of the spectral start vector and of the motif sample.
-    n_jobs : int or None
-        Threads for the parallel kernels (None: numba's setting; -1: all cores).
+    n_threads : int or None
+        numba threads for the parallel kernels (None: numba's setting; -1: all cores).
     spectral_tol : float
         ARPACK tolerance of the spectral metrics (see :mod:`topometrics.expansion`).
     motif_sample : int or float
@@ -70,13 +70,22 @@ def compute(
         ``{name: float}`` raw values in the order requested (registry order when
         ``metrics`` is None).  Apply :func:`topometrics.normalize` for the paper's
         size-normalised values.
+
+    Raises
+    ------
+    topocore.errors.InputError
+        An unknown metric name, an invalid ``n_threads`` or ``dense_num_edges``.
+    topometrics.SpectralConvergenceError
+        (a ``RuntimeError``, not an input error) ARPACK did not converge for a spectral
+        metric even after a retry with a larger Krylov subspace; a larger
+        ``spectral_tol`` usually helps.
     """
     names = resolve_metrics(metrics)
-    resolve_n_jobs(n_jobs)
+    resolve_n_threads(n_threads)
     owned = not isinstance(graph, PreparedGraph)
-    pg = prepare(graph, n_jobs=n_jobs)
-    if not owned and n_jobs is not None:
-        pg.n_jobs = n_jobs
+    pg = prepare(graph, n_threads=n_threads)
+    if not owned and n_threads is not None:
+        pg.n_threads = n_threads
     schedule = sorted(names, key=lambda n: _STAGE[n])
     last_g = max((i for i, n in enumerate(schedule) if _STAGE[n] == 0), default=-1)
     results: dict[str, float] = {}

@@ -100,10 +100,10 @@ class _SymmetricOperator:
         self.n = pg.num_nodes if rows is None else self.rows.size
         self.laplacian = laplacian
         self.diag = np.zeros(self.n) if diag is None else np.ascontiguousarray(diag, dtype=np.float64)
-        self.n_jobs = pg.n_jobs
+        self.n_threads = pg.n_threads
         ids = np.arange(self.n) if rows is None else self.rows
         work = np.cumsum(indptr[ids + 1] - indptr[ids])
-        with num_threads(self.n_jobs) as k:
+        with num_threads(self.n_threads) as k:
             self.k = k
         total = work[-1] if work.size else 0
         cuts = np.searchsorted(work, np.linspace(0, total, self.k + 1)[1:-1])
@@ -112,7 +112,7 @@ class _SymmetricOperator:
     def __call__(self, x) -> np.ndarray:
         x = np.ascontiguousarray(x, dtype=np.float64).ravel()
         y = np.empty(self.n)
-        with num_threads(self.n_jobs):
+        with num_threads(self.n_threads):
             _spmv(self.indptr, self.indices, self.data, self.rows, self.local, self.bounds, self.diag,
                   self.laplacian, x, y)
         return y

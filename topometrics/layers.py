@@ -18,15 +18,18 @@
   for :func:`topometrics.normalize` (``normalize(table, "rolled_num_nodes",
   "rolled_num_edges", prefix="rolled_")``).
 
-:func:`aggregate_layers` averages the numeric columns over layers, ignoring NaN
-(the mean over the layers where a value is defined), which is how the paper builds
-network-level values for the layer-wise baselines.
+:func:`aggregate_layers` (:func:`topocore.tables.aggregate_layers`, re-exported
+here) averages the numeric columns over layers, ignoring NaN (the mean over the
+layers where a value is defined), which is how the paper builds network-level values
+for the layer-wise baselines; it returns a one-row DataFrame per network.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Iterable, Mapping
+
+from topocore.errors import InputError
+from topocore.tables import aggregate_layers
 
 from .registry import BIPARTITE_METRICS, resolve_metrics
 
@@ -43,7 +46,7 @@ def per_layer(
     metrics: Iterable[str] | None = BIPARTITE_METRICS,
     encodings: Iterable[str] = ENCODINGS,
     random_state: int | None = 0,
-    n_jobs: int | None = None,
+    n_threads: int | None = None,
     progress: bool = False,
 ):
     """One row per weighted layer: density, Ramanujan baselines, bipartite topometrics.
@@ -60,7 +63,7 @@ def per_layer(
         :data:`topometrics.BIPARTITE_METRICS`; None or ``()`` skips them).
     encodings : iterable of str
         Subset of ``("rolled", "rolled_channel")``.
-    random_state, n_jobs
+    random_state, n_threads
         As in :func:`topometrics.compute`.
     progress : bool
         Show a tqdm progress bar over layers.
@@ -80,11 +83,11 @@ def per_layer(
     encodings = tuple(encodings)
     bad = [e for e in encodings if e not in ENCODINGS]
     if bad:
-        raise ValueError(f"unknown encoding(s) {bad}; choose from {ENCODINGS}")
+        raise InputError(f"unknown encoding(s) {bad}; choose from {ENCODINGS}")
     names = [] if not metrics else resolve_metrics(metrics)
     not_bip = [m for m in names if m not in BIPARTITE_METRICS]
     if not_bip:
-        raise ValueError(
+        raise InputError(
             f"{not_bip} are not definable on a single layer's bipartite graph; choose from {BIPARTITE_METRICS}"
         )
     rolled = encoders.rolled(model, masks)
@@ -113,38 +116,11 @@ def per_layer(
         for enc in encodings:
             g = by_param[enc].get(key)
             if g is None:
-                raise ValueError(f"layer {key!r} is missing from the {enc} encoding")
+                raise RuntimeError(f"internal error: layer {key!r} is missing from the {enc} encoding")
             row[f"{enc}_num_nodes"] = g.num_nodes
             row[f"{enc}_num_edges"] = g.num_edges
             if names:
-                values = compute(g, names, random_state=random_state, n_jobs=n_jobs)
+                values = compute(g, names, random_state=random_state, n_threads=n_threads)
                 row.update({f"{enc}_{m}": v for m, v in values.items()})
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def aggregate_layers(table) -> dict[str, float]:
-    """Network-level values: the mean of every numeric column over the layers where it is defined.
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        The output of :func:`per_layer`.
-
-    Returns
-    -------
-    dict
-        ``{column: mean over layers ignoring NaN}`` for every numeric column (NaN
-        when no layer defines it).  ``layer_density`` becomes the average
-        layer-wise density baseline of the paper.
-    """
-    import pandas as pd
-
-    if not isinstance(table, pd.DataFrame):
-        raise TypeError(f"expected the DataFrame returned by per_layer, got {type(table).__name__}")
-    numeric = table.select_dtypes("number")
-    out = {}
-    for col in numeric.columns:
-        vals = numeric[col].astype(float)
-        out[col] = float(vals.mean(skipna=True)) if vals.notna().any() else math.nan
-    return out

@@ -101,7 +101,7 @@ def n2(graph) -> float:
     if pg.num_nodes == 0:
         return float("nan")
     indptr, indices = pg.out_csr()
-    with num_threads(pg.n_jobs) as k:
+    with num_threads(pg.n_threads) as k:
         total = int(_n2_total(indptr, indices, k).sum())
     return total / pg.num_nodes
 
@@ -279,7 +279,7 @@ def _noninduced_counts(graph) -> dict[str, int]:
     np.cumsum(new_deg, out=new_indptr[1:])
     new_indices = np.empty_like(indices)
     split = np.empty(n, dtype=np.int64)
-    with num_threads(pg.n_jobs) as k:
+    with num_threads(pg.n_threads) as k:
         _relabel_by_degree(indptr, indices, order, rank, new_indptr, new_indices, split)
         del order, rank
         lower = split - new_indptr[:-1]
@@ -491,7 +491,7 @@ def motif4_estimate(graph, sample: int | float = 0.001, random_state: int | None
     rng = np.random.default_rng(random_state)
     nodes = np.sort(rng.choice(n, size=size, replace=False)).astype(indices.dtype)
     terms = np.empty(size, dtype=np.int64)
-    with num_threads(pg.n_jobs) as k:
+    with num_threads(pg.n_threads) as k:
         _vertex_terms(indptr, indices, deg, nodes, k, terms)
     exact_part = int(stars) + int(q)
     if size == n:

@@ -25,6 +25,8 @@ import warnings
 import numpy as np
 from numba import njit
 
+from topocore.errors import InputError
+
 from .prepared import prepare
 
 __all__ = ["log_paths", "effective_sparsity", "effective_nodes", "on_path_masks", "dense_num_edges", "MissingDenseCountWarning"]
@@ -148,7 +150,8 @@ def log_paths(graph) -> float:
     Dynamic programming in log space over a topological order: ``P(v) = [v in
     partition 0] + sum over in-neighbours u of P(u)``, result
     ``log(sum over v in the last partition of P(v))``; ``-inf`` when there is no such
-    path.  Complexity O(N + E).  Raises ``ValueError`` if G has a directed cycle.
+    path.  Complexity O(N + E).  Raises :class:`~topocore.errors.InputError` (a
+    ``ValueError``) if G has a directed cycle.
     Reference: Janik & Nowak 2020 (path counts of sparse random networks).
     """
     pg = prepare(graph)
@@ -161,7 +164,10 @@ def log_paths(graph) -> float:
     else:
         order, ok = _topological_order(out_ip, out_ix)
         if not ok:
-            raise ValueError("the graph has a directed cycle, so path counts are undefined; an MGE is acyclic")
+            raise InputError(
+                "the graph has a directed cycle, so path counts are undefined; pass an acyclic graph "
+                "(an MGE from encoders.encode is acyclic)"
+            )
     in_ip, in_ix = pg.in_csr()
     logp = _log_path_counts(in_ip, in_ix, order, first_end)
     last = logp[last_start:n]
@@ -201,12 +207,15 @@ def effective_sparsity(graph, dense_num_edges: int | None = None) -> float:
         return float("nan")
     dense = int(dense)
     if dense <= 0:
-        raise ValueError(f"dense_num_edges must be positive, got {dense}")
+        raise InputError(
+            f"dense_num_edges must be positive, got {dense}; pass the dense MGE's edge count "
+            "(topometrics.dense_num_edges(model, input_shape))"
+        )
     on = _edges_on_path(pg)
     if on > dense:
-        raise ValueError(
-            f"dense_num_edges={dense} is smaller than the {on} edges on input-output paths; "
-            "it must count the edges of the unpruned network's MGE"
+        raise InputError(
+            f"dense_num_edges={dense} is smaller than the {on} edges on input-output paths; pass the edge "
+            "count of the unpruned network's MGE (topometrics.dense_num_edges(model, input_shape))"
         )
     return 1.0 - on / dense
 
@@ -230,14 +239,17 @@ def dense_num_edges(model, input_shape, *, identity_shortcuts: bool = True) -> i
     """Number of edges of the MGE of ``model`` with every weight kept (the denominator of
     :func:`effective_sparsity`).
 
-    Counted in closed form by :func:`encoders.count_edges` with all-True masks: the
-    same number :func:`encoders.encode` would give, without building the dense graph
-    (16 bytes per edge, about 3 GB for Wide-ResNet-28-2).
+    Counted in closed form by :func:`encoders.count_edges` with all-True masks for every
+    weighted layer (``Conv2d`` / ``Linear`` modules and parameters passed to
+    ``F.conv2d`` / ``F.linear``): the same number :func:`encoders.encode` would give,
+    without building the dense graph (16 bytes per edge, about 3 GB for
+    Wide-ResNet-28-2).  Prune buffers and exact zeros of the model are ignored.
     """
     import torch
 
-    from encoders import count_edges
-    from encoders.masks import prunable_parameters
+    from encoders import count_edges, resolve_masks
+    from encoders.trace import weighted_layers
 
-    masks = {name: torch.ones(tuple(module.weight.shape), dtype=torch.bool) for name, module in prunable_parameters(model).items()}
+    params = list(dict.fromkeys(layer.param for layer in weighted_layers(model)))
+    masks = {name: torch.ones(tuple(mw.weight.shape), dtype=torch.bool) for name, mw in resolve_masks(model, params=params).items()}
     return int(count_edges(model, tuple(input_shape), masks, identity_shortcuts=identity_shortcuts))

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 from numba import njit, prange
 
-from ._numba import num_threads, resolve_n_jobs
+from ._numba import num_threads, resolve_n_threads
 
 __all__ = ["PreparedGraph", "prepare"]
 
@@ -202,11 +202,11 @@ class PreparedGraph:
     graph : MultipartiteGraph or BipartiteGraph
         The graph (a :class:`~encoders.bipartite.BipartiteGraph` is converted with
         ``to_multipartite()``).
-    n_jobs : int or None
-        Threads for the parallel kernels (None: numba's setting, -1: all).
+    n_threads : int or None
+        numba threads for the parallel kernels (None: numba's setting, -1: all).
     """
 
-    def __init__(self, graph: Any, *, n_jobs: int | None = None) -> None:
+    def __init__(self, graph: Any, *, n_threads: int | None = None) -> None:
         from encoders.bipartite import BipartiteGraph
         from encoders.graph import MultipartiteGraph
 
@@ -217,9 +217,9 @@ class PreparedGraph:
                 f"expected a MultipartiteGraph (from encoders.encode or MultipartiteGraph.load), "
                 f"a BipartiteGraph or a PreparedGraph, got {type(graph).__name__}"
             )
-        resolve_n_jobs(n_jobs)  # validate early
+        resolve_n_threads(n_threads)  # validate early
         self.graph = graph
-        self.n_jobs = n_jobs
+        self.n_threads = n_threads
         self.cache: dict[str, Any] = {}
 
     # ----------------------------------------------------------------- sizes
@@ -245,7 +245,7 @@ class PreparedGraph:
     def out_csr(self) -> tuple[np.ndarray, np.ndarray]:
         """Distinct out-neighbours of every node (``indptr``, ``indices``)."""
         if "out_csr" not in self.cache:
-            with num_threads(self.n_jobs):
+            with num_threads(self.n_threads):
                 ip, ix, _ = build_csr(self.graph.src, self.graph.dst, self.num_nodes, mode="out")
             self.cache["out_csr"] = (ip, ix)
         return self.cache["out_csr"]
@@ -253,7 +253,7 @@ class PreparedGraph:
     def in_csr(self) -> tuple[np.ndarray, np.ndarray]:
         """Distinct in-neighbours of every node (``indptr``, ``indices``)."""
         if "in_csr" not in self.cache:
-            with num_threads(self.n_jobs):
+            with num_threads(self.n_threads):
                 ip, ix, _ = build_csr(self.graph.src, self.graph.dst, self.num_nodes, mode="in")
             self.cache["in_csr"] = (ip, ix)
         return self.cache["in_csr"]
@@ -261,17 +261,11 @@ class PreparedGraph:
     def undirected(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Symmetric CSR of U with ``data = A_uv`` (sum of ``|w|`` between u and v)."""
         if "undirected" not in self.cache:
-            with num_threads(self.n_jobs):
+            with num_threads(self.n_threads):
                 self.cache["undirected"] = build_csr(
                     self.graph.src, self.graph.dst, self.num_nodes, mode="undirected", weight=self.graph.weight
                 )
         return self.cache["undirected"]
-
-    def undirected_degrees(self) -> np.ndarray:
-        """Degree of every node in U (int64)."""
-        if "undirected_degrees" not in self.cache:
-            self.cache["undirected_degrees"] = np.diff(self.undirected()[0])
-        return self.cache["undirected_degrees"]
 
     def release(self, *names: str) -> None:
         """Drop cached structures (all when no name is given) to free memory."""
@@ -284,8 +278,8 @@ class PreparedGraph:
         return f"PreparedGraph({self.graph!r}, cached={sorted(self.cache)})"
 
 
-def prepare(graph: Any, *, n_jobs: int | None = None) -> PreparedGraph:
+def prepare(graph: Any, *, n_threads: int | None = None) -> PreparedGraph:
     """Return ``graph`` as a :class:`PreparedGraph` (unchanged if it already is one)."""
     if isinstance(graph, PreparedGraph):
         return graph
-    return PreparedGraph(graph, n_jobs=n_jobs)
+    return PreparedGraph(graph, n_threads=n_threads)

@@ -45,6 +45,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import numpy as np
+
+from topocore.errors import InputError
+from topocore.names import METRIC_CATEGORIES
+from topocore.names import PAPER_METRICS as _PAPER_NAMES
+
 from . import expansion, global_, local, neighbor, paths, strength
 
 __all__ = [
@@ -96,52 +102,70 @@ class Metric:
     bipartite: bool = False
 
 
-CATEGORIES = ("local", "neighbor", "strength", "global", "expansion", "paths")
+#: Categories of :attr:`Metric.category`: the paper's Table 2 categories
+#: (:data:`topocore.names.METRIC_CATEGORIES`, lower-cased) and ``"paths"`` for the extras.
+CATEGORIES: tuple[str, ...] = (
+    *dict.fromkeys(METRIC_CATEGORIES[name].lower() for name in _PAPER_NAMES),
+    "paths",
+)
 
-_M = Metric
-METRICS: dict[str, Metric] = {
-    m.name: m
-    for m in [
-        _M("sink", "local", "nodes outside the last partition with out-degree 0 and in-degree > 0",
-           "O(N + E)", "nodes", local.sink),
-        _M("source", "local", "nodes outside partition 0 with in-degree 0 and out-degree > 0",
-           "O(N + E)", "nodes", local.source),
-        _M("disconnected", "local", "nodes with in-degree = out-degree = 0", "O(N + E)", "nodes", local.disconnected),
-        _M("r_out", "local", "(sum of out-degrees of source nodes) / E", "O(N + E)", None, local.r_out),
-        _M("r_in", "local", "(sum of in-degrees of sink nodes) / E", "O(N + E)", None, local.r_in),
-        _M("n1", "neighbor", "mean number of distinct nodes one directed edge away (self excluded)",
-           "O(N + E)", "edges", neighbor.n1, bipartite=True),
-        _M("n2", "neighbor", "mean number of distinct nodes at directed distance 1 or 2 (self excluded)",
-           "O(sum_v indeg(v) outdeg(v))", "edges", neighbor.n2),
-        _M("motif4", "neighbor", "number of 4-node subsets whose induced subgraph is weakly connected",
-           "O(sum_v wedges u-w below v), nodes in degree order", "edges", neighbor.motif4, "U", True),
-        _M("kcore", "strength", "mean core number of the nodes of U", "O(N + E)", "edges", strength.kcore, "U", True),
-        _M("strength", "strength", "mean over nodes of the sum of abs(w) over incoming edges", "O(N + E)", "edges",
-           strength.strength, bipartite=True),
-        _M("components", "global", "number of weakly connected components (isolated nodes count)", "O(N + E)",
-           None, global_.components, "U", True),
-        _M("component_size", "global", "N / components", "O(N + E)", "nodes", global_.component_size, "U", True),
-        _M("cut_edges", "global", "number of bridges of U", "O(N + E)", "edges", global_.cut_edges, "U", True),
-        _M("cut_nodes", "global", "number of articulation points of U", "O(N + E)", "edges", global_.cut_nodes,
-           "U", True),
-        _M("spectral_gap", "expansion", "mu_0 - mu_1, the two largest eigenvalues of A (A_uv = abs(w_uv))",
-           "O(m E) Lanczos, m iterations", None, expansion.spectral_gap, "U", True),
-        _M("spectral_radius", "expansion", "largest eigenvalue of the weighted Laplacian D - A",
-           "O(m E) Lanczos, m iterations", None, expansion.spectral_radius, "U", True),
-        _M("log_paths", "paths", "natural log of the number of directed paths from partition 0 to the last",
-           "O(N + E)", None, paths.log_paths),
-        _M("effective_sparsity", "paths",
-           "1 - (edges on an input-to-output path) / (edges of the dense network's MGE)", "O(N + E)", None,
-           paths.effective_sparsity),
-        _M("effective_nodes", "paths", "fraction of nodes on at least one input-to-output path", "O(N + E)", None,
-           paths.effective_nodes),
-    ]
+# What each metric is and how it is computed, keyed by name.  The *names* of the
+# paper's 16 metrics, their order and categories come from topocore.names
+# (PAPER_METRICS, METRIC_CATEGORIES); EXTRA_METRICS names the metrics that are not in
+# the paper.  Fields: definition, complexity, divisor, func, graph ("G" or "U"), bipartite.
+_SPECS: dict[str, tuple] = {
+    "sink": ("nodes outside the last partition with out-degree 0 and in-degree > 0", "O(N + E)", "nodes",
+             local.sink, "G", False),
+    "source": ("nodes outside partition 0 with in-degree 0 and out-degree > 0", "O(N + E)", "nodes",
+               local.source, "G", False),
+    "disconnected": ("nodes with in-degree = out-degree = 0", "O(N + E)", "nodes", local.disconnected, "G", False),
+    "r_out": ("(sum of out-degrees of source nodes) / E", "O(N + E)", None, local.r_out, "G", False),
+    "r_in": ("(sum of in-degrees of sink nodes) / E", "O(N + E)", None, local.r_in, "G", False),
+    "n1": ("mean number of distinct nodes one directed edge away (self excluded)", "O(N + E)", "edges",
+           neighbor.n1, "G", True),
+    "n2": ("mean number of distinct nodes at directed distance 1 or 2 (self excluded)",
+           "O(sum_v indeg(v) outdeg(v))", "edges", neighbor.n2, "G", False),
+    "motif4": ("number of 4-node subsets whose induced subgraph is weakly connected",
+               "O(sum_v wedges u-w below v), nodes in degree order", "edges", neighbor.motif4, "U", True),
+    "kcore": ("mean core number of the nodes of U", "O(N + E)", "edges", strength.kcore, "U", True),
+    "strength": ("mean over nodes of the sum of abs(w) over incoming edges", "O(N + E)", "edges",
+                 strength.strength, "G", True),
+    "components": ("number of weakly connected components (isolated nodes count)", "O(N + E)", None,
+                   global_.components, "U", True),
+    "component_size": ("N / components", "O(N + E)", "nodes", global_.component_size, "U", True),
+    "cut_edges": ("number of bridges of U", "O(N + E)", "edges", global_.cut_edges, "U", True),
+    "cut_nodes": ("number of articulation points of U", "O(N + E)", "edges", global_.cut_nodes, "U", True),
+    "spectral_gap": ("mu_0 - mu_1, the two largest eigenvalues of A (A_uv = abs(w_uv))",
+                     "O(m E) Lanczos, m iterations", None, expansion.spectral_gap, "U", True),
+    "spectral_radius": ("largest eigenvalue of the weighted Laplacian D - A", "O(m E) Lanczos, m iterations", None,
+                        expansion.spectral_radius, "U", True),
+    "log_paths": ("natural log of the number of directed paths from partition 0 to the last", "O(N + E)", None,
+                  paths.log_paths, "G", False),
+    "effective_sparsity": ("1 - (edges on an input-to-output path) / (edges of the dense network's MGE)",
+                           "O(N + E)", None, paths.effective_sparsity, "G", False),
+    "effective_nodes": ("fraction of nodes on at least one input-to-output path", "O(N + E)", None,
+                        paths.effective_nodes, "G", False),
 }
+#: End-to-end extras computed by :func:`topometrics.compute` in addition to the 16 (not in the paper).
+EXTRA_METRICS: tuple[str, ...] = ("log_paths", "effective_sparsity", "effective_nodes")
+#: The paper's 16 topometrics, in the order of its Table 2 (:data:`topocore.names.PAPER_METRICS`).
+PAPER_METRICS: tuple[str, ...] = _PAPER_NAMES
 
-#: The paper's 16 topometrics, in the order of its Table 2.
-PAPER_METRICS: tuple[str, ...] = tuple(n for n, m in METRICS.items() if m.category != "paths")
-#: End-to-end extras computed by :func:`topometrics.compute` in addition to the 16.
-EXTRA_METRICS: tuple[str, ...] = tuple(n for n, m in METRICS.items() if m.category == "paths")
+if set(_SPECS) != set(PAPER_METRICS) | set(EXTRA_METRICS):  # pragma: no cover - a programming error
+    raise RuntimeError(
+        "topometrics.registry implements "
+        f"{sorted(set(_SPECS) ^ (set(PAPER_METRICS) | set(EXTRA_METRICS)))} differently from topocore.names"
+    )
+
+
+def _metric(name: str) -> Metric:
+    definition, complexity, divisor, func, graph, bipartite = _SPECS[name]
+    category = METRIC_CATEGORIES[name].lower() if name in PAPER_METRICS else "paths"
+    return Metric(name, category, definition, complexity, divisor, func, graph, bipartite)
+
+
+#: Every registered metric: the paper's 16 in Table 2 order, then the extras.
+METRICS: dict[str, Metric] = {name: _metric(name) for name in (*PAPER_METRICS, *EXTRA_METRICS)}
 #: Metrics definable on one layer's bipartite graph (used for the rolled encodings).
 BIPARTITE_METRICS: tuple[str, ...] = tuple(n for n, m in METRICS.items() if m.bipartite)
 
@@ -155,9 +179,9 @@ def resolve_metrics(metrics) -> list[str]:
     names = list(metrics)
     unknown = [m for m in names if m not in METRICS]
     if unknown:
-        raise ValueError(f"unknown metric(s) {unknown}; choose from {list(METRICS)}")
+        raise InputError(f"unknown metric(s) {unknown}; choose from {list(METRICS)}")
     if not names:
-        raise ValueError(f"no metric selected; choose from {list(METRICS)}")
+        raise InputError(f"no metric selected; choose from {list(METRICS)}")
     seen: dict[str, None] = {}
     for m in names:
         seen.setdefault(m, None)
@@ -165,12 +189,20 @@ def resolve_metrics(metrics) -> list[str]:
 
 
 def _divide(value: Any, by: Any) -> Any:
-    try:
-        if by == 0:
-            return math.nan
-    except (TypeError, ValueError):  # a Series: handled by pandas (division by 0 gives inf/nan)
-        pass
-    return value / by
+    """``value / by`` with NaN wherever ``by`` is 0: the same rule for scalars, arrays and pandas objects."""
+    if np.ndim(by) == 0:
+        by = float(by)
+        if by != 0:
+            return value / by
+        return math.nan if np.ndim(value) == 0 else value * math.nan
+    if not isinstance(by, np.ndarray) and not hasattr(by, "iloc"):  # a list or tuple of counts
+        by = np.asarray(by, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = value / by
+    zero = by == 0
+    if hasattr(out, "iloc"):  # pandas: aligned on the index when ``by`` is a Series
+        return out.mask(zero)
+    return np.where(zero, math.nan, out)
 
 
 def normalize(values, num_nodes=None, num_edges=None, *, prefix: str = ""):
@@ -193,23 +225,26 @@ def normalize(values, num_nodes=None, num_edges=None, *, prefix: str = ""):
 
     Returns
     -------
-    The same type as ``values`` (a new object) with normalised values.  A divisor
-    of 0 gives NaN for scalars (and pandas' inf/NaN for Series).
+    The same type as ``values`` (a new object) with normalised values.
+
+    Notes
+    -----
+    A divisor of 0 (a graph without nodes or edges) gives NaN, whatever the form of
+    ``values``: a dict, a Series, or a DataFrame row whose count is 0 (never ``inf``);
+    the metric is undefined there, and NaN keeps such rows out of means and fits.
     """
-    try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover - pandas is a dependency
-        pd = None
-    is_frame = pd is not None and isinstance(values, pd.DataFrame)
+    import pandas as pd
+
+    is_frame = isinstance(values, pd.DataFrame)
 
     def _count(arg, key):
         if arg is None:
             if key not in values:
-                raise ValueError(f"normalize needs {key}: pass it or include a {key!r} entry/column in values")
+                raise InputError(f"normalize needs {key}: pass it or include a {key!r} entry/column in values")
             return values[key]
         if isinstance(arg, str):
             if arg not in values:
-                raise ValueError(f"column {arg!r} (for {key}) not found in values")
+                raise InputError(f"column {arg!r} (for {key}) not found in values; pass a column name of values or the counts")
             return values[arg]
         return arg
 
@@ -228,9 +263,9 @@ def normalize(values, num_nodes=None, num_edges=None, *, prefix: str = ""):
             if m is None or m.divisor is None:
                 continue
             by = nodes if m.divisor == "nodes" else edges
-            out[col] = out[col].astype(float) / by
+            out[col] = _divide(out[col].astype(float), by)
         return out
-    if pd is not None and isinstance(values, pd.Series):
+    if isinstance(values, pd.Series):
         out = values.copy()
         for key in out.index:
             m = lookup(key)

@@ -10,9 +10,10 @@ from typing import Any, Sequence
 import torch
 import torch.nn as nn
 
+from topocore.parallel import num_threads, resolve_n_threads
+
 from ..errors import EncodingError
 from ..graph import LayerInfo, MultipartiteGraph
-from ..masks import validate_masks
 from .interpret import Encoder
 
 __all__ = ["encode", "count_edges"]
@@ -24,6 +25,7 @@ def encode(
     masks: dict | None = None,
     *,
     identity_shortcuts: bool = True,
+    n_threads: int | None = None,
 ) -> MultipartiteGraph:
     """Unrolled, input-aware multipartite graph encoding (MGE) of a pruned network.
 
@@ -42,6 +44,9 @@ def encode(
         else their exact zeros (see :mod:`encoders.masks`).
     identity_shortcuts : bool
         Add weight-1 edges for parameter-free residual shortcuts (default True).
+    n_threads : int or None
+        numba threads of the edge-filling kernels (None: numba's setting; -1: all
+        cores).  The result does not depend on it.
 
     Returns
     -------
@@ -61,7 +66,10 @@ def encode(
     UntraceableModelError
         The model cannot be traced by torch.fx.
     MaskError
-        A mask for an unknown parameter or of the wrong shape.
+        A mask for an unknown parameter, of the wrong shape or with values other
+        than 0/1.
+    topocore.errors.InputError
+        An invalid ``n_threads``.  Every error above is an ``InputError`` too.
 
     Notes
     -----
@@ -69,9 +77,9 @@ def encode(
     O(N + nnz(W)); no Python object per edge.  Reference: Cunegatti et al., TMLR 2024,
     Sections 3.1-3.2 and Appendix C.
     """
-    shape, checked = _check_arguments(model, input_shape, masks)
-    with torch.no_grad():
-        return Encoder(model, shape, checked, identity_shortcuts).run()
+    shape = _check_arguments(model, input_shape, n_threads)
+    with torch.no_grad(), num_threads(n_threads):
+        return Encoder(model, shape, masks, identity_shortcuts).run()
 
 
 def count_edges(
@@ -81,6 +89,7 @@ def count_edges(
     *,
     identity_shortcuts: bool = True,
     per_layer: bool = False,
+    n_threads: int | None = None,
 ) -> int | list[tuple[LayerInfo, int]]:
     """Number of edges :func:`encode` would produce, without building the edge arrays.
 
@@ -95,13 +104,13 @@ def count_edges(
     Returns the total, or with ``per_layer=True`` a list of ``(LayerInfo, count)`` in
     the order of :attr:`MultipartiteGraph.layers`.
     """
-    shape, checked = _check_arguments(model, input_shape, masks)
-    with torch.no_grad():
-        _, layers = Encoder(model, shape, checked, identity_shortcuts).run(count_only=True)
+    shape = _check_arguments(model, input_shape, n_threads)
+    with torch.no_grad(), num_threads(n_threads):
+        _, layers = Encoder(model, shape, masks, identity_shortcuts).run(count_only=True)
     return layers if per_layer else int(sum(c for _, c in layers))
 
 
-def _check_arguments(model: Any, input_shape: Any, masks: Any) -> tuple[tuple[int, ...], dict]:
+def _check_arguments(model: Any, input_shape: Any, n_threads: Any) -> tuple[int, ...]:
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     try:
@@ -110,5 +119,6 @@ def _check_arguments(model: Any, input_shape: Any, masks: Any) -> tuple[tuple[in
         raise EncodingError(f"input_shape must be a tuple of positive ints like (3, 32, 32), got {input_shape!r}") from None
     if not shape or min(shape) < 1 or any(isinstance(s, bool) for s in input_shape):
         raise EncodingError(f"input_shape must be a tuple of positive ints like (3, 32, 32), got {input_shape!r}")
-    return shape, validate_masks(model, masks)
+    resolve_n_threads(n_threads)
+    return shape
 

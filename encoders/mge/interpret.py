@@ -24,7 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import EncodingError, UnsupportedOperationError
-from ..masks import MaskedWeight, resolve_mask
+from ..masks import MaskedWeight, check_masks, resolve_mask
 from ..trace import (
     INDEX_MODULES,
     LEAF_MODULES,
@@ -34,6 +34,7 @@ from ..trace import (
     describe_target,
     node_scope,
     trace,
+    weighted_layers,
 )
 from . import gates, layers, pooling
 from .ops import (
@@ -50,6 +51,7 @@ from .ops import (
     as_code,
     as_code_if_sym,
     fetch_attr,
+    first_line,
     flat_args,
     join,
     pool_kind,
@@ -65,15 +67,16 @@ __all__ = ["Encoder"]
 class Encoder:
     """One encoding run: ``Encoder(model, input_shape, masks, identity_shortcuts).run()``.
 
-    ``masks`` must already be validated (see :func:`encoders.masks.validate_masks`).
-    The partitions and jobs live in :attr:`table` (a
-    :class:`~encoders.mge.partitions.PartitionTable`).
+    ``masks`` is the user's argument; it is checked (:func:`encoders.masks.check_masks`)
+    once the trace has shown which parameters are weights.  The partitions and jobs
+    live in :attr:`table` (a :class:`~encoders.mge.partitions.PartitionTable`).
     """
 
     def __init__(self, model: nn.Module, input_shape: Sequence[int], masks: dict, identity_shortcuts: bool) -> None:
         self.model = model
         self.input_shape = tuple(int(s) for s in input_shape)
-        self.masks = masks
+        self.given_masks = masks
+        self.masks: dict = {}
         self.identity_shortcuts = bool(identity_shortcuts)
         self.table = PartitionTable()
         self.mask_sources: dict[str, int] = {}
@@ -83,7 +86,8 @@ class Encoder:
     def run(self, count_only: bool = False) -> Any:
         """Interpret the traced graph, then build the graph (or, with ``count_only``, the edge counts)."""
         graph = trace(self.model)
-        self.graph = graph
+        params = [layer.param for layer in weighted_layers(self.model, graph)]
+        self.masks = check_masks(self.model, self.given_masks, params)
         env: dict[fx.Node, Any] = {}
         got_input = False
         for node in graph.nodes:
@@ -97,7 +101,8 @@ class Encoder:
                 else:
                     raise EncodingError(
                         f"{type(self.model).__name__}.forward takes several inputs ({node.name!r} has no "
-                        "default); the encoder feeds a single input tensor of input_shape"
+                        "default); the encoder feeds a single input tensor of input_shape: give the other inputs "
+                        "defaults or wrap the model in a module with one input"
                     )
             elif node.op == "get_attr":
                 env[node] = fetch_attr(self.model, str(node.target))
@@ -266,7 +271,8 @@ class Encoder:
         except (RuntimeError, IndexError, TypeError, ValueError) as exc:
             raise EncodingError(
                 f"{describe_target(node, self.model)} failed on the traced activation of shape "
-                f"{shape_of(args)} (fx node {node.name!r}, module {node_scope(node)!r}): {exc}"
+                f"{shape_of(args)} (fx node {node.name!r}, module {node_scope(node)!r}): {first_line(exc)}; "
+                f"check input_shape={self.input_shape}"
             ) from exc
         return wrap(out, pools, node_scope(node), scale)
 
@@ -307,7 +313,10 @@ class Encoder:
             try:
                 shape = torch.broadcast_shapes(tuple(sym.code.shape), tuple(const.shape))
             except RuntimeError as exc:
-                raise EncodingError(f"fx node {node.name!r}: {exc}") from exc
+                raise EncodingError(
+                    f"{describe_target(node, self.model)} (fx node {node.name!r}, module {node_scope(node)!r}) "
+                    f"cannot broadcast a constant to the activation: {first_line(exc)}; check input_shape={self.input_shape}"
+                ) from exc
             if tuple(shape) != tuple(sym.code.shape):
                 raise self.unsupported(node, "a constant that broadcasts the activation to a larger shape")
         elif not isinstance(const, (int, float, bool)):
@@ -386,9 +395,10 @@ class Encoder:
 
 
 def _library_version() -> str:
-    try:
-        from importlib.metadata import version
+    """Installed version of the toolkit, recorded in ``meta["version"]`` (``"unknown"`` in a bare source checkout)."""
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:
         return version("topometrics")
-    except Exception:  # not installed as a distribution (source checkout)
+    except PackageNotFoundError:
         return "unknown"

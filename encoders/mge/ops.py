@@ -145,6 +145,12 @@ def pair(v: Any) -> tuple[int, int]:
     return int(v), int(v)
 
 
+def first_line(exc: BaseException) -> str:
+    """First line of an exception's message (torch's messages can span several lines)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def join(scope: str, name: str) -> str:
     """``"scope.name"``, or ``name`` at the top level."""
     return f"{scope}.{name}" if scope else name

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..errors import EncodingError
 from ..masks import MaskedWeight
 
 __all__ = ["Part", "ConvJob", "IdentityJob", "PartitionTable", "ranges", "partitions_of"]
@@ -92,7 +91,7 @@ class PartitionTable:
     def merge(self, src: int, dst: int) -> None:
         """Partition ``src`` (fresh, unconsumed) is the same tensor as ``dst``: retarget its producers."""
         if self.parts[src].shape != self.parts[dst].shape:  # pragma: no cover - guarded by the shape check
-            raise EncodingError("internal error: merging partitions of different shapes")
+            raise RuntimeError("internal error of the encoder: merging partitions of different shapes")
         for job in self.jobs:
             if job.out_part == src:
                 job.out_part = dst

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from ..errors import EncodingError
 from ..trace import describe_target, node_scope
-from .ops import Sym, pair
+from .ops import Sym, first_line, pair
 
 if TYPE_CHECKING:
     from .interpret import Encoder
@@ -47,7 +47,7 @@ def pool(enc: Encoder, node: fx.Node, spec: dict, value: Any) -> Sym:
     if code.dim() not in (3, 4):
         raise EncodingError(
             f"{describe_target(node, enc.model)} (fx node {node.name!r}) expects a (N, C, H, W) activation, "
-            f"got shape {tuple(code.shape)}"
+            f"got shape {tuple(code.shape)}; check input_shape={enc.input_shape}"
         )
     H, W = int(code.shape[-2]), int(code.shape[-1])
     try:
@@ -55,7 +55,7 @@ def pool(enc: Encoder, node: fx.Node, spec: dict, value: Any) -> Sym:
     except RuntimeError as exc:
         raise EncodingError(
             f"{describe_target(node, enc.model)} in module {node_scope(node)!r} cannot pool a {H}x{W} "
-            f"activation: {exc}; check input_shape"
+            f"activation: {first_line(exc)}; check input_shape={enc.input_shape}"
         ) from exc
     rows = windows(spec, 0, H, Ho)
     cols = windows(spec, 1, W, Wo)

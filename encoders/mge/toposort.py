@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import heapq
 
-from ..errors import EncodingError
 from .partitions import PartitionTable, partitions_of
 
 __all__ = ["partition_order"]
@@ -42,5 +41,5 @@ def partition_order(table: PartitionTable) -> list[int]:
             if indeg[u] == 0:
                 heapq.heappush(heap, u)
     if len(order) != len(alive):  # pragma: no cover - cannot happen for a traced DAG
-        raise EncodingError("internal error: the partition graph has a cycle")
+        raise RuntimeError("internal error of the encoder: the partition graph has a cycle")
     return order

@@ -30,7 +30,12 @@ with padding 4, horizontal flip); test splits never are.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Callable
+
+import numpy as np
+
+from topocore.errors import InputError
+from topocore.names import DATASETS, canonical_dataset
 
 from .base import DataNotFoundError, ImageDataset, channel_stats, make_loader, random_crop_flip
 from .cifar import CIFAR_STATS, load_cifar
@@ -40,6 +45,8 @@ from .tinyimagenet import load_tinyimagenet
 
 __all__ = [
     "DATASETS",
+    "LOADERS",
+    "RESHAPABLE",
     "canonical_dataset",
     "get_dataset",
     "dataset_info",
@@ -49,37 +56,67 @@ __all__ = [
     "random_crop_flip",
 ]
 
-#: Data sets known to :func:`get_dataset` with their number of classes and default input shape.
-DATASETS: dict[str, dict[str, Any]] = {
-    "cifar10": {"num_classes": 10, "input_shape": (3, 32, 32)},
-    "cifar100": {"num_classes": 100, "input_shape": (3, 32, 32)},
-    "tinyimagenet": {"num_classes": 200, "input_shape": (3, 32, 32)},
-    "digits": {"num_classes": 10, "input_shape": (3, 32, 32)},
-    "digits_t2": {"num_classes": 10, "input_shape": (3, 32, 32)},
-    "digits_noisy": {"num_classes": 10, "input_shape": (3, 32, 32)},
-    "synthetic": {"num_classes": 10, "input_shape": (3, 32, 32)},
-}
+# ``DATASETS`` (class counts and default input shapes) and ``canonical_dataset`` (every
+# spelling: "CIFAR_10", "Tiny ImageNet", ...) are topocore.names', re-exported here.
 
-_ALIASES = {"digits-t2": "digits_t2", "digitst2": "digits_t2", "digits-noisy": "digits_noisy", "digitsnoisy": "digits_noisy", "cifar-10": "cifar10", "cifar-100": "cifar100", "tiny-imagenet": "tinyimagenet", "tiny_imagenet": "tinyimagenet", "tiny-imagenet-200": "tinyimagenet"}
-#: The digits data set and the variants made from it (their input shape is an option).
-_DIGITS = ("digits", "digits_t2", "digits_noisy")
+#: Data sets whose ``input_shape`` is chosen by the caller (the others are 3x32x32 images).
+RESHAPABLE = frozenset({"digits", "digits_t2", "digits_noisy", "synthetic"})
 _SPLITS = {"train": "train", "test": "test", "val": "test", "valid": "test", "validation": "test"}
 
+_Loaded = tuple  # (images, labels, classes or None, mean or None, std or None, num_classes)
 
-def canonical_dataset(name: str) -> str:
-    """Canonical data set name (``"CIFAR-10"`` -> ``"cifar10"``); ``ValueError`` for unknown names."""
-    key = str(name).lower()
-    key = _ALIASES.get(key, key)
-    if key not in DATASETS:
-        raise ValueError(f"unknown data set {name!r}; choose one of {sorted(DATASETS)}")
-    return key
+
+def _cifar(key: str, root: str | None, split: str, opts: dict[str, Any]) -> _Loaded:
+    images, labels, classes = load_cifar(key, root, split)
+    mean, std = CIFAR_STATS[key]
+    return images, labels, classes, mean, std, DATASETS[key]["num_classes"]
+
+
+def _tinyimagenet(key: str, root: str | None, split: str, opts: dict[str, Any]) -> _Loaded:
+    def load(which: str):
+        return load_tinyimagenet(root, which, cache=opts["cache"], progress=opts["progress"])
+
+    images, labels, classes = load(split)
+    mean, std = channel_stats(images if split == "train" else load("train")[0])
+    return images, labels, classes, mean, std, DATASETS[key]["num_classes"]
+
+
+def _digits(key: str, root: str | None, split: str, opts: dict[str, Any]) -> _Loaded:
+    shape = opts["input_shape"] or DATASETS[key]["input_shape"]
+    if len(shape) != 3:
+        raise InputError(f"input_shape must be (C, H, W), got {shape}")
+    variant = {"tiles": 2 if key == "digits_t2" else None, "noise": NOISE_SIGMA if key == "digits_noisy" else None}
+    images, labels = load_digits(split, shape, **variant)
+    mean, std = channel_stats(images if split == "train" else load_digits("train", shape, **variant)[0])
+    return images, labels, None, mean, std, DATASETS[key]["num_classes"]
+
+
+def _synthetic(key: str, root: str | None, split: str, opts: dict[str, Any]) -> _Loaded:
+    shape = opts["input_shape"] or DATASETS[key]["input_shape"]
+    n_cls = int(opts["num_classes"]) if opts["num_classes"] is not None else DATASETS[key]["num_classes"]
+    images, labels = make_synthetic(split, shape, n_cls, opts["n_samples"], random_state=opts["random_state"])
+    if images.ndim != 4:
+        raise InputError(f"synthetic input_shape must be (C, H, W), got {shape}")
+    return images, labels, None, None, None, n_cls
+
+
+#: The data loaders by canonical name; the names are those of :data:`topocore.names.DATASETS`.
+LOADERS: dict[str, Callable[[str, "str | None", str, dict[str, Any]], _Loaded]] = {
+    "cifar10": _cifar,
+    "cifar100": _cifar,
+    "tinyimagenet": _tinyimagenet,
+    "digits": _digits,
+    "digits_t2": _digits,
+    "digits_noisy": _digits,
+    "synthetic": _synthetic,
+}
 
 
 def dataset_info(name: str, **options: Any) -> dict[str, Any]:
     """``{"num_classes", "input_shape"}`` of a data set without loading it (options as in :func:`get_dataset`)."""
     key = canonical_dataset(name)
     info = dict(DATASETS[key])
-    if key in _DIGITS + ("synthetic",) and options.get("input_shape") is not None:
+    if key in RESHAPABLE and options.get("input_shape") is not None:
         info["input_shape"] = tuple(int(s) for s in options["input_shape"])
     if key == "synthetic" and options.get("num_classes") is not None:
         info["num_classes"] = int(options["num_classes"])
@@ -96,7 +133,7 @@ def get_dataset(
     input_shape: tuple[int, ...] | None = None,
     num_classes: int | None = None,
     n_samples: int | None = None,
-    random_state: int = 0,
+    random_state: int | np.random.Generator = 0,
     cache: bool = True,
     progress: bool | None = None,
 ) -> ImageDataset:
@@ -105,8 +142,10 @@ def get_dataset(
     Parameters
     ----------
     name : str
-        ``cifar10``, ``cifar100``, ``tinyimagenet``, ``digits``, ``digits_t2``, ``digits_noisy`` or
-        ``synthetic``.
+        ``cifar10``, ``cifar100``, ``tinyimagenet``, ``digits`` (and its harder variants
+        ``digits_t2``, ``digits_noisy``, see :mod:`pruners.data.digits`) or ``synthetic``, in any
+        spelling :func:`topocore.names.canonical_dataset` accepts (``"CIFAR_10"``,
+        ``"Tiny ImageNet"``).
     root : path-like, optional
         Folder holding the data (see the table in the module docstring); unused by
         ``digits`` and ``synthetic``.  ``~`` is expanded.
@@ -119,52 +158,42 @@ def get_dataset(
     normalize : bool
         Per-channel ``(x - mean) / std`` with the training split's statistics.
     input_shape : tuple, optional
-        ``digits``, ``digits_t2``, ``digits_noisy``: ``(1, 8, 8)`` native or an upsampled ``(C, H, W)`` (default
+        ``digits`` and its variants: ``(1, 8, 8)`` native or an upsampled ``(C, H, W)`` (default
         ``(3, 32, 32)``); ``synthetic``: any shape (default ``(3, 32, 32)``).
     num_classes, n_samples, random_state :
-        ``synthetic`` only (defaults 10 classes, 512 train / 256 test samples, seed 0).
+        ``synthetic`` only (defaults 10 classes, 512 train / 256 test samples,
+        ``random_state=0``; pass the same int for both splits so they share the class
+        prototypes).
     cache : bool
         Tiny-ImageNet: cache the decoded 32x32 arrays next to the data.
     progress : bool, optional
         Progress bar while decoding Tiny-ImageNet.
+
+    Raises
+    ------
+    topocore.errors.DataNotFoundError
+        When the data set is not under ``root`` (the message gives the expected layout).
+    topocore.errors.InputError
+        For an unknown name or split, options the data set does not take, or corrupt files.
     """
     key = canonical_dataset(name)
     if split not in _SPLITS:
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        raise InputError(f"split must be 'train' or 'test', got {split!r}")
     split = _SPLITS[split]
     if root is not None:
         root = os.path.expanduser(os.fspath(root))
     if key != "synthetic" and (num_classes is not None or n_samples is not None):
-        raise ValueError(f"num_classes and n_samples apply to the synthetic data set only, not {key!r}")
-    if key not in _DIGITS + ("synthetic",) and input_shape is not None and tuple(input_shape) != (3, 32, 32):
-        raise ValueError(f"{key} images are 3x32x32; input_shape={tuple(input_shape)} is not available")
+        raise InputError(f"num_classes and n_samples apply to the synthetic data set only, not {key!r}; leave them out")
+    if key not in RESHAPABLE and input_shape is not None and tuple(input_shape) != tuple(DATASETS[key]["input_shape"]):
+        raise InputError(
+            f"{key} images are {'x'.join(map(str, DATASETS[key]['input_shape']))}; input_shape={tuple(input_shape)} is "
+            "not available (leave input_shape out)"
+        )
     if augment is None:
         augment = split == "train" and key in ("cifar10", "cifar100", "tinyimagenet")
-    classes = None
-    if key in ("cifar10", "cifar100"):
-        images, labels, classes = load_cifar(key, root, split)
-        mean, std = CIFAR_STATS[key]
-        n_cls = DATASETS[key]["num_classes"]
-    elif key == "tinyimagenet":
-        images, labels, classes = load_tinyimagenet(root, split, cache=cache, progress=progress)
-        train_images = images if split == "train" else load_tinyimagenet(root, "train", cache=cache, progress=progress)[0]
-        mean, std = channel_stats(train_images)
-        n_cls = DATASETS[key]["num_classes"]
-    elif key in _DIGITS:
-        shape = tuple(input_shape) if input_shape is not None else (3, 32, 32)
-        if len(shape) != 3:
-            raise ValueError(f"input_shape must be (C, H, W), got {shape}")
-        variant = {"tiles": 2 if key == "digits_t2" else None, "noise": NOISE_SIGMA if key == "digits_noisy" else None}
-        images, labels = load_digits(split, shape, **variant)
-        mean, std = channel_stats(load_digits("train", shape, **variant)[0] if split != "train" else images)
-        n_cls = 10
-    else:
-        shape = tuple(input_shape) if input_shape is not None else (3, 32, 32)
-        n_cls = int(num_classes) if num_classes is not None else 10
-        images, labels = make_synthetic(split, shape, n_cls, n_samples, random_state=random_state)
-        if images.ndim != 4:
-            raise ValueError(f"synthetic input_shape must be (C, H, W), got {shape}")
-        mean = std = None
+    opts = {"input_shape": tuple(input_shape) if input_shape is not None else None, "num_classes": num_classes,
+            "n_samples": n_samples, "random_state": random_state, "cache": cache, "progress": progress}
+    images, labels, classes, mean, std, n_cls = LOADERS[key](key, root, split, opts)
     if not normalize:
         mean = std = None
     return ImageDataset(

@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 from typing import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
+from topocore.errors import DataNotFoundError, InputError
+from topocore.random import seed_of
+
 __all__ = ["ImageDataset", "DataNotFoundError", "make_loader", "random_crop_flip", "channel_stats"]
-
-
-class DataNotFoundError(FileNotFoundError):
-    """A data set is missing under the given root; the message describes the expected layout."""
 
 
 def random_crop_flip(img: torch.Tensor, padding: int = 4, flip: bool = True) -> torch.Tensor:
@@ -73,9 +73,15 @@ class ImageDataset(torch.utils.data.Dataset):
         images = torch.as_tensor(images)
         labels = torch.as_tensor(labels).long()
         if images.ndim != 4 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
-            raise ValueError(f"images must be (N, C, H, W) and labels (N,), got {tuple(images.shape)} and {tuple(labels.shape)}")
+            raise InputError(
+                f"images must be (N, C, H, W) and labels (N,), got {tuple(images.shape)} and {tuple(labels.shape)}; "
+                "pass one label per image"
+            )
         if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
-            raise ValueError(f"labels must lie in [0, {num_classes}), got range [{int(labels.min())}, {int(labels.max())}]")
+            raise InputError(
+                f"labels must lie in [0, {num_classes}), got range [{int(labels.min())}, {int(labels.max())}]; pass "
+                "num_classes covering every label"
+            )
         self.images = images.contiguous()
         self.labels = labels.contiguous()
         self.name = name
@@ -146,7 +152,7 @@ def make_loader(
     shuffle: bool = False,
     num_workers: int = 0,
     drop_last: bool = False,
-    seed: int | None = None,
+    random_state: None | int | np.random.Generator = None,
     generator: torch.Generator | None = None,
     pin_memory: bool = False,
 ) -> torch.utils.data.DataLoader:
@@ -155,10 +161,11 @@ def make_loader(
     ``num_workers=0`` (the default) loads in the main process, which is right on CPU.
     With workers, the ``spawn`` start method is used (forking a process that has started
     numba's OpenMP layer or CUDA is unsafe) and workers persist across epochs.
-    ``seed`` (or an explicit ``generator``, whose state can be saved) fixes the shuffling order.
+    ``random_state`` (or an explicit ``generator``, whose state can be saved) fixes the
+    shuffling order; with neither, torch's global RNG shuffles.
     """
-    if generator is None and seed is not None:
-        generator = torch.Generator().manual_seed(int(seed))
+    if generator is None and random_state is not None:
+        generator = torch.Generator().manual_seed(seed_of(random_state))
     kwargs = {}
     if num_workers > 0:
         kwargs = {"multiprocessing_context": "spawn", "persistent_workers": True}

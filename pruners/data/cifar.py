@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from topocore.errors import InputError
+
 from .base import DataNotFoundError, describe_root
 
 __all__ = ["load_cifar", "CIFAR_STATS", "read_pickle_batch"]
@@ -60,7 +62,9 @@ def read_pickle_batch(path: Path) -> dict[str, Any]:
     with open(path, "rb") as fh:
         raw = _NumpyOnlyUnpickler(io.BufferedReader(fh), encoding="bytes").load()
     if not isinstance(raw, dict):
-        raise ValueError(f"{path} is not a CIFAR batch (expected a dict, got {type(raw).__name__})")
+        raise InputError(
+            f"{path} is not a CIFAR batch (expected a dict, got {type(raw).__name__}); unpack the python version of the data set again"
+        )
     return {(k.decode() if isinstance(k, bytes) else str(k)): v for k, v in raw.items()}
 
 
@@ -84,7 +88,7 @@ def _find_folder(name: str, root: str | os.PathLike | None) -> Path:
 def load_cifar(name: str, root: str | os.PathLike | None, split: str) -> tuple[torch.Tensor, torch.Tensor, list[str] | None]:
     """``(uint8 images (N, 3, 32, 32), labels (N,), class names or None)`` of a CIFAR split."""
     if name not in _LAYOUT:
-        raise ValueError(f"unknown CIFAR variant {name!r}")
+        raise InputError(f"unknown CIFAR variant {name!r}; use 'cifar10' or 'cifar100'")
     folder = _find_folder(name, root)
     _, train_files, test_files, label_key, num_classes = _LAYOUT[name]
     files = train_files if split == "train" else test_files
@@ -95,15 +99,21 @@ def load_cifar(name: str, root: str | os.PathLike | None, split: str) -> tuple[t
             data = np.asarray(batch["data"], dtype=np.uint8)
             lab = np.asarray(batch[label_key], dtype=np.int64)
         except (pickle.UnpicklingError, KeyError, ValueError, EOFError) as exc:
-            raise ValueError(f"{folder / f} is not a valid {name} batch: {type(exc).__name__}: {exc}") from None
+            raise InputError(
+                f"{folder / f} is not a valid {name} batch ({type(exc).__name__}: {exc}); unpack the python version of the "
+                "data set again"
+            ) from None
         if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or data.shape[0] != lab.shape[0]:
-            raise ValueError(f"{folder / f}: expected data of shape (N, 3072) and N labels, got {data.shape} and {lab.shape}")
+            raise InputError(
+                f"{folder / f}: expected data of shape (N, 3072) and N labels, got {data.shape} and {lab.shape}; unpack the "
+                "python version of the data set again"
+            )
         images.append(data.reshape(-1, 3, 32, 32))
         labels.append(lab)
     x = torch.from_numpy(np.concatenate(images))
     y = torch.from_numpy(np.concatenate(labels))
     if y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_classes):
-        raise ValueError(f"{name} labels outside [0, {num_classes}) in {folder}")
+        raise InputError(f"{name} labels outside [0, {num_classes}) in {folder}; unpack the python version of the data set again")
     classes = None
     meta_file = folder / ("batches.meta" if name == "cifar10" else "meta")
     if meta_file.is_file():

@@ -25,6 +25,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from topocore.errors import InputError
+
 __all__ = ["load_digits", "tile_shuffle", "NOISE_SIGMA"]
 
 #: Standard deviation of the fixed pixel noise of ``digits_noisy``.
@@ -39,7 +41,7 @@ def tile_shuffle(images: torch.Tensor, tile: int = 2, random_state: int = 0) -> 
 
     n, c, h, w = images.shape
     if h % tile or w % tile:
-        raise ValueError(f"images of {h}x{w} pixels cannot be cut into {tile}x{tile} tiles")
+        raise InputError(f"images of {h}x{w} pixels cannot be cut into {tile}x{tile} tiles")
     rows, cols = h // tile, w // tile
     rng = np.random.default_rng(random_state)
     perm = rng.permutation(rows * cols)
@@ -64,7 +66,7 @@ def load_digits(
 
     c, h, w = (int(s) for s in input_shape)
     if c not in (1, 3):
-        raise ValueError(f"digits are grey-scale: input_shape must have 1 or 3 channels, got {input_shape}")
+        raise InputError(f"digits are grey-scale: input_shape must have 1 or 3 channels, got {input_shape}")
     bunch = _sk_load_digits()
     x = torch.tensor(bunch.images, dtype=torch.float32) / 16.0
     y = torch.tensor(bunch.target, dtype=torch.int64)

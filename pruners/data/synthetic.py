@@ -8,7 +8,11 @@ through the classes (balanced) in a seeded random order.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+
+from topocore.errors import InputError
+from topocore.random import seed_of
 
 __all__ = ["make_synthetic"]
 
@@ -19,17 +23,21 @@ def make_synthetic(
     num_classes: int = 10,
     n_samples: int | None = None,
     noise: float = 1.0,
-    random_state: int = 0,
+    random_state: int | np.random.Generator = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(float images (N, *input_shape), labels (N,))``; ``n_samples`` defaults to 512 (train) / 256 (test)."""
+    """``(float images (N, *input_shape), labels (N,))``; ``n_samples`` defaults to 512 (train) / 256 (test).
+
+    ``random_state`` (an int seed, or a Generator giving one draw) fixes the prototypes and samples.
+    """
     if n_samples is None:
         n_samples = 512 if split == "train" else 256
     if int(num_classes) < 1 or int(n_samples) < 1:
-        raise ValueError(f"num_classes and n_samples must be positive, got {num_classes} and {n_samples}")
+        raise InputError(f"num_classes and n_samples must be positive, got {num_classes} and {n_samples}")
     shape = tuple(int(s) for s in input_shape)
-    g = torch.Generator().manual_seed(int(random_state))
+    seed = seed_of(random_state)
+    g = torch.Generator().manual_seed(seed)
     prototypes = torch.randn((int(num_classes), *shape), generator=g)
-    g_split = torch.Generator().manual_seed(int(random_state) * 2 + (1 if split == "train" else 2))
+    g_split = torch.Generator().manual_seed(seed * 2 + (1 if split == "train" else 2))
     labels = (torch.arange(int(n_samples)) % int(num_classes))[torch.randperm(int(n_samples), generator=g_split)]
     x = prototypes[labels] + float(noise) * torch.randn((int(n_samples), *shape), generator=g_split)
     return x, labels

@@ -25,6 +25,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from topocore.errors import InputError
+from topocore.io import atomic_write
+
 from .base import DataNotFoundError, describe_root
 
 __all__ = ["load_tinyimagenet", "box_downsample"]
@@ -88,7 +91,10 @@ def load_tinyimagenet(
             if len(parts) < 2:
                 continue
             if parts[1] not in index:
-                raise ValueError(f"tinyimagenet: val_annotations.txt names wnid {parts[1]!r} absent from wnids.txt")
+                raise InputError(
+                    f"tinyimagenet: val_annotations.txt names wnid {parts[1]!r} absent from wnids.txt; unpack "
+                    "tiny-imagenet-200.zip again"
+                )
             items.append((folder / "val" / "images" / parts[0], index[parts[1]]))
     if not items:
         raise DataNotFoundError(f"tinyimagenet: no images found for split {split!r} under {folder}")
@@ -99,12 +105,12 @@ def load_tinyimagenet(
         images[i] = box_downsample(_read_rgb(path)).transpose(2, 0, 1)
         labels[i] = label
     if cache:
-        tmp = cache_file.with_name(f".{cache_file.stem}.tmp-{os.getpid()}.npz")
         try:
-            np.savez(tmp, images=images, labels=labels, wnids=np.array(wnids))
-            os.replace(tmp, cache_file)
-        except OSError as exc:
-            warnings.warn(f"could not write the Tiny-ImageNet cache {cache_file}: {exc}", stacklevel=2)
-            if tmp.exists():
-                tmp.unlink()
+            atomic_write(cache_file, lambda fh: np.savez(fh, images=images, labels=labels, wnids=np.array(wnids)))
+        except OSError as exc:  # a read-only data folder only costs the decoding time next run; reported
+            warnings.warn(
+                f"could not write the Tiny-ImageNet cache {cache_file} ({exc}); the images are decoded again next time "
+                "(make the folder writable or pass cache=False)",
+                stacklevel=2,
+            )
     return torch.from_numpy(images), torch.from_numpy(labels), wnids

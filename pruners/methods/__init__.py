@@ -24,19 +24,22 @@ from __future__ import annotations
 
 import inspect
 import math
-import secrets
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn as nn
 
-from .._rng import seeded
-from ..masks import normalize_masks, prunable_layers
+from topocore import names
+from topocore.errors import InputError, MaskError
+from topocore.masks import prunable_layers, raw_weight, validate_masks
+from topocore.random import seed_of, seeded
+
 from ..selection import n_to_keep
 from . import er, erk, global_random, grasp, iter_snip, magnitude, ntksap, prospr, snip, synflow, uniform
 from ._common import Context, PruningMethod, scoring_copy
 
-__all__ = ["METHODS", "PruningMethod", "prune", "method_options"]
+__all__ = ["METHODS", "PruningMethod", "prune", "method_options", "canonical_method"]
 
 #: Registry of pruning methods by name.
 METHODS: dict[str, PruningMethod] = {
@@ -52,13 +55,37 @@ def method_options(method: str) -> dict[str, Any]:
     return {n: p.default for n, p in sig.parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
 
 
+def canonical_method(method: str, *, dense: bool = False) -> str:
+    """Registry name of a pruning method in any spelling known to :mod:`topocore.names`.
+
+    ``"SynFlow"`` -> ``"synflow"``, ``"Erdos-Renyi-Kernel"`` -> ``"erk"``, ``"iter-snip"`` ->
+    ``"iter_snip"``.  Methods registered in :data:`METHODS` at run time are accepted under
+    their registry name.  With ``dense=True`` the no-pruning pseudo-method ``"dense"`` is
+    accepted too.  Raises :class:`~topocore.errors.InputError` for a name that is unknown
+    or known (e.g. a dynamic sparse training method of the published data) but not
+    implemented here.
+    """
+    choices = sorted(METHODS) + ([names.DENSE] if dense else [])
+    extra = tuple(m for m in METHODS if m not in names.KNOWN_METHODS)
+    try:
+        name = names.canonical_method(method, extra=extra)
+    except InputError:
+        raise InputError(f"unknown pruning method {method!r}; choose one of {', '.join(choices)}") from None
+    if name == names.DENSE and not dense:
+        raise InputError(
+            "'dense' (no pruning) is a pseudo-method of pruners.pipeline.prune_model and the grid, not a pruner; "
+            f"choose one of {', '.join(choices)}"
+        )
+    if name not in choices:
+        raise InputError(
+            f"pruning method {name!r} is not implemented by pruners (it appears only in published data); "
+            f"choose one of {', '.join(choices)}"
+        )
+    return name
+
+
 def _lookup(method: str) -> PruningMethod:
-    key = str(method).lower().replace("-", "_")
-    aliases = {"itersnip": "iter_snip", "ntk_sap": "ntksap", "erdos_renyi": "er", "erdos_renyi_kernel": "erk"}
-    key = aliases.get(key, key)
-    if key not in METHODS:
-        raise ValueError(f"unknown pruning method {method!r}; choose one of {sorted(METHODS)}")
-    return METHODS[key]
+    return METHODS[canonical_method(method)]
 
 
 def _input_shape_from(data: Any) -> tuple[int, ...] | None:
@@ -78,7 +105,7 @@ def prune(
     *,
     data: Any = None,
     input_shape: tuple[int, ...] | None = None,
-    random_state: int | None = 0,
+    random_state: None | int | np.random.Generator = 0,
     progress: bool | None = None,
     **options: Any,
 ) -> dict[str, torch.Tensor]:
@@ -91,7 +118,7 @@ def prune(
         (weights, BatchNorm running statistics and existing masks stay exactly as they
         were).  If it already carries masks, scoring sees the masked weights.
     method : str
-        A name in :data:`METHODS`.
+        A name in :data:`METHODS`, in any spelling :func:`canonical_method` accepts.
     sparsity : float
         Global fraction of prunable weights (conv and linear weights, first and last
         layers included) to remove, in ``[0, 1)``.  Exactly ``round(sparsity * N)`` are
@@ -102,10 +129,11 @@ def prune(
     input_shape : tuple, optional
         ``(C, H, W)`` of one sample; required by ``synflow`` and ``ntksap`` (taken from
         ``data`` when it carries ``input_shape`` or is a tensor pair).
-    random_state : int or None
+    random_state : None, int or numpy.random.Generator
         Seed of every random choice (data order, random positions, re-initialisations);
         the same seed gives the same mask.  The caller's global RNG state is preserved.
-        ``None`` draws a fresh seed.
+        ``None`` draws a fresh seed; a Generator gives one draw
+        (:func:`topocore.random.seed_of`).
     progress : bool or None
         tqdm bar for iterative methods; ``None`` shows it only on a terminal.
     **options
@@ -120,25 +148,25 @@ def prune(
     """
     entry = _lookup(method)
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        raise InputError(f"model must be a torch.nn.Module, got {type(model).__name__}; pass the network itself")
     try:
         sparsity = float(sparsity)
     except (TypeError, ValueError):
-        raise TypeError(f"sparsity must be a number in [0, 1), got {sparsity!r}") from None
+        raise InputError(f"sparsity must be a number in [0, 1), got {sparsity!r}") from None
     if not (0.0 <= sparsity < 1.0) or math.isnan(sparsity):
-        raise ValueError(f"sparsity must lie in [0, 1) (the fraction of weights removed), got {sparsity}")
+        raise InputError(f"sparsity must lie in [0, 1) (the fraction of weights removed), got {sparsity}")
     allowed = method_options(entry.name)
     unknown = sorted(set(options) - set(allowed))
     if unknown:
-        raise TypeError(f"pruning method {entry.name!r} has no option(s) {unknown}; its options are {allowed}")
+        raise InputError(f"pruning method {entry.name!r} has no option(s) {unknown}; its options are {allowed}")
     layers = list(prunable_layers(model))
     if not layers:
-        raise ValueError(f"{type(model).__name__} has no prunable (Conv or Linear) layers")
+        raise InputError(
+            f"{type(model).__name__} has no prunable (Conv1d/2d/3d or Linear) layers; there is nothing to prune"
+        )
     if input_shape is None:
         input_shape = _input_shape_from(data)
-    if random_state is None:
-        random_state = secrets.randbits(62)
-    random_state = int(random_state)
+    random_state = seed_of(random_state)
 
     total = sum(_raw_numel(m) for _, m in layers)
     n_keep = n_to_keep(total, sparsity)
@@ -148,7 +176,7 @@ def prune(
     if entry.needs_input_shape:
         probe.require_input_shape()
     if n_keep == total:
-        return {name: torch.ones_like(_raw_weight(m), dtype=torch.bool) for name, m in layers}
+        return {name: torch.ones_like(raw_weight(m), dtype=torch.bool) for name, m in layers}
 
     with seeded(random_state):
         generator = torch.Generator().manual_seed(random_state)
@@ -156,7 +184,10 @@ def prune(
         work = scoring_copy(model)
         masks = entry.function(work, n_keep, ctx, **options)
         del work
-    masks = normalize_masks(model, masks, complete=False)
+    try:
+        masks = validate_masks(model, masks, missing="ignore", device=None)
+    except MaskError as exc:  # a method returned masks that do not fit: a bug of that method
+        raise RuntimeError(f"internal error in pruning method {entry.name!r}: {exc}") from exc
     missing = [name for name, _ in layers if name not in masks]
     kept = sum(int(m.sum()) for m in masks.values())
     if missing or kept != n_keep:
@@ -167,9 +198,5 @@ def prune(
     return {name: masks[name] for name, _ in layers}
 
 
-def _raw_weight(module: nn.Module) -> torch.Tensor:
-    return module.weight_orig if hasattr(module, "weight_orig") else module.weight
-
-
 def _raw_numel(module: nn.Module) -> int:
-    return _raw_weight(module).numel()
+    return raw_weight(module).numel()

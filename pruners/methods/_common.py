@@ -10,6 +10,8 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
+from topocore.errors import InputError
+
 from ..masks import copy_model, prunable_layers, remove_masks
 
 __all__ = ["Context", "PruningMethod", "scoring_copy", "prunable_weights", "DataStream", "model_device"]
@@ -67,7 +69,7 @@ class Context:
 
     def require_data(self, what: str = "a few labelled batches") -> "DataStream":
         if self.data is None:
-            raise ValueError(
+            raise InputError(
                 f"pruning method {self.method!r} is data-dependent: pass data=... ({what}) as a "
                 "torch DataLoader, a Dataset or an (inputs, labels) pair of tensors, e.g. "
                 "data=pruners.data.get_dataset('cifar10', root, 'train')"
@@ -76,7 +78,7 @@ class Context:
 
     def require_input_shape(self) -> tuple[int, ...]:
         if self.input_shape is None:
-            raise ValueError(
+            raise InputError(
                 f"pruning method {self.method!r} feeds synthetic inputs: pass input_shape=(C, H, W), "
                 "e.g. input_shape=(3, 32, 32)"
             )
@@ -93,13 +95,14 @@ def _unpack(batch: Any, method: str) -> tuple[torch.Tensor, torch.Tensor]:
     elif isinstance(batch, dict) and {"image", "label"} <= set(batch):
         x, y = batch["image"], batch["label"]
     else:
-        raise TypeError(
-            f"pruning method {method!r}: data must yield (inputs, labels) pairs, got {type(batch).__name__}"
+        raise InputError(
+            f"pruning method {method!r}: data must yield (inputs, labels) pairs, got {type(batch).__name__}; "
+            "pass a DataLoader or Dataset of (inputs, labels), or an (inputs, labels) pair of tensors"
         )
     x = torch.as_tensor(x)
     y = torch.as_tensor(y)
     if x.ndim == 0 or y.ndim != 1 or x.shape[0] != y.shape[0]:
-        raise ValueError(
+        raise InputError(
             f"pruning method {method!r}: a batch has inputs of shape {tuple(x.shape)} and labels of shape "
             f"{tuple(y.shape)}; expected (N, C, H, W) inputs and N integer labels"
         )
@@ -125,7 +128,7 @@ class DataStream:
             x = torch.as_tensor(data[0])
             y = torch.as_tensor(data[1])
             if x.shape[0] != y.shape[0] or y.ndim != 1:
-                raise ValueError(
+                raise InputError(
                     f"pruning method {method!r}: inputs ({tuple(x.shape)}) and labels ({tuple(y.shape)}) "
                     "must have the same first dimension and labels must be 1-D"
                 )
@@ -143,7 +146,7 @@ class DataStream:
         elif hasattr(data, "__iter__"):
             self._source = lambda: iter(data)
         else:
-            raise TypeError(
+            raise InputError(
                 f"pruning method {method!r}: data must be a DataLoader, a Dataset or an (inputs, labels) pair, "
                 f"got {type(data).__name__}"
             )
@@ -162,7 +165,7 @@ class DataStream:
         except StopIteration:
             self._it = None
             if self._seen_this_pass == 0:
-                raise ValueError(f"pruning method {self.method!r}: the data yielded no samples") from None
+                raise InputError(f"pruning method {self.method!r}: the data yielded no samples; pass non-empty data") from None
             if self._pass_size is None:
                 self._pass_size = self._seen_this_pass
             return None
@@ -215,8 +218,9 @@ class DataStream:
             for i in range(x.shape[0]):
                 c = int(y[i])
                 if not 0 <= c < num_classes:
-                    raise ValueError(
-                        f"pruning method {self.method!r}: label {c} outside the model's {num_classes} classes"
+                    raise InputError(
+                        f"pruning method {self.method!r}: label {c} outside the model's {num_classes} classes; build the "
+                        "model with num_classes covering every label of the data"
                     )
                 if counts[c] < per_class:
                     counts[c] += 1

@@ -28,6 +28,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.func import functional_call
 
+from topocore.errors import InputError
+
 from ..selection import global_top_k
 from ._common import Context, PruningMethod, model_device, prunable_weights
 
@@ -48,7 +50,7 @@ def prospr_scores(
     are updated as in any train-mode forward pass).
     """
     if len(batches) < 1:
-        raise ValueError("prospr needs at least one batch")
+        raise InputError("prospr_scores needs at least one batch; pass a list of (inputs, labels) batches")
     weights = prunable_weights(model)
     names_w = set(weights)
     params = {n: p.detach() for n, p in model.named_parameters()}
@@ -88,7 +90,7 @@ def prune_prospr(
 ) -> dict[str, torch.Tensor]:
     """Keep the ``n_keep`` weights of highest ``|meta-gradient|``."""
     if int(inner_steps) < 0:
-        raise ValueError(f"inner_steps must be >= 0, got {inner_steps}")
+        raise InputError(f"prospr option inner_steps must be >= 0, got {inner_steps}; pass inner_steps=0 or more")
     stream = ctx.require_data(f"labelled batches; {inner_steps + 1} fresh batches of {batch_size} samples are used")
     device = model_device(model)
     batches = [stream.take(int(batch_size), device=device) for _ in range(int(inner_steps) + 1)]

@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from topocore.errors import InputError
+
 from ._init import kaiming_init
 
 CONV6_PLAN = (64, 64, "M", 128, 128, "M", 256, 256, "M")
@@ -31,7 +33,9 @@ class Conv6(nn.Module):
                 layers += [nn.Conv2d(c, item, kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(item), nn.ReLU(inplace=True)]
                 c = item
         if h < 1 or w < 1:
-            raise ValueError(f"Conv-6 needs inputs of at least 8x8 pixels, got {input_shape[1]}x{input_shape[2]}")
+            raise InputError(
+                f"Conv-6 needs inputs of at least 8x8 pixels, got {input_shape[1]}x{input_shape[2]}; use larger inputs or another model"
+            )
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Sequential(
             nn.Linear(c * h * w, 256, bias=False),

@@ -37,7 +37,7 @@ Wiring (``graph=``)
   edges (1,770 for 60 nodes).
 * ``"er"``, ``"ws"``, ``"ba"``: an undirected random graph on the N nodes from networkx
   (``erdos_renyi_graph(N, p)``, ``watts_strogatz_graph(N, k, p)``,
-  ``barabasi_albert_graph(N, m)``, seeded with ``random_state``), each edge oriented from
+  ``barabasi_albert_graph(N, m)``, seeded with ``graph_random_state``), each edge oriented from
   the lower to the higher node index (RandWire, Xie et al. 2019).  As in RandWire, every
   node other than the input without an in-edge then gets the edge ``0 -> i`` and every
   node other than the output without an out-edge the edge ``i -> N-1``, so every node lies
@@ -281,9 +281,9 @@ class DAGNet(nn.Module):
         ``"complete"``, ``"er"``, ``"ws"``, ``"ba"`` or a user-given DAG.
     p, k, m : optional
         Random-graph parameters (ER: p; WS: k, p; BA: m).
-    random_state : int
-        Seed of the random wiring (not of the weights: those follow torch's global RNG,
-        like every zoo model).
+    graph_random_state : int
+        Seed of the random wiring (``er``, ``ws``, ``ba``).  The weights follow torch's global
+        RNG like every zoo model; ``pruners.models.build(..., random_state=...)`` seeds them.
     gate : {"identity", "tanh", "sigmoid"}
         Gate function (default ``"tanh"``, Janik & Nowak).
     gate_init : float, optional
@@ -308,7 +308,7 @@ class DAGNet(nn.Module):
         p: float | None = None,
         k: int | None = None,
         m: int | None = None,
-        random_state: int | None = 0,
+        graph_random_state: int | None = 0,
         gate: str = "tanh",
         gate_init: float | None = None,
     ) -> None:
@@ -333,7 +333,7 @@ class DAGNet(nn.Module):
         self.stage_of = [s for s, n in enumerate(stages) for _ in range(n)]
         self.input_node = 0
         self.output_node = self.num_nodes - 1
-        self.edges = build_edges(self.num_nodes, graph, p=p, k=k, m=m, random_state=random_state)
+        self.edges = build_edges(self.num_nodes, graph, p=p, k=k, m=m, random_state=graph_random_state)
         g0 = GATES[gate] if gate_init is None else float(gate_init)
         alpha0 = _gate_inverse(gate, g0)
 
@@ -369,7 +369,7 @@ class DAGNet(nn.Module):
             if not torch.equal(state_dict[key].to(self.edge_index.device), self.edge_index):
                 error_msgs.append(
                     f"{key}: the stored wiring differs from this dagnet's wiring (same number of edges, other edges); "
-                    "rebuild it with the same graph / random_state"
+                    "rebuild it with the same graph / graph_random_state"
                 )
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
 

@@ -20,6 +20,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from topocore.errors import InputError
+
 from ._init import kaiming_init
 
 
@@ -52,7 +54,7 @@ class BasicBlock(nn.Module):
         if stride != 1 or in_planes != planes:
             if shortcut == "A":
                 if planes - in_planes != 2 * (planes // 4):
-                    raise ValueError("option-A shortcuts need planes == 2 * in_planes")
+                    raise InputError("option-A shortcuts need planes == 2 * in_planes; use shortcut='B'")
                 self.shortcut = PadShortcut(planes // 4, stride)
             elif shortcut == "B":
                 self.shortcut = nn.Sequential(
@@ -60,7 +62,7 @@ class BasicBlock(nn.Module):
                     nn.BatchNorm2d(planes),
                 )
             else:
-                raise ValueError(f"shortcut must be 'A' or 'B', got {shortcut!r}")
+                raise InputError(f"shortcut must be 'A' or 'B', got {shortcut!r}")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.bn1(self.conv1(x)))

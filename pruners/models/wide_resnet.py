@@ -14,6 +14,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from topocore.errors import InputError
+
 from ._init import kaiming_init
 
 
@@ -56,7 +58,7 @@ class WideResNet(nn.Module):
     ) -> None:
         super().__init__()
         if (depth - 4) % 6:
-            raise ValueError(f"Wide-ResNet depth must be 6n + 4, got {depth}")
+            raise InputError(f"Wide-ResNet depth must be 6n + 4 (e.g. 28), got {depth}")
         n = (depth - 4) // 6
         widths = (16 * widen, 32 * widen, 64 * widen)
         self.conv1 = nn.Conv2d(input_shape[0], 16, kernel_size=3, stride=1, padding=1, bias=False)

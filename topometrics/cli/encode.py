@@ -96,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from encoders import EncodingError, MaskError, encode, random_uniform_masks
+    from encoders import EncodingError, MaskError, encode
+    from pruners import prune
     from pruners.models import get_model
 
     from . import CLIError
@@ -107,8 +108,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         arch = args.arch or DEFAULT_ARCH
         sparsity = DEFAULT_SPARSITY if args.sparsity is None else args.sparsity
-        if not 0.0 <= sparsity <= 1.0:
-            raise CLIError(f"--sparsity must be in [0, 1], got {sparsity}")
+        if not 0.0 <= sparsity < 1.0:
+            raise CLIError(f"--sparsity must be in [0, 1), got {sparsity}")
         shape = tuple(args.input_shape or DEFAULT_SHAPE)
         num_classes = DEFAULT_CLASSES if args.num_classes is None else args.num_classes
         kwargs = {"shortcut": args.shortcut} if args.shortcut else {}
@@ -117,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
             model = get_model(arch, num_classes, shape, **kwargs)
         except (KeyError, ValueError) as exc:
             raise CLIError(str(exc).strip("'\"")) from None
-        masks = random_uniform_masks(model, sparsity, random_state=args.seed)
+        masks = prune(model, "uniform", sparsity, random_state=args.seed)
         meta = {"arch": arch, "sparsity": sparsity, "seed": args.seed, "masks": "uniform random"}
         source = f"{arch} with uniform random masks at sparsity {sparsity} (seed {args.seed})"
 

@@ -274,7 +274,7 @@ def _measure(path, args, names, sample, dense_cache, warning_cls, warnings) -> d
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", warning_cls)  # NaN effective_sparsity is documented
         values = compute(
-            graph, names, exact=not args.inexact, random_state=args.seed, n_jobs=args.n_jobs,
+            graph, names, exact=not args.inexact, random_state=args.seed, n_threads=args.n_jobs,
             motif_sample=sample, dense_num_edges=dense,
         )
     elapsed = time.perf_counter() - t0

@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
             args.sparsity,
             dataset=args.dataset,
             data_root=args.data_root,
-            seed=args.seed,
+            random_state=args.seed,
             num_classes=args.num_classes,
             input_shape=args.input_shape,
             model_kwargs=model_kwargs(args),

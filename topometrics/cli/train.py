@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from pruners import CheckpointError, load_checkpoint, train
-    from pruners.data import DataNotFoundError, canonical_dataset, get_dataset
+    from pruners.data import RESHAPABLE, DataNotFoundError, canonical_dataset, get_dataset
     from pruners.pipeline import prune_model
 
     from . import CLIError
@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
             if missing or not args.dataset:
                 raise CLIError(f"without a CHECKPOINT, pass --arch, --method, --sparsity and --dataset (missing {missing or ['--dataset']})")
             model, masks, meta = prune_model(
-                args.arch, args.method, args.sparsity, dataset=args.dataset, data_root=args.data_root, seed=args.seed,
+                args.arch, args.method, args.sparsity, dataset=args.dataset, data_root=args.data_root, random_state=args.seed,
                 num_classes=args.num_classes, input_shape=args.input_shape, model_kwargs=model_kwargs(args),
                 options=dict(args.option), device=device,
             )
@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         if out.exists() and not (args.resume or args.overwrite):
             raise CLIError(f"{out} exists: pass --resume to continue it, --overwrite to replace it, or another --out")
         shape = tuple(meta["input_shape"])
-        extra = {"input_shape": shape} if dataset in ("digits", "digits_t2", "digits_noisy", "synthetic") else {}
+        extra = {"input_shape": shape} if dataset in RESHAPABLE else {}
         if dataset == "synthetic":
             extra["num_classes"] = int(meta["num_classes"])
         train_set = get_dataset(dataset, args.data_root, "train", **extra)

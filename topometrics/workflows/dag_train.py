@@ -38,8 +38,6 @@ __all__ = ["DagConfig", "prepare", "run_seed", "train_dag", "RETRAIN_SEED_OFFSET
 
 #: The retrained network's initialisation seed is the run's seed plus this offset.
 RETRAIN_SEED_OFFSET = 10_000
-#: Data sets whose input shape is a free option.
-_SHAPED = ("digits", "digits_t2", "digits_noisy", "synthetic")
 
 
 @dataclass
@@ -83,7 +81,9 @@ class DagConfig:
         if not isinstance(g, str):
             g = [[int(u), int(v)] for u, v in g]
         kw: dict[str, Any] = {"nodes": [int(n) for n in self.nodes], "channels": int(self.channels), "graph": g,
-                              "gate": self.gate, "random_state": int(random_state)}
+                              "gate": self.gate}
+        if isinstance(g, str) and g != "complete":
+            kw["graph_random_state"] = int(random_state)
         for name, value in (("p", self.graph_p), ("k", self.graph_k), ("m", self.graph_m), ("gate_init", self.gate_init)):
             if value is not None and (name == "gate_init" or isinstance(g, str)):
                 kw[name] = value
@@ -98,7 +98,7 @@ def prepare(config: DagConfig) -> tuple[DagConfig, Any, Any]:
     and the derivation rule.
     """
     from pruners.connectivity import check_rule, connectivity_penalty
-    from pruners.data import DataNotFoundError, get_dataset
+    from pruners.data import RESHAPABLE, DataNotFoundError, get_dataset
     from pruners.models import get_model
     from topocore.names import canonical_dataset
 
@@ -110,9 +110,10 @@ def prepare(config: DagConfig) -> tuple[DagConfig, Any, Any]:
         raise InputError(f"--epochs must be >= 1, got {cfg.epochs}")
     if cfg.retrain_epochs is not None and int(cfg.retrain_epochs) < 0:
         raise InputError(f"--retrain-epochs must be >= 0, got {cfg.retrain_epochs}")
-    if cfg.input_shape is not None and cfg.dataset not in _SHAPED and tuple(cfg.input_shape) != (3, 32, 32):
-        raise InputError(f"{cfg.dataset} images are 3x32x32; --input-shape {cfg.input_shape} is for {', '.join(_SHAPED)}")
-    extra = {"input_shape": tuple(cfg.input_shape)} if cfg.input_shape is not None and cfg.dataset in _SHAPED else {}
+    if cfg.input_shape is not None and cfg.dataset not in RESHAPABLE and tuple(cfg.input_shape) != (3, 32, 32):
+        raise InputError(f"{cfg.dataset} images are 3x32x32; --input-shape {cfg.input_shape} is for "
+                         f"{', '.join(sorted(RESHAPABLE))}")
+    extra = {"input_shape": tuple(cfg.input_shape)} if cfg.input_shape is not None and cfg.dataset in RESHAPABLE else {}
     try:
         train_set = get_dataset(cfg.dataset, cfg.data_root, "train", **extra)
         test_set = get_dataset(cfg.dataset, cfg.data_root, "test", **extra)
@@ -147,9 +148,8 @@ def run_seed(cfg: DagConfig, train_set, test_set, seed: int, run_dir: str | os.P
 
     from pruners import evaluate, save_checkpoint, train
     from pruners.connectivity import apply_topology, connectivity_penalty, derive_topology, topology_to_meta
-    from pruners.models import get_model
+    from pruners.models import build
     from topocore.io import atomic_write_text
-    from topocore.random import seeded
 
     from .dag_measure import measure_model
     from .dag_report import draw_topology, report_markdown, write_graphml
@@ -165,8 +165,7 @@ def run_seed(cfg: DagConfig, train_set, test_set, seed: int, run_dir: str | os.P
         num_classes = int(train_set.num_classes)
         shape = tuple(cfg.input_shape)
         kwargs = cfg.model_kwargs(random_state=seed)
-        with seeded(seed):
-            model = get_model("dagnet", num_classes, shape, **kwargs)
+        model = build("dagnet", num_classes, shape, random_state=seed, **kwargs)
         params_initial = int(model.live_parameter_count())
         penalty = connectivity_penalty(cfg.penalty, cfg.lam)
         base_meta = {"arch": "dagnet", "num_classes": num_classes, "input_shape": list(shape), "model_kwargs": kwargs,
@@ -189,8 +188,7 @@ def run_seed(cfg: DagConfig, train_set, test_set, seed: int, run_dir: str | os.P
         if retrain_epochs > 0:
             edges = sorted(graph.edges)
             rkw = cfg.model_kwargs(graph=edges, random_state=seed)
-            with seeded(seed + RETRAIN_SEED_OFFSET):
-                fresh = get_model("dagnet", num_classes, shape, **rkw)
+            fresh = build("dagnet", num_classes, shape, random_state=seed + RETRAIN_SEED_OFFSET, **rkw)
             rmeta = {**base_meta, "model_kwargs": rkw, "penalty": None, "lambda": None,
                      "retrained_from": f"seed {seed}, derived topology", "init_seed": seed + RETRAIN_SEED_OFFSET}
             rrecipe = {**recipe, "epochs": retrain_epochs}
