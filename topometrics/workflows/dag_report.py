@@ -14,24 +14,24 @@ from topocore.io import atomic_write, atomic_write_bytes
 __all__ = ["write_graphml", "read_graphml", "draw_topology", "summary_table", "summary_markdown", "report_markdown",
            "SUMMARY_ROWS"]
 
-#: Rows of the Table-2 style summary: (column, label).  Macro metrics first (Janik &
-#: Nowak's Table 2 order), then their Table 1 counts and the accuracies.
-SUMMARY_ROWS: tuple[tuple[str, str], ...] = (
-    ("log_paths", "log_paths"),
-    ("mean_path", "mean_path"),
-    ("max_path", "max_path"),
-    ("ln_communicability", "ln_communicability"),
-    ("edge_connectivity", "edge_connectivity"),
-    ("mean_degree", "mean_degree"),
-    ("pca_elongation", "pca_elongation"),
-    ("q1d", "Q1D (fraction of runs)"),
-    ("num_nodes", "nodes"),
-    ("num_edges", "edges"),
-    ("sparsity", "sparsity (edges removed)"),
-    ("params_derived", "parameters (derived)"),
-    ("accuracy_trained", "accuracy, trained"),
-    ("accuracy_thresholded", "accuracy, thresholded"),
-    ("accuracy_retrained", "accuracy, retrained from scratch"),
+#: Rows of the Table-2 style summary: (column, label, decimals).  Macro metrics first
+#: (Janik & Nowak's Table 2 order), then their Table 1 counts and the accuracies.
+SUMMARY_ROWS: tuple[tuple[str, str, int], ...] = (
+    ("log_paths", "log_paths", 2),
+    ("mean_path", "mean_path", 2),
+    ("max_path", "max_path", 2),
+    ("ln_communicability", "ln_communicability", 2),
+    ("edge_connectivity", "edge_connectivity", 2),
+    ("mean_degree", "mean_degree", 2),
+    ("pca_elongation", "pca_elongation", 2),
+    ("q1d", "Q1D (fraction of runs)", 2),
+    ("num_nodes", "nodes", 1),
+    ("num_edges", "edges", 1),
+    ("sparsity", "sparsity (edges removed)", 3),
+    ("params_derived", "parameters (derived)", 0),
+    ("accuracy_trained", "accuracy, trained", 3),
+    ("accuracy_thresholded", "accuracy, thresholded", 3),
+    ("accuracy_retrained", "accuracy, retrained from scratch", 3),
 )
 
 
@@ -100,13 +100,14 @@ def _group_label(row: Mapping[str, Any]) -> str:
     return f"{row.get('dataset')} {str(shape).replace(',', 'x')}" if shape is not None else str(row.get("dataset"))
 
 
-def summary_table(rows, rows_spec: Iterable[tuple[str, str]] = SUMMARY_ROWS, *, decimals: int = 2):
+def summary_table(rows, rows_spec: Iterable[tuple[str, str, int]] = SUMMARY_ROWS):
     """Mean +- sample standard deviation (ddof 1) per data set, in the form of Janik & Nowak's Table 2.
 
     ``rows`` is a DataFrame (or list of dicts) of runs with a ``dataset`` column (and
     ``input_shape``); failed rows (a non-empty ``error``) are left out.  Returns a
     DataFrame: one row per metric, one column per ``dataset input_shape`` group, cells
-    ``"mean ± sd"``; the header row ``runs`` gives the number of runs per group.
+    ``"mean ± sd"`` with the row's decimals (thousands separated); the header row ``runs``
+    gives the number of runs per group.
     """
     import pandas as pd
 
@@ -121,7 +122,7 @@ def summary_table(rows, rows_spec: Iterable[tuple[str, str]] = SUMMARY_ROWS, *, 
     for g in groups:
         part = frame[frame["_group"] == g]
         col = {"runs": str(len(part))}
-        for column, label in rows_spec:
+        for column, label, decimals in rows_spec:
             if column not in part.columns:
                 continue
             values = pd.to_numeric(part[column].map(lambda v: float(v) if isinstance(v, (bool, np.bool_)) else v),
@@ -131,7 +132,7 @@ def summary_table(rows, rows_spec: Iterable[tuple[str, str]] = SUMMARY_ROWS, *, 
                 continue
             mean = float(values.mean())
             sd = float(values.std(ddof=1)) if len(values) > 1 else math.nan
-            fmt = f"{{:.{decimals}f}}" if abs(mean) < 1e4 else "{:.3g}"
+            fmt = f"{{:,.{decimals}f}}"
             col[label] = fmt.format(mean) + (" ± " + fmt.format(sd) if not math.isnan(sd) else "")
         out[g] = col
     table = pd.DataFrame(out)
