@@ -110,6 +110,26 @@ def count_edges(
     return layers if per_layer else int(sum(c for _, c in layers))
 
 
+def graph_size(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    masks: dict | None = None,
+    *,
+    identity_shortcuts: bool = True,
+    n_threads: int | None = None,
+) -> tuple[int, int]:
+    """``(num_nodes, num_edges)`` of the graph :func:`encode` would build, without building it.
+
+    As :func:`count_edges` (closed-form counts, memory O(N + nnz(W))); the node count
+    is the size of the final partitions.  What a memory estimate needs before encoding
+    (:func:`topometrics.cost.memory_estimate`).
+    """
+    shape = _check_arguments(model, input_shape, n_threads)
+    with torch.no_grad(), num_threads(n_threads):
+        partitions, layers = Encoder(model, shape, masks, identity_shortcuts).run(count_only=True)
+    return int(sum(p.size for p in partitions)), int(sum(c for _, c in layers))
+
+
 def _check_arguments(model: Any, input_shape: Any, n_threads: Any) -> tuple[int, ...]:
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -121,4 +141,3 @@ def _check_arguments(model: Any, input_shape: Any, n_threads: Any) -> tuple[int,
         raise EncodingError(f"input_shape must be a tuple of positive ints like (3, 32, 32), got {input_shape!r}")
     resolve_n_threads(n_threads)
     return shape
-
