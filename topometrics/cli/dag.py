@@ -146,58 +146,47 @@ def _graph_option(text: str):
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from topocore.errors import TopometricsError
+    from topocore.errors import InputError, TopometricsError
 
-    from . import CLIError
     from .prune import setup_torch
     from .train import training_kwargs
 
     device = setup_torch(args)
-    try:
-        from topometrics.workflows.dag_train import DagConfig, train_dag
+    from topometrics.workflows.dag_train import DagConfig, train_dag
 
-        graph = _graph_option(args.graph)
-        kw = training_kwargs(args, args.dataset, "dagnet")
-        config = DagConfig(
-            dataset=args.dataset, input_shape=args.input_shape, data_root=args.data_root, nodes=args.nodes,
-            channels=args.channels, graph=graph if isinstance(graph, str) else sorted(graph.edges()),
-            graph_p=args.graph_p, graph_k=args.graph_k, graph_m=args.graph_m, gate=args.gate, gate_init=args.gate_init,
-            penalty=args.penalty, lam=args.lam, rule=args.rule, tau=args.tau, k=args.k, epochs=kw["epochs"],
-            lr=kw["lr"], momentum=kw["momentum"], weight_decay=kw["weight_decay"], milestones=kw["milestones"],
-            gamma=kw["gamma"], batch_size=kw["batch_size"], retrain_epochs=args.retrain_epochs, mge=args.mge,
-            device=str(device), amp=kw["amp"], num_workers=kw["num_workers"], eval_every=kw["eval_every"],
-        )
-        if not isinstance(graph, str):
-            # check the graph itself (cycles, dead edges) before anything else, with the file named
-            from pruners.models.dagnet import build_edges
+    graph = _graph_option(args.graph)
+    kw = training_kwargs(args, args.dataset, "dagnet")
+    config = DagConfig(
+        dataset=args.dataset, input_shape=args.input_shape, data_root=args.data_root, nodes=args.nodes,
+        channels=args.channels, graph=graph if isinstance(graph, str) else sorted(graph.edges()),
+        graph_p=args.graph_p, graph_k=args.graph_k, graph_m=args.graph_m, gate=args.gate, gate_init=args.gate_init,
+        penalty=args.penalty, lam=args.lam, rule=args.rule, tau=args.tau, k=args.k, epochs=kw["epochs"],
+        lr=kw["lr"], momentum=kw["momentum"], weight_decay=kw["weight_decay"], milestones=kw["milestones"],
+        gamma=kw["gamma"], batch_size=kw["batch_size"], retrain_epochs=args.retrain_epochs, mge=args.mge,
+        device=str(device), amp=kw["amp"], num_workers=kw["num_workers"], eval_every=kw["eval_every"],
+    )
+    if not isinstance(graph, str):
+        # check the graph itself (cycles, dead edges) before anything else, with the file named
+        from pruners.models.dagnet import build_edges
 
-            try:
-                build_edges(sum(args.nodes), graph)
-            except TopometricsError as exc:
-                raise CLIError(f"--graph {args.graph}: {exc}") from None
-        reports = train_dag(config, args.out, args.seed, overwrite=args.overwrite, progress=not args.quiet)
-    except TopometricsError as exc:
-        raise CLIError(str(exc)) from None
+        try:
+            build_edges(sum(args.nodes), graph)
+        except TopometricsError as exc:
+            raise InputError(f"--graph {args.graph}: {exc}") from None
+    reports = train_dag(config, args.out, args.seed, overwrite=args.overwrite, progress=not args.quiet)
     print(f"{len(reports)} run(s) in {args.out}: runs.csv, table2.md, seed*/")
     return 0
 
 
 def run_measure(args: argparse.Namespace) -> int:
-    from topocore.errors import TopometricsError
-
-    from . import CLIError
+    from topometrics.workflows.dag_measure import measure_checkpoints
 
     def report(path, exc):
         print(f"topometrics dag measure: {path}: {exc}", file=sys.stderr)
 
-    try:
-        from topometrics.workflows.dag_measure import measure_checkpoints
-
-        rows, failures = measure_checkpoints(
-            args.checkpoints, args.out, rule=args.rule, tau=args.tau, k=args.k, mge=args.mge, random_state=args.seed,
-            summary=args.summary, progress=not args.quiet, on_error=report,
-        )
-    except TopometricsError as exc:
-        raise CLIError(str(exc)) from None
+    rows, failures = measure_checkpoints(
+        args.checkpoints, args.out, rule=args.rule, tau=args.tau, k=args.k, mge=args.mge, random_state=args.seed,
+        summary=args.summary, progress=not args.quiet, on_error=report,
+    )
     print(f"{len(rows)} row(s) in {args.out} ({failures} failed)" + (f"; summary: {args.summary}" if args.summary else ""))
     return 1 if failures else 0
