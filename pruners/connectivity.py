@@ -191,8 +191,10 @@ def derive_topology(
         A model with gated edges (the zoo's ``dagnet``).
     rule : {"threshold", "topk"}
         ``"threshold"`` keeps the active edges with ``|g| >= tau`` (and ``g != 0``);
-        ``"topk"`` keeps the ``k`` active in-edges of largest ``|g|`` of every node (ties: the
-        lower source index first).
+        ``"topk"`` keeps, of every node, the ``k`` in-edges of largest ``|g|`` among those with
+        ``g != 0`` (ties: the lower source index first), whether or not their sources are
+        reachable; the dead nodes and edges are removed afterwards, so the k strongest
+        in-edges of a node can all come from dead nodes and leave none.
     tau : float, optional
         Threshold, default 0.006 (Janik & Nowak).  Only with ``rule="threshold"``.
     k : int, optional
@@ -228,8 +230,9 @@ def derive_topology(
     rule, tau, k = check_rule(rule, tau, k)
     with torch.no_grad():
         gates = model.gate_values().detach().cpu().tolist()
-    live = set(model.live_edges)
-    weighted = [(j, i, abs(g)) for (j, i), g in zip(model.edges, gates) if (j, i) in live and g != 0.0]
+    # candidates: every edge whose gate is not exactly 0 (a removed edge's gate is 0 through edge_mask, so an edge
+    # gated to 0 and a removed one are the same); reachability is decided after the rule, on the kept edges only
+    weighted = [(j, i, abs(g)) for (j, i), g in zip(model.edges, gates) if g != 0.0]
     signed = {(j, i): g for (j, i), g in zip(model.edges, gates)}
     source, target = int(model.input_node), int(model.output_node)
     if rule == "threshold":

@@ -191,3 +191,111 @@ def test_build_seeds_the_weights_and_graph_random_state_the_wiring():
     assert not torch.equal(a.stem[0].weight, b.stem[0].weight)
     again = build("dagnet", 10, (1, 8, 8), random_state=0, nodes=(4, 4), channels=2, graph="er", graph_random_state=1)
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), again.parameters()))
+
+
+# ----------------------------------------------------------------------------- the forward pass from its definition
+
+
+def _reference_forward(m, x):
+    """The dagnet written from the issue's definition with functional ops and the model's parameters.
+
+    No module's forward is called: the stem is BN(conv3x3(x)); node i aggregates
+    ``sum over live in-edges j -> i of g(alpha_ji) * R_ji(x_j)`` (``R_ji`` the strided 1x1 conv + BN of an
+    edge crossing stages, the identity within a stage) and outputs BN(conv3x3(ReLU(a))) + conv1x1(a); the
+    head is global average pooling and the linear layer.  Live edges come from networkx (active edges on an
+    input-to-output path); gate functions are written out here.  Batch norms use batch statistics in
+    training mode (on copies of the running statistics) and the running statistics in eval mode.
+    """
+    import torch.nn.functional as F
+
+    def bn(mod, t):
+        return F.batch_norm(t, mod.running_mean.clone(), mod.running_var.clone(), mod.weight, mod.bias,
+                            mod.training, mod.momentum, mod.eps)
+
+    a = m.alpha
+    g = {"identity": a, "tanh": (torch.exp(2 * a) - 1) / (torch.exp(2 * a) + 1), "sigmoid": 1 / (1 + torch.exp(-a))}[m.gate]
+    g = g * m.edge_mask
+    n = m.num_nodes
+    active = nx.DiGraph()
+    active.add_nodes_from(range(n))
+    active.add_edges_from(e for e, on in zip(m.edges, m.edge_mask.tolist()) if on)
+    live = (nx.descendants(active, 0) | {0}) & (nx.ancestors(active, n - 1) | {n - 1})
+    stem_conv, stem_bn = m.stem
+    outs = {0: bn(stem_bn, F.conv2d(x, stem_conv.weight, padding=1))}
+    for i in sorted(live - {0}):
+        agg = 0
+        for k, (j, t) in enumerate(m.edges):
+            if t != i or j not in live or not m.edge_mask[k]:
+                continue
+            h = outs[j]
+            if m.stage_of[j] != m.stage_of[i]:
+                red = m.reduce[f"e{j}_{i}"]
+                h = bn(red.bn, F.conv2d(h, red.conv.weight, stride=2 ** (m.stage_of[i] - m.stage_of[j])))
+            agg = agg + g[k] * h
+        blk = m.blocks[f"n{i}"]
+        outs[i] = bn(blk.bn, F.conv2d(F.relu(agg), blk.conv.weight, padding=1)) + F.conv2d(agg, blk.residual.weight)
+    y = outs[n - 1].mean(dim=(2, 3))
+    return F.linear(y, m.fc.weight, m.fc.bias)
+
+
+@pytest.mark.parametrize("gate", ["identity", "tanh", "sigmoid"])
+@pytest.mark.parametrize("graph", ["complete", "ws"])
+def test_forward_and_gate_gradients_match_the_definition(gate, graph):
+    """Fused (eager) and edge-by-edge (fx) passes against the explicit forward, with removed and dead edges."""
+    import copy
+
+    torch.manual_seed(1)
+    kw = {"k": 4, "p": 0.5, "graph_random_state": 2} if graph == "ws" else {}
+    m = get_model("dagnet", 7, (2, 9, 9), nodes=(3, 3, 3), channels=3, graph=graph, gate=gate, **kw).double()
+    with torch.no_grad():
+        m.alpha.uniform_(-1.5, 1.5)
+        for bn_ in (mod for mod in m.modules() if isinstance(mod, nn.BatchNorm2d)):  # non-trivial running statistics
+            bn_.running_mean.uniform_(-0.5, 0.5)
+            bn_.running_var.uniform_(0.5, 2.0)
+            bn_.weight.uniform_(0.5, 1.5)
+            bn_.bias.uniform_(-0.5, 0.5)
+        m.edge_mask[[1, 4]] = 0.0  # removed edges; in the complete graph (0, 2) and (1, 3)
+        out_of_2 = [k for k, (j, _) in enumerate(m.edges) if j == 2]
+        m.edge_mask[out_of_2] = 0.0  # node 2 (if present) no longer reaches the output: dead
+    m._sync_structure()
+    assert 2 not in m.live_nodes
+    x = torch.randn(5, 2, 9, 9, dtype=torch.float64)
+    traced = torch.fx.symbolic_trace(m)
+    for training in (False, True):
+        ref_model, model = copy.deepcopy(m).train(training), copy.deepcopy(m).train(training)
+        want = _reference_forward(ref_model, x)
+        got = model(x)
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+        traced.train(training)
+        torch.testing.assert_close(traced(x), want, rtol=1e-10, atol=1e-10)
+        # the gradient with respect to the gates flows through the fused pass as through the definition
+        (ga,) = torch.autograd.grad(got.sin().sum(), model.alpha)
+        (gr,) = torch.autograd.grad(want.sin().sum(), ref_model.alpha)
+        torch.testing.assert_close(ga, gr, rtol=1e-9, atol=1e-12)
+        removed = (m.edge_mask == 0).nonzero().flatten()
+        assert torch.all(ga[removed] == 0)  # a removed edge gets no gradient
+
+
+def test_gate_values_are_the_documented_functions():
+    for gate, f in (("identity", lambda a: a), ("tanh", math.tanh), ("sigmoid", lambda a: 1 / (1 + math.exp(-a)))):
+        m = get_model("dagnet", 10, (1, 8, 8), gate=gate, **SMALL)
+        with torch.no_grad():
+            m.alpha.copy_(torch.linspace(-2, 2, len(m.edges)))
+            m.edge_mask[3] = 0.0
+        want = [0.0 if k == 3 else f(a) for k, a in enumerate(m.alpha.tolist())]
+        assert m.gate_values().tolist() == pytest.approx(want, rel=1e-6, abs=1e-7)
+
+
+def test_stage_resolutions_and_channels():
+    """Stage s runs at the input resolution divided by 2**s (rounded up) with channels * 2**s channels."""
+    m = get_model("dagnet", 10, (3, 9, 9), nodes=(2, 2, 2), channels=3).eval()
+    shapes = {}
+    hooks = [m.blocks[name].register_forward_hook(lambda mod, inp, out, name=name: shapes.__setitem__(name, out.shape))
+             for name in m.blocks]
+    m.fused = False
+    m(torch.randn(1, 3, 9, 9))
+    for h in hooks:
+        h.remove()
+    assert shapes == {"n1": (1, 3, 9, 9), "n2": (1, 6, 5, 5), "n3": (1, 6, 5, 5), "n4": (1, 12, 3, 3),
+                      "n5": (1, 12, 3, 3)}
+    assert m.widths == (3, 6, 12) and get_model("dagnet", 10, (3, 9, 9), nodes=(2, 2), channels=(5, 7)).widths == (5, 7)
