@@ -179,3 +179,64 @@ def test_train_command_penalty_refuses_a_model_without_gates(tmp_path, capsys):
     code = main(["train", "--arch", "resnet20", "--method", "dense", "--sparsity", "0", "--dataset", "digits",
                  "--input-shape", "1,8,8", "--epochs", "1", "--penalty", "tanh_l1", "--out", str(out)])
     assert code == 2 and "no gated edges" in capsys.readouterr().err and not out.exists()
+
+
+def _one_line_exit_2(argv, capsys, match):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and match in err, err
+    return err
+
+
+@pytest.mark.parametrize("extra, match", [
+    (["--penalty", "l2"], "unknown connectivity penalty 'l2'"),
+    (["--penalty", "l1", "--lambda", "-1"], "lambda must be finite and >= 0"),
+    (["--lambda", "0.1"], "--lambda 0.1 needs --penalty"),
+])
+def test_train_command_bad_penalty_exit_2_before_anything_is_built(tmp_path, capsys, extra, match):
+    out = tmp_path / "r.pt"
+    _one_line_exit_2(["train", "--arch", "dagnet", "--method", "dense", "--sparsity", "0", "--dataset", "digits",
+                      "--input-shape", "1,8,8", "--epochs", "1", *extra, "--out", str(out)], capsys, match)
+    assert not out.exists()
+
+
+def test_train_command_trains_a_dagnet_checkpoint_with_a_penalty(tmp_path):
+    from pruners.models import get_model
+
+    torch.manual_seed(0)
+    model = get_model("dagnet", 10, (1, 8, 8), nodes=(2, 2), channels=2)
+    meta = {"arch": "dagnet", "num_classes": 10, "input_shape": [1, 8, 8], "dataset": "digits",
+            "model_kwargs": {"nodes": [2, 2], "channels": 2}}
+    ck = save_checkpoint(tmp_path / "d.pt", model, None, meta)
+    out = tmp_path / "t.pt"
+    assert main(["train", str(ck), "--epochs", "1", "--batch-size", "256", "--penalty", "tanh-l1", "--lambda", "0.5",
+                 "--threads", "1", "--out", str(out)]) == 0
+    trained = load_checkpoint(out)
+    assert trained.meta["penalty"] == "tanh_l1" and trained.meta["lambda"] == 0.5
+    assert trained.meta["history"][0]["penalty"] > 0
+    assert float(trained.model.gate_values().detach().abs().mean()) < 0.5  # the penalty pulled the gates down from 0.5
+
+
+@pytest.mark.parametrize("extra, match", [
+    (["--rule", "topk", "--k", "0"], "k must be an integer >= 1"),
+    (["--rule", "topk", "--tau", "0.1"], "tau applies to rule='threshold'"),
+    (["--lambda", "-0.5"], "lambda must be finite and >= 0"),
+    (["--gate", "tanh", "--gate-init", "1.5"], "outside tanh's range"),
+    (["--graph", "er", "--graph-m", "2"], "graph='er' takes p only"),
+])
+def test_dag_train_more_bad_input_exit_2(tmp_path, capsys, extra, match):
+    out = tmp_path / "out"
+    _assert_exit_2_nothing_written(["dag", "train", *TINY, *extra, "--out", str(out)], out, capsys, match)
+
+
+def test_dag_train_cyclic_graphml_exit_2(tmp_path, capsys):
+    f = tmp_path / "g.graphml"
+    nx.write_graphml(nx.DiGraph([(0, 1), (1, 2), (2, 1), (2, 3)]), f)
+    out = tmp_path / "out"
+    _assert_exit_2_nothing_written(["dag", "train", *TINY, "--graph", str(f), "--out", str(out)], out, capsys, "cyclic")
+
+
+def test_dag_measure_bad_rule_exit_2(trained, tmp_path, capsys):
+    table = tmp_path / "t.csv"
+    _assert_exit_2_nothing_written(["dag", "measure", str(trained / "seed0" / "derived.pt"), "--rule", "magic",
+                                    "--out", str(table)], table, capsys, "unknown topology rule")

@@ -75,7 +75,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out instead of refusing")
     parser.add_argument("--penalty", help="connectivity penalty on the edge gates of a dagnet added to the loss: l1, "
                         "l1_adaptive or tanh_l1 (see `topometrics dag train` for the whole workflow)")
-    parser.add_argument("--lambda", dest="lam", type=float, default=1e-3, help="coefficient of --penalty (default 1e-3)")
+    parser.add_argument("--lambda", dest="lam", type=float, default=None, help="coefficient of --penalty (default 1e-3)")
     add_model_arguments(parser)
     add_training_arguments(parser)
     parser.set_defaults(func=run)
@@ -92,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
     device = setup_torch(args)
     arch = model_name(args)
+    penalty = connectivity_penalty_of(args)  # checked before any model is built or file written
     if args.checkpoint:
         if args.arch or args.method or args.sparsity is not None:
             raise InputError("give either a CHECKPOINT or --arch/--model, --method, --sparsity, not both (with a "
@@ -135,7 +136,12 @@ def run(args: argparse.Namespace) -> int:
             f"{train_set.input_shape} and {train_set.num_classes}"
         )
     kwargs = training_kwargs(args, dataset, meta["arch"])
-    kwargs["penalty"] = connectivity_penalty_of(args, model, meta)
+    if penalty is not None:
+        from pruners.connectivity import gated_edges
+
+        gated_edges(model)  # refuses, before training, a model without edge gates
+        meta.update(penalty=penalty.name, **{"lambda": penalty.lam})
+    kwargs["penalty"] = penalty
     result = train(model, masks, train_set, test_set, device=device, random_state=args.seed, checkpoint=out,
                    meta=meta, resume=args.resume, **kwargs)
     if args.resume and result.resumed_from == result.epochs:
@@ -147,13 +153,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def connectivity_penalty_of(args: argparse.Namespace, model, meta: dict):
-    """The ``--penalty`` of ``args`` for ``model`` (None without one); recorded in ``meta``."""
-    if not args.penalty:
-        return None
-    from pruners.connectivity import connectivity_penalty, gated_edges
+def connectivity_penalty_of(args: argparse.Namespace):
+    """The validated ``--penalty``/``--lambda`` of ``args`` (None without ``--penalty``)."""
+    from topocore.errors import InputError
 
-    penalty = connectivity_penalty(args.penalty, args.lam)
-    gated_edges(model)  # refuses, before training, a model without edge gates
-    meta.update(penalty=penalty.name, **{"lambda": penalty.lam})
-    return penalty
+    if not args.penalty:
+        if args.lam is not None:
+            raise InputError(f"--lambda {args.lam:g} needs --penalty (l1, l1_adaptive or tanh_l1); add one or drop --lambda")
+        return None
+    from pruners.connectivity import connectivity_penalty
+
+    return connectivity_penalty(args.penalty, 1e-3 if args.lam is None else args.lam)
