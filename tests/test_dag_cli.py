@@ -33,7 +33,7 @@ def test_train_writes_every_output(trained):
                          "report.md"}
         report = json.loads((run / "report.json").read_text())
         for key in ("accuracy_trained", "accuracy_thresholded", "accuracy_retrained", "log_paths", "edge_connectivity",
-                    "pca_elongation", "q1d", "mge_sink", "mge_spectral_radius", "params_derived", "sparsity"):
+                    "pca_elongation", "q1d", "mge_sink", "mge_spectral_radius", "mge_motif4_method", "params_derived", "sparsity"):
             assert key in report, key
         assert 0.0 <= report["accuracy_thresholded"] <= 1.0
         g = read_graphml(run / "topology.graphml")

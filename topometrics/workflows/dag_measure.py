@@ -12,8 +12,8 @@ derivation and ``derived_here`` (True when the checkpoint had no recorded derive
 topology and this command derived it), the macro metrics of
 :mod:`topometrics.dag` with the node and edge counts per stage, ``sparsity`` (and per
 stage), ``params_initial`` / ``params_derived``, the 16 MGE topometrics prefixed
-``mge_`` (raw values) with ``mge_num_nodes`` / ``mge_num_edges``, ``seconds`` and
-``error``.
+``mge_`` (raw values) with ``mge_num_nodes`` / ``mge_num_edges`` and how ``motif4`` /
+``n2`` were obtained (see :func:`measure_model`), ``seconds`` and ``error``.
 """
 
 from __future__ import annotations
@@ -47,22 +47,28 @@ def measure_model(model, graph, input_shape, *, mge: bool = True, random_state: 
 
     ``model`` is a ``dagnet`` whose removed edges are gated to exactly 0 (so its forward
     pass and its encoding hold the derived topology only); ``graph`` its derived block
-    graph (:func:`pruners.connectivity.derive_topology`).
+    graph (:func:`pruners.connectivity.derive_topology`).  The MGE is measured by the
+    toolkit's one measuring path, :func:`topometrics.workflows.measure.measure_network`
+    (raw values), and its columns are prefixed ``mge_``: ``mge_num_nodes``,
+    ``mge_num_edges``, ``mge_dense_num_edges``, ``mge_achieved_sparsity`` (of the encoded
+    weights), ``mge_layer_sparsity_*``, the 16 metrics, and ``mge_motif4_method`` /
+    ``mge_n2_method`` with their ``_stderr`` (``estimate`` only when the exact count
+    cannot finish in reasonable time, so an estimate is always reported as one).
     """
-    import encoders
     import topometrics
     from topometrics import dag
+
+    from .inputs import Network
+    from .measure import measure_network
 
     row: dict[str, Any] = dict(dag.compute(graph, graph.graph.get("input"), graph.graph.get("output"),
                                            random_state=random_state))
     row.update(sparsity_columns(model, graph))
     row["params_derived"] = int(model.live_parameter_count())
     if mge:
-        mg = encoders.encode(model, tuple(input_shape))
-        values = topometrics.compute(mg, list(topometrics.PAPER_METRICS), random_state=random_state)
-        row["mge_num_nodes"] = int(mg.num_nodes)
-        row["mge_num_edges"] = int(mg.num_edges)
-        row.update({f"mge_{k}": float(v) for k, v in values.items()})
+        values = measure_network(Network(model=model, input_shape=tuple(input_shape)),
+                                 metrics=list(topometrics.PAPER_METRICS), normalized=False, random_state=random_state)
+        row.update({f"mge_{k}": v for k, v in values.items()})
     return row
 
 
