@@ -172,7 +172,7 @@ def train(
         ``random_state``.  ``test_data=None`` skips evaluation (accuracy NaN).
     epochs, lr, momentum, weight_decay, milestones, gamma, batch_size :
         SGD with momentum; the learning rate is multiplied by ``gamma`` at every epoch in
-        ``milestones`` (default: half and three quarters of ``epochs``).
+        ``milestones`` (default: half and three quarters of ``epochs``, rounded down; none below 1).
     device : str or torch.device, optional
         Default CUDA when available, else CPU.
     amp : bool, optional
@@ -219,8 +219,8 @@ def _train(model, masks, train_data, test_data, *, epochs, lr, momentum, weight_
         raise InputError("checkpoint=... needs meta describing the model: pass meta with arch, num_classes, input_shape")
     device = resolve_device(device)
     use_amp = (device.type == "cuda") if amp is None else bool(amp) and device.type == "cuda"
-    if milestones is None:
-        milestones = [int(epochs * 0.5), int(epochs * 0.75)]
+    if milestones is None:  # a milestone at epoch 0 would divide the lr before the first step (epochs=1)
+        milestones = [m for m in (int(epochs * 0.5), int(epochs * 0.75)) if m >= 1]
     milestones = sorted(int(m) for m in milestones)
 
     masks = validate_masks(model, masks if masks is not None else masks_from_model(model), missing="dense", device=None)
