@@ -151,3 +151,21 @@ def test_registry_is_its_own_category_and_matches_the_names():
     for m in dag.METRICS.values():  # networkx-style docstrings: definition, complexity, reference
         doc = m.func.__doc__
         assert "Complexity" in doc and "Reference" in doc, m.name
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_dags())
+def test_pca_elongation_is_the_first_component_of_scikit_learns_pca_of_the_layout(g):
+    """2 (V1 - 1/2) with V1 scikit-learn's explained-variance ratio on networkx's Kamada-Kawai positions."""
+    from sklearn.decomposition import PCA
+
+    und = nx.Graph(g.to_undirected())
+    pos = nx.kamada_kawai_layout(und, pos=nx.circular_layout(und), weight=None)
+    xy = np.array([pos[n] for n in und.nodes])
+    value = dag.pca_elongation(g, 0, max(g.nodes))
+    if np.allclose(xy, xy[0]):
+        assert value == 0.0
+        return
+    v1 = PCA(n_components=2).fit(xy).explained_variance_ratio_[0]
+    assert value == pytest.approx(2 * (v1 - 0.5), abs=1e-9)
+    assert 0.0 <= value <= 1.0 + 1e-12
