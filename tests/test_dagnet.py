@@ -299,3 +299,18 @@ def test_stage_resolutions_and_channels():
     assert shapes == {"n1": (1, 3, 9, 9), "n2": (1, 6, 5, 5), "n3": (1, 6, 5, 5), "n4": (1, 12, 3, 3),
                       "n5": (1, 12, 3, 3)}
     assert m.widths == (3, 6, 12) and get_model("dagnet", 10, (3, 9, 9), nodes=(2, 2), channels=(5, 7)).widths == (5, 7)
+
+
+def test_get_model_random_state_fixes_wiring_and_weights_without_touching_the_global_generator():
+    kw = dict(nodes=(4, 4), channels=2, graph="ba", m=2)
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    a = get_model("dagnet", 10, (1, 8, 8), random_state=7, **kw)
+    assert torch.equal(torch.get_rng_state(), state)  # the caller's generator is untouched
+    b = get_model("dagnet", 10, (1, 8, 8), random_state=7, **kw)
+    c = get_model("dagnet", 10, (1, 8, 8), random_state=8, **kw)
+    assert a.edges == b.edges == build_edges(8, "ba", m=2, random_state=7)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert c.edges != a.edges or not torch.equal(c.stem[0].weight, a.stem[0].weight)
+    d = get_model("dagnet", 10, (1, 8, 8), random_state=7, graph_random_state=3, **kw)  # the wiring seed overrides
+    assert d.edges == build_edges(8, "ba", m=2, random_state=3)

@@ -545,7 +545,23 @@ class DAGNet(nn.Module):
                 f"live_edges={len(self.live_edges)}")
 
 
-def dagnet(num_classes: int = 10, input_shape: tuple[int, int, int] = (3, 32, 32), **kwargs: Any) -> DAGNet:
-    """Zoo factory of :class:`DAGNet` (see the module docstring for the options)."""
-    return DAGNet(num_classes=num_classes, input_shape=input_shape, **kwargs)
+def dagnet(num_classes: int = 10, input_shape: tuple[int, int, int] = (3, 32, 32), random_state: int | None = None,
+           **kwargs: Any) -> DAGNet:
+    """Zoo factory of :class:`DAGNet` (see the module docstring for the options).
+
+    ``random_state`` (``get_model("dagnet", ..., random_state=0)``) fixes the whole model:
+    it seeds the random wiring (unless ``graph_random_state`` is given) and the weights
+    (torch's generator is forked, the caller's state is left as it was).  Without it the
+    wiring uses ``graph_random_state`` (default 0) and the weights torch's global
+    generator, like every zoo model (``pruners.models.build(..., random_state=...)`` seeds
+    those).
+    """
+    if random_state is None:
+        return DAGNet(num_classes=num_classes, input_shape=input_shape, **kwargs)
+    from topocore.random import seed_of, seeded
+
+    seed = seed_of(random_state)
+    kwargs.setdefault("graph_random_state", seed)
+    with seeded(seed):
+        return DAGNet(num_classes=num_classes, input_shape=input_shape, **kwargs)
 
