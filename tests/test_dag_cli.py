@@ -240,3 +240,17 @@ def test_dag_measure_bad_rule_exit_2(trained, tmp_path, capsys):
     table = tmp_path / "t.csv"
     _assert_exit_2_nothing_written(["dag", "measure", str(trained / "seed0" / "derived.pt"), "--rule", "magic",
                                     "--out", str(table)], table, capsys, "unknown topology rule")
+
+
+def test_the_general_metrics_command_measures_dag_checkpoints_like_dag_measure(trained, tmp_path):
+    """`topometrics metrics` on derived.pt / retrained.pt: the same MGE as the run's report."""
+    table = tmp_path / "m.csv"
+    run = trained / "seed0"
+    assert main(["metrics", str(run / "derived.pt"), str(run / "retrained.pt"), "--metrics", "sink,spectral_radius",
+                 "--no-normalized", "-o", str(table), "-q"]) == 0
+    rows = pd.read_csv(table)
+    report = json.loads((run / "report.json").read_text())
+    assert rows.loc[0, "num_edges"] == report["mge_num_edges"]
+    assert rows.loc[0, "sink"] == pytest.approx(report["mge_sink"])
+    assert rows.loc[0, "spectral_radius"] == pytest.approx(report["mge_spectral_radius"], rel=1e-6)
+    assert rows.loc[1, "num_edges"] == rows.loc[0, "num_edges"]  # the retrained network has the derived wiring
