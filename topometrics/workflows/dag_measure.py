@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
-from topocore.errors import CheckpointError, InputError, TopometricsError
+from topocore.errors import InputError, TopometricsError
 
 __all__ = ["measure_model", "measure_checkpoint", "measure_checkpoints", "load_dagnet_checkpoint", "sparsity_columns"]
 
@@ -74,16 +74,12 @@ def measure_model(model, graph, input_shape, *, mge: bool = True, random_state: 
 
 def load_dagnet_checkpoint(path: str | os.PathLike):
     """Load a checkpoint and check that it holds a ``dagnet``; raises ``TopometricsError`` subclasses."""
-    from pruners import CheckpointError as PrunersCheckpointError
     from pruners import load_checkpoint
 
     p = Path(path)
     if not p.is_file():
         raise InputError(f"checkpoint {path} does not exist" if not p.exists() else f"{path} is not a file")
-    try:
-        ck = load_checkpoint(p)
-    except PrunersCheckpointError as exc:
-        raise CheckpointError(str(exc)) from None
+    ck = load_checkpoint(p)  # an unreadable file raises topocore's CheckpointError
     arch = ck.meta.get("arch")
     if arch != "dagnet":
         raise InputError(

@@ -98,7 +98,7 @@ def prepare(config: DagConfig) -> tuple[DagConfig, Any, Any]:
     and the derivation rule.
     """
     from pruners.connectivity import check_rule, connectivity_penalty
-    from pruners.data import RESHAPABLE, DataNotFoundError, get_dataset
+    from pruners.data import RESHAPABLE, get_dataset
     from pruners.models import get_model
     from topocore.names import canonical_dataset
 
@@ -114,23 +114,11 @@ def prepare(config: DagConfig) -> tuple[DagConfig, Any, Any]:
         raise InputError(f"{cfg.dataset} images are 3x32x32; --input-shape {cfg.input_shape} is for "
                          f"{', '.join(sorted(RESHAPABLE))}")
     extra = {"input_shape": tuple(cfg.input_shape)} if cfg.input_shape is not None and cfg.dataset in RESHAPABLE else {}
-    try:
-        train_set = get_dataset(cfg.dataset, cfg.data_root, "train", **extra)
-        test_set = get_dataset(cfg.dataset, cfg.data_root, "test", **extra)
-    except DataNotFoundError as exc:
-        from topocore.errors import DataNotFoundError as Missing
-
-        raise Missing(str(exc)) from None
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
+    train_set = get_dataset(cfg.dataset, cfg.data_root, "train", **extra)
+    test_set = get_dataset(cfg.dataset, cfg.data_root, "test", **extra)
     cfg.input_shape = tuple(int(s) for s in train_set.input_shape)
     cfg.extra = {**cfg.extra, "num_classes": int(train_set.num_classes)}
-    try:
-        get_model("dagnet", train_set.num_classes, cfg.input_shape, **cfg.model_kwargs())
-    except (TypeError, ValueError) as exc:
-        if isinstance(exc, InputError):
-            raise
-        raise InputError(f"bad dagnet option: {exc}") from None
+    get_model("dagnet", train_set.num_classes, cfg.input_shape, **cfg.model_kwargs())  # refuses bad options
     return cfg, train_set, test_set
 
 
@@ -144,8 +132,6 @@ def _check_finite(result, what: str, lr: float) -> None:
 def run_seed(cfg: DagConfig, train_set, test_set, seed: int, run_dir: str | os.PathLike, *,
              progress: bool | None = None) -> dict[str, Any]:
     """One complete run (see the module docstring) into ``run_dir``, which must not exist; returns the report."""
-    import torch
-
     from pruners import evaluate, save_checkpoint, train
     from pruners.connectivity import apply_topology, connectivity_penalty, derive_topology, topology_to_meta
     from pruners.models import build
