@@ -23,6 +23,7 @@ __all__ = [
     "PUBLISHED_EXTRA_ARCHS",
     "IMAGENET_ARCHS",
     "MLP_ARCHS",
+    "OTHER_ARCHS",
     "DATASETS",
     "PAPER_DATASETS",
     "MNIST_DATASETS",
@@ -35,6 +36,7 @@ __all__ = [
     "KNOWN_METHODS",
     "DENSE",
     "PAPER_METRICS",
+    "MACRO_METRICS",
     "METRIC_CATEGORIES",
     "METRIC_LABELS",
     "name_key",
@@ -68,8 +70,10 @@ PUBLISHED_EXTRA_ARCHS = ("mobilenet_v2",)
 IMAGENET_ARCHS = ("resnet18", "resnet50", "mobilenet_v2_imagenet")
 #: Fully connected networks (the sparse MLP of the dynamic-sparse-training literature).
 MLP_ARCHS = ("mlp",)
+#: Other zoo architectures: the DAG-wired network of blocks with gated edges (pruners.models.dagnet).
+OTHER_ARCHS = ("dagnet",)
 #: Every architecture name the toolkit knows (the zoo may hold more through registration).
-ARCHS = PAPER_ARCHS + PUBLISHED_EXTRA_ARCHS + IMAGENET_ARCHS + MLP_ARCHS
+ARCHS = PAPER_ARCHS + PUBLISHED_EXTRA_ARCHS + IMAGENET_ARCHS + MLP_ARCHS + OTHER_ARCHS
 _ARCH_ALIASES = _alias_table(
     ARCHS,
     {
@@ -93,6 +97,8 @@ DATASETS: dict[str, dict[str, Any]] = {
     "cifar100": {"num_classes": 100, "input_shape": (3, 32, 32)},
     "tinyimagenet": {"num_classes": 200, "input_shape": (3, 32, 32)},
     "digits": {"num_classes": 10, "input_shape": (3, 32, 32)},
+    "digits_t2": {"num_classes": 10, "input_shape": (3, 32, 32)},
+    "digits_noisy": {"num_classes": 10, "input_shape": (3, 32, 32)},
     "synthetic": {"num_classes": 10, "input_shape": (3, 32, 32)},
     "mnist": {"num_classes": 10, "input_shape": (1, 28, 28)},
     "fashion_mnist": {"num_classes": 10, "input_shape": (1, 28, 28)},
@@ -112,6 +118,8 @@ _DATASET_ALIASES = _alias_table(
         "fashionmnist": "fashion_mnist",
         "kuzushiji-mnist": "kmnist",
         "emnist-letters": "emnist_letters",
+        "digits-t2": "digits_t2",
+        "digits-noisy": "digits_noisy",
     },
 )
 
@@ -169,6 +177,19 @@ PAPER_METRICS = (
     "cut_nodes",
     "spectral_gap",
     "spectral_radius",
+)
+#: Macro-topology metrics of a block graph (Janik & Nowak 2021, Table 2): the registry
+#: ``topometrics.dag.METRICS`` implements exactly these, in this order, apart from the 16
+#: MGE topometrics (their tables prefix the MGE columns with ``mge_``).
+MACRO_METRICS = (
+    "log_paths",
+    "mean_path",
+    "max_path",
+    "ln_communicability",
+    "edge_connectivity",
+    "mean_degree",
+    "pca_elongation",
+    "q1d",
 )
 #: Paper Table 2 category of each metric (``motif3`` is the rolled encodings' motif count).
 METRIC_CATEGORIES = {
