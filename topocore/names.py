@@ -88,13 +88,15 @@ _DATASET_ALIASES = _alias_table(DATASETS, {"tiny-imagenet-200": "tinyimagenet", 
 #: The paper's five sparsities.
 PAPER_SPARSITIES = (0.6, 0.8, 0.9, 0.95, 0.98)
 PAI_METHODS = ("snip", "grasp", "synflow", "prospr")
+#: ``er`` is ER as the paper's authors ran it (whole weight shape, searched eps); RigL's
+#: channel-only ER is ``er_channel`` (see ``pruners.methods.er`` / ``er_channel``).
 RANDOM_METHODS = ("uniform", "er", "erk")
 #: The paper's seven pruning-at-initialization methods.
 PAPER_METHODS = PAI_METHODS + RANDOM_METHODS
 #: Dynamic sparse training methods that appear in the published data.
 DST_METHODS = ("snfs", "rigl", "itop", "dsr")
 #: Other pruners of ``pruners.prune``.
-OTHER_METHODS = ("iter_snip", "ntksap", "magnitude", "random")
+OTHER_METHODS = ("iter_snip", "ntksap", "magnitude", "random", "er_channel")
 KNOWN_METHODS = PAPER_METHODS + DST_METHODS + OTHER_METHODS
 #: The no-pruning pseudo-method of dense baselines.
 DENSE = "dense"
@@ -108,6 +110,8 @@ _METHOD_ALIASES = _alias_table(
         "prospect": "prospr",
         "iterative-snip": "iter_snip",
         "ntk-sap": "ntksap",
+        "rigl-er": "er_channel",
+        "er-rigl": "er_channel",
     },
 )
 
