@@ -18,11 +18,12 @@ def test_registry_names_and_fields():
     """The registry implements exactly the canonical names of topocore.names, in Table 2 order."""
     assert PAPER_METRICS == CANONICAL_PAPER_METRICS and len(PAPER_METRICS) == 16
     assert list(EXTRA_METRICS) == ["log_paths", "effective_sparsity", "effective_nodes"]
-    assert list(topometrics.METRICS) == list(CANONICAL_PAPER_METRICS) + list(EXTRA_METRICS)
+    assert list(topometrics.METRICS) == list(CANONICAL_PAPER_METRICS) + list(EXTRA_METRICS) + ["motif3"]
+    assert list(topometrics.DEFAULT_METRICS) == list(CANONICAL_PAPER_METRICS) + list(EXTRA_METRICS)
     for name, m in topometrics.METRICS.items():
         assert m.name == name
         assert m.category in ("local", "neighbor", "strength", "global", "expansion", "paths")
-        if name in PAPER_METRICS:
+        if name in PAPER_METRICS or name == "motif3":
             assert m.category == METRIC_CATEGORIES[name].lower()
         else:
             assert m.category == "paths"
@@ -30,10 +31,12 @@ def test_registry_names_and_fields():
         assert m.definition and "\n" not in m.definition
         assert m.complexity.startswith("O(")
         assert callable(m.func)
-    assert set(BIPARTITE_METRICS) == {
-        "n1", "motif4", "kcore", "strength", "components", "component_size", "cut_edges", "cut_nodes",
+    # the paper's rolled tables (analysis: BIPARTITE_FEATURES): a layer graph's motifs counted at size 3
+    assert list(BIPARTITE_METRICS) == [
+        "n1", "motif3", "kcore", "strength", "components", "component_size", "cut_edges", "cut_nodes",
         "spectral_gap", "spectral_radius",
-    }
+    ]
+    assert set(topometrics.BIPARTITE_DEFINABLE) == set(BIPARTITE_METRICS) | {"motif4"}
 
 
 def test_normalize_dict():

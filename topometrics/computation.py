@@ -7,6 +7,7 @@ from typing import Any, Iterable
 
 from . import expansion, neighbor, paths
 from ._numba import resolve_n_threads
+from .conventions import check_conventions, published_graph, to_published
 from .prepared import PreparedGraph, prepare
 from .registry import METRICS, resolve_metrics
 
@@ -29,6 +30,7 @@ def compute(
     dense_num_edges: int | None = None,
     timings: dict[str, float] | None = None,
     progress: bool = False,
+    conventions: str = "ours",
 ) -> dict[str, float]:
     """Compute topometrics of a graph.
 
@@ -63,6 +65,14 @@ def compute(
         shared structure is charged to the first metric that needs it).
     progress : bool
         Show a tqdm progress bar over the metrics.
+    conventions : {"ours", "published"}
+        ``"ours"`` (default): the definitions of :data:`topometrics.METRICS`.
+        ``"published"``: the scale of the authors' published tables
+        (:mod:`topometrics.conventions`, with the measured table of differences):
+        edge weights rounded to float16, ``n1`` and ``n2`` count the node itself
+        (+ 1), ``strength`` sums in- and out-edges (x 2); an MGE must be encoded with
+        ``encoders.encode(..., pad_nodes=True)``.  Weight-based metrics of untrained
+        networks are not comparable with the published (trained) rows.
 
     Returns
     -------
@@ -74,7 +84,9 @@ def compute(
     Raises
     ------
     topocore.errors.InputError
-        An unknown metric name, an invalid ``n_threads`` or ``dense_num_edges``.
+        An unknown metric name, an invalid ``n_threads`` or ``dense_num_edges``, an
+        unknown ``conventions``, or ``conventions="published"`` with an MGE encoded
+        without ``pad_nodes=True``.
     topometrics.SpectralConvergenceError
         (a ``RuntimeError``, not an input error) ARPACK did not converge for a spectral
         metric even after a retry with a larger Krylov subspace; a larger
@@ -82,6 +94,9 @@ def compute(
     """
     names = resolve_metrics(metrics)
     resolve_n_threads(n_threads)
+    conventions = check_conventions(conventions)
+    if conventions == "published":
+        graph = published_graph(graph)
     owned = not isinstance(graph, PreparedGraph)
     pg = prepare(graph, n_threads=n_threads)
     if not owned and n_threads is not None:
@@ -111,6 +126,8 @@ def compute(
             bar.close()
         if owned:
             pg.release()
+    if conventions == "published":
+        results = to_published(results)
     return {name: results[name] for name in names}
 
 

@@ -29,8 +29,17 @@ Index (always in this order)
    rolled encoding, means over layers ignoring undefined values
    (:func:`topometrics.per_layer` + :func:`topometrics.aggregate_layers`):
    ``layer_density``, ``delta_r``, ``delta_r_imdb``, ``lambda_imsg``, then
-   ``rolled_<metric>`` (raw) for every selected metric definable on one layer's
-   bipartite graph (:data:`topometrics.BIPARTITE_METRICS`).
+   ``rolled_<metric>`` (raw) for every selected metric of the rolled tables
+   (:data:`topometrics.BIPARTITE_METRICS`), where selecting ``motif4`` selects the
+   rolled motif count ``rolled_motif3`` (a layer graph's motifs are counted at size 3,
+   as in the paper's rolled tables).
+
+``conventions="published"`` puts every value on the scale of the authors' published
+tables (:mod:`topometrics.conventions`, with its measured table of differences): the
+MGE is encoded with the first layer's padding positions as nodes
+(``encoders.encode(..., pad_nodes=True)``, which the sizes and ``dense_num_edges``
+count too), weights are rounded to float16, ``n1`` / ``n2`` count the node itself and
+``strength`` sums in- and out-edges.
 
 Every value is a float64 (counts are exact below 2**53); the Series has no name.
 """
@@ -44,6 +53,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from topocore.errors import InputError
 
 from .computation import compute
+from .conventions import check_conventions
 from .paths import dense_num_edges as _dense_num_edges
 from .registry import BIPARTITE_METRICS, normalize, resolve_metrics
 
@@ -73,6 +83,7 @@ def describe(
     rolled: bool = False,
     n_threads: int | None = None,
     random_state: int | None = 0,
+    conventions: str = "ours",
 ):
     """Size, sparsity and topometrics of a pruned network, as one pandas Series.
 
@@ -97,6 +108,9 @@ def describe(
         -1: all cores).  Results do not depend on it.
     random_state : int or None
         Seed of the spectral start vectors (as :func:`topometrics.compute`).
+    conventions : {"ours", "published"}
+        ``"published"``: values on the scale of the authors' published tables (module
+        docstring and :mod:`topometrics.conventions`).
 
     Returns
     -------
@@ -106,7 +120,8 @@ def describe(
     Raises
     ------
     topocore.errors.InputError
-        Unknown metrics, a non-boolean flag, an invalid ``n_threads``; the encoder's
+        Unknown metrics, a non-boolean flag, an invalid ``n_threads`` or
+        ``conventions``; the encoder's
         errors (:class:`encoders.EncodingError`, :class:`encoders.MaskError`, ...)
         are ``InputError`` too.
     topometrics.SpectralConvergenceError
@@ -128,11 +143,13 @@ def describe(
     names = resolve_metrics(metrics)
     _check_flag("normalized", normalized)
     _check_flag("rolled", rolled)
-    graph = encoders.encode(model, input_shape, masks, n_threads=n_threads)
-    dense = _dense_num_edges(model, input_shape)
-    row = _measure(graph, names, normalized, dense, n_threads, random_state)
+    conventions = check_conventions(conventions)
+    pad_nodes = conventions == "published"
+    graph = encoders.encode(model, input_shape, masks, n_threads=n_threads, pad_nodes=pad_nodes)
+    dense = _dense_num_edges(model, input_shape, pad_nodes=pad_nodes)
+    row = _measure(graph, names, normalized, dense, n_threads, random_state, conventions)
     if rolled:
-        row.update(_rolled_baselines(model, masks, names, n_threads, random_state))
+        row.update(_rolled_baselines(model, masks, names, n_threads, random_state, conventions))
     return _series(row)
 
 
@@ -144,6 +161,7 @@ def describe_graph(
     dense_num_edges: int | None = None,
     n_threads: int | None = None,
     random_state: int | None = 0,
+    conventions: str = "ours",
 ):
     """Size, sparsity and topometrics of an encoded network, as one pandas Series.
 
@@ -152,8 +170,9 @@ def describe_graph(
     graph : MultipartiteGraph or path
         A graph from :func:`encoders.encode`, or the ``.npz`` file written by
         :meth:`MultipartiteGraph.save`.
-    metrics, normalized, n_threads, random_state
-        As in :func:`describe`.
+    metrics, normalized, n_threads, random_state, conventions
+        As in :func:`describe`; ``conventions="published"`` needs a graph encoded with
+        ``pad_nodes=True``.
     dense_num_edges : int, optional
         Edge count of the dense network's MGE (for ``dense_num_edges`` and
         ``effective_sparsity``); default ``graph.meta["dense_num_edges"]``.  Without
@@ -183,8 +202,9 @@ def describe_graph(
         )
     names = resolve_metrics(metrics)
     _check_flag("normalized", normalized)
+    conventions = check_conventions(conventions)
     dense = dense_num_edges if dense_num_edges is not None else graph.meta.get("dense_num_edges")
-    return _series(_measure(graph, names, normalized, dense, n_threads, random_state))
+    return _series(_measure(graph, names, normalized, dense, n_threads, random_state, conventions))
 
 
 # --------------------------------------------------------------------------- helpers
@@ -201,9 +221,11 @@ def _series(row: dict):
     return pd.Series(row, dtype="float64", name=None)
 
 
-def _measure(graph, names: list[str], normalized: bool, dense, n_threads, random_state) -> dict[str, float]:
+def _measure(graph, names: list[str], normalized: bool, dense, n_threads, random_state, conventions) -> dict[str, float]:
     """Size fields, sparsity summary, raw and normalised metrics of one graph."""
-    raw = compute(graph, names, random_state=random_state, n_threads=n_threads, dense_num_edges=dense)
+    raw = compute(
+        graph, names, random_state=random_state, n_threads=n_threads, dense_num_edges=dense, conventions=conventions
+    )
     row: dict[str, float] = {
         "num_nodes": float(graph.num_nodes),
         "num_edges": float(graph.num_edges),
@@ -212,7 +234,7 @@ def _measure(graph, names: list[str], normalized: bool, dense, n_threads, random
     row.update(_sparsity(graph))
     row.update(raw)
     if normalized:
-        norm = normalize(raw, graph.num_nodes, graph.num_edges)
+        norm = normalize(raw, graph.num_nodes, graph.num_edges, conventions=conventions)
         row.update({f"{name}_norm": float(norm[name]) for name in names})
     return row
 
@@ -256,15 +278,17 @@ def _sparsity(graph) -> dict[str, float]:
     }
 
 
-def _rolled_baselines(model, masks, names: list[str], n_threads, random_state) -> dict[str, float]:
+def _rolled_baselines(model, masks, names: list[str], n_threads, random_state, conventions) -> dict[str, float]:
     """Means over layers of the rolled encoding's baselines and bipartite metrics."""
     from topocore.tables import aggregate_layers
 
     from .layers import per_layer
 
-    bipartite = [name for name in names if name in BIPARTITE_METRICS]
+    rolled_names = ("motif3" if name == "motif4" else name for name in names)
+    bipartite = list(dict.fromkeys(name for name in rolled_names if name in BIPARTITE_METRICS))
     table = per_layer(
-        model, masks, metrics=bipartite or None, encodings=("rolled",), random_state=random_state, n_threads=n_threads
+        model, masks, metrics=bipartite or None, encodings=("rolled",), random_state=random_state, n_threads=n_threads,
+        conventions=conventions,
     )
     columns = [*ROLLED_BASELINES, *(f"rolled_{name}" for name in bipartite)]
     means = aggregate_layers(table, columns).iloc[0]

@@ -56,6 +56,11 @@ def register(subparsers) -> argparse.ArgumentParser:
         "--no-identity-shortcuts", dest="identity_shortcuts", action="store_false",
         help="leave out the weight-1 edges of parameter-free residual shortcuts",
     )
+    parser.add_argument(
+        "--conventions", choices=("ours", "published"), default="ours",
+        help="published: the first layer's zero-padding positions are input nodes with their edges, as in the "
+        "authors' published graphs (encoders.encode(..., pad_nodes=True)); default ours",
+    )
     parser.add_argument("-o", "--out", metavar="GRAPH.npz", help="save the graph to this file")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the counts, not the per-layer summary")
     parser.set_defaults(func=run)
@@ -124,7 +129,9 @@ def run(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     try:
-        graph = encode(model, shape, masks, identity_shortcuts=args.identity_shortcuts)
+        graph = encode(
+            model, shape, masks, identity_shortcuts=args.identity_shortcuts, pad_nodes=args.conventions == "published"
+        )
     except (EncodingError, MaskError) as exc:
         raise CLIError(str(exc)) from None
     elapsed = time.perf_counter() - t0

@@ -82,7 +82,7 @@ def metrics_hook(metric_names: str | None):
 
     compute = topometrics.compute
     if metric_names is None:
-        names = list(topometrics.METRICS)
+        names = list(topometrics.DEFAULT_METRICS)
     else:
         names = [m.strip() for m in metric_names.split(",") if m.strip()]
         unknown = [m for m in names if m not in topometrics.METRICS]

@@ -13,7 +13,9 @@ Each row holds ``checkpoint`` (the path as given), the checkpoint's metadata
 (``arch, dataset, method, sparsity, seed, accuracy, dense_accuracy, num_classes, ...``
 when present), ``num_nodes``, ``num_edges``, ``dense_num_edges`` and one column per
 metric (raw values, see :func:`topometrics.compute`; normalise them with
-:func:`topometrics.normalize`), then ``metrics_seconds``.
+:func:`topometrics.normalize`), then ``conventions`` (``--conventions``: ours or the
+published data's, :mod:`topometrics.conventions`; one table holds one of them) and
+``metrics_seconds``.
 
 ``effective_sparsity`` needs the edge count of the dense network's MGE: for inputs
 with a model it is computed once per architecture by encoding the dense model
@@ -75,6 +77,12 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--motif-sample", type=float, default=0.001, help="node fraction (<= 1) or count for --inexact (default 0.001)")
     parser.add_argument("--no-dense-count", dest="dense_count", action="store_false",
                         help="skip the dense encoding that effective_sparsity needs (it is then NaN)")
+    parser.add_argument(
+        "--conventions", choices=("ours", "published"), default="ours",
+        help="published: values on the scale of the authors' published tables (padding nodes of the first layer, "
+        "n1/n2 count the node itself, strength in+out, float16 weights; see topometrics.conventions); "
+        "saved graphs must then be encoded with --conventions published. Default ours",
+    )
     parser.add_argument("--n-jobs", type=int, default=None, help="threads for the metric kernels (default: numba's setting)")
     parser.add_argument("--seed", type=int, default=0, help="random_state of the spectral start vector and motif sample")
     parser.add_argument("--stop-on-error", action="store_true", help="stop at the first failing checkpoint")
@@ -169,7 +177,7 @@ def _write_table(table, out) -> None:
 def _columns(rows, metric_names) -> list[str]:
     fixed = ["checkpoint"]
     meta = [k for k in META_ORDER if any(k in r for r in rows)]
-    tail = ["num_nodes", "num_edges", "dense_num_edges", *metric_names, "metrics_seconds"]
+    tail = ["num_nodes", "num_edges", "dense_num_edges", *metric_names, "conventions", "metrics_seconds"]
     others = sorted({k for r in rows for k in r} - set(fixed) - set(meta) - set(tail) - set(metric_names))
     known = [*fixed, *meta, *others, *tail]
     extra = [k for r in rows for k in r if k not in known]  # metric columns of earlier runs
@@ -185,12 +193,12 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from topometrics.paths import MissingDenseCountWarning
-    from topometrics.registry import METRICS, resolve_metrics
+    from topometrics.registry import DEFAULT_METRICS, resolve_metrics
 
     from . import CLIError
 
     try:
-        names = resolve_metrics(args.metrics) if args.metrics else list(METRICS)
+        names = resolve_metrics(args.metrics) if args.metrics else list(DEFAULT_METRICS)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     if args.motif_sample <= 0:
@@ -200,6 +208,13 @@ def run(args: argparse.Namespace) -> int:
     if out.parent and not out.parent.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
     table = _read_table(out)
+    if len(table):
+        held = set(table["conventions"].dropna().astype(str)) if "conventions" in table.columns else {"ours"}
+        if held != {args.conventions}:
+            raise CLIError(
+                f"{out} holds rows in conventions {sorted(held)}, not {args.conventions!r}; write to another -o "
+                "(values of different conventions are on different scales)"
+            )
     rows = table.to_dict("records") if len(table) else []
     done = {}
     for i, r in enumerate(rows):
@@ -251,32 +266,37 @@ def _measure(path, args, names, sample, dense_cache, warning_cls, warnings) -> d
     """Encode one input and compute its metrics; returns the CSV row."""
     import time
 
+    from topocore.errors import InputError
     from topometrics.computation import compute
     from topometrics.paths import dense_num_edges
 
     from . import CLIError
 
     graph, model, masks, meta, shape = _load(path, args)
+    pad_nodes = args.conventions == "published"
     if graph is None:
         from encoders import EncodingError, MaskError, encode
 
         try:
-            graph = encode(model, shape, masks)
+            graph = encode(model, shape, masks, pad_nodes=pad_nodes)
         except (EncodingError, MaskError) as exc:
             raise CLIError(str(exc)) from None
     dense = graph.meta.get("dense_num_edges")
     if dense is None and model is not None and args.dense_count and "effective_sparsity" in names:
         key = (meta.get("arch"), tuple(shape), str(meta.get("model_kwargs")), meta.get("num_classes"))
         if key not in dense_cache:
-            dense_cache[key] = dense_num_edges(model, shape)
+            dense_cache[key] = dense_num_edges(model, shape, pad_nodes=pad_nodes)
         dense = dense_cache[key]
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", warning_cls)  # NaN effective_sparsity is documented
-        values = compute(
-            graph, names, exact=not args.inexact, random_state=args.seed, n_threads=args.n_jobs,
-            motif_sample=sample, dense_num_edges=dense,
-        )
+        try:
+            values = compute(
+                graph, names, exact=not args.inexact, random_state=args.seed, n_threads=args.n_jobs,
+                motif_sample=sample, dense_num_edges=dense, conventions=args.conventions,
+            )
+        except InputError as exc:  # e.g. a saved graph without the padding nodes published conventions need
+            raise CLIError(str(exc)) from None
     elapsed = time.perf_counter() - t0
     row = {"checkpoint": str(path)}
     for k, v in meta.items():
@@ -286,5 +306,6 @@ def _measure(path, args, names, sample, dense_cache, warning_cls, warnings) -> d
         row["input_shape"] = _plain(list(shape))
     row.update(num_nodes=graph.num_nodes, num_edges=graph.num_edges, dense_num_edges=dense)
     row.update(values)
+    row["conventions"] = args.conventions
     row["metrics_seconds"] = round(elapsed, 3)
     return row
