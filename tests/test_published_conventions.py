@@ -9,8 +9,12 @@ metrics (normalised as published) must lie within 3 standard deviations of the t
 published rows of the same (method, sparsity) (mean against mean; at least one count
 of the metric's divisor, so that a metric constant in the published rows may differ
 by one node or edge).  ``motif4`` is estimated from 0.1% of the nodes, as the
-authors did.  The weight-based metrics (strength, spectral gap and radius) are not
-compared: the published rows come from trained networks.
+authors did; their estimator (igraph's RAND-ESU estimate) is much noisier than ours
+(a coefficient of variation of about 10% over seeds, against 0.2%), and three rows
+estimate its spread poorly, so for ``motif4`` the standard deviation is at least the
+pooled relative spread of all nine published cells times the cell's mean.  The
+weight-based metrics (strength, spectral gap and radius) are not compared: the
+published rows come from trained networks.
 """
 
 from __future__ import annotations
@@ -48,8 +52,17 @@ def conv6():
     return pruners.get_model("conv6", 10, SHAPE)
 
 
+@pytest.fixture(scope="module")
+def motif_spread(published):
+    """Pooled coefficient of variation of the published motif estimate over the nine cells."""
+    cells = published[published["method"].isin(["uniform", "erk", "er"]) & published["sparsity"].isin([0.9, 0.95, 0.98])]
+    stats = cells.groupby(["method", "sparsity"])["motif4"].agg(["mean", "std"])
+    assert len(stats) == 9
+    return float(np.sqrt(np.mean((stats["std"] / stats["mean"]) ** 2)))
+
+
 @pytest.mark.parametrize("method,sparsity", CASES)
-def test_conv6_random_masks_match_the_published_rows(published, conv6, method, sparsity):
+def test_conv6_random_masks_match_the_published_rows(published, conv6, motif_spread, method, sparsity):
     rows = []
     for seed in (0, 1, 2):
         with warnings.catch_warnings():
@@ -71,7 +84,10 @@ def test_conv6_random_masks_match_the_published_rows(published, conv6, method, s
         metric = topometrics.METRICS.get(column)
         divisor = "edges" if column in ("r_out", "r_in") else (metric.divisor if metric else None)
         one = 1.0 / {"nodes": nodes, "edges": edges}[divisor] if divisor else 1.0
+        sd = pub[column].std()
+        if column == "motif4":
+            sd = max(sd, motif_spread * pub[column].mean())
         diff = abs(ours[column].mean() - pub[column].mean())
-        if diff > 3 * pub[column].std() + one:
+        if diff > 3 * sd + one:
             far[column] = (ours[column].mean(), pub[column].mean(), pub[column].std())
     assert not far, far
