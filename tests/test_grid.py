@@ -49,7 +49,8 @@ def test_prune_only_grid_resumes_and_calls_hook(tmp_path):
     assert list(df.columns[: len(RESULT_COLUMNS)]) == RESULT_COLUMNS and {"kept", "layers"} <= set(df.columns)
     assert len(df) == 3 and set(df["status"]) == {"pruned"} and df["accuracy"].isna().all()
     assert df.loc[df.method == "dense", "achieved_sparsity"].item() == 0.0
-    assert df.loc[df.method == "er", "achieved_sparsity"].item() == pytest.approx(0.9, abs=1e-5)
+    # the authors' ER keeps its published per-layer densities, close to but not exactly the target
+    assert df.loc[df.method == "er", "achieved_sparsity"].item() == pytest.approx(0.9, abs=5e-3)
     for r in df.itertuples():
         assert (tmp_path / r.checkpoint).is_file() and r.hook_status == "ok"
         ck = load_checkpoint(tmp_path / r.checkpoint)
