@@ -26,6 +26,7 @@ from .graph import GraphTooLargeError, LayerInfo, MultipartiteGraph, Partition
 _LAZY = {
     "encode": "mge",
     "count_edges": "mge",
+    "graph_size": "mge",
     "rolled": "rolled",
     "rolled_channel": "rolled",
     "resolve_masks": "masks",
@@ -35,6 +36,7 @@ _LAZY = {
 __all__ = [
     "encode",
     "count_edges",
+    "graph_size",
     "rolled",
     "rolled_channel",
     "MultipartiteGraph",

@@ -20,6 +20,8 @@ from .errors import InputError
 __all__ = [
     "ARCHS",
     "PAPER_ARCHS",
+    "PUBLISHED_EXTRA_ARCHS",
+    "IMAGENET_ARCHS",
     "DATASETS",
     "PAPER_DATASETS",
     "PAPER_SPARSITIES",
@@ -58,14 +60,23 @@ def _alias_table(canonical: Iterable[str], extra: Mapping[str, str]) -> dict[str
 
 #: The paper's four CIFAR architectures.
 PAPER_ARCHS = ("conv6", "resnet20", "resnet32", "wrn28_2")
+#: The CIFAR MobileNetV2 of the authors' published data (its rows are in their unrolled table).
+PUBLISHED_EXTRA_ARCHS = ("mobilenet_v2",)
+#: ImageNet-scale architectures of the zoo (default input (3, 224, 224), 1000 classes).
+IMAGENET_ARCHS = ("resnet18", "resnet50", "mobilenet_v2_imagenet")
 #: Every architecture name the toolkit knows (the zoo may hold more through registration).
-ARCHS = PAPER_ARCHS
+ARCHS = PAPER_ARCHS + PUBLISHED_EXTRA_ARCHS + IMAGENET_ARCHS
 _ARCH_ALIASES = _alias_table(
     ARCHS,
     {
         "wide-resnet-28-2": "wrn28_2",
         "wideresnet28x2": "wrn28_2",
         "wrn-28-2": "wrn28_2",
+        # "MobileNetV2" / "MobileNet-V2" / "mobilenet_v2" (one key) is the published CIFAR variant
+        "MobileNet-V2": "mobilenet_v2",
+        "ResNet-18": "resnet18",
+        "ResNet-50": "resnet50",
+        "MobileNetV2-ImageNet": "mobilenet_v2_imagenet",
     },
 )
 

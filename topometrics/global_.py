@@ -99,8 +99,19 @@ def _bridges_articulation(indptr, indices):
 
 
 def component_labels(graph) -> tuple[np.ndarray, int]:
-    """``(labels, count)``: weakly connected component index of every node, and their number."""
+    """``(labels, count)``: weakly connected component index of every node, and their number.
+
+    ``labels[v]`` belongs to the graph's node ``v``; components are numbered in the
+    order a search over U's priority order (:meth:`PreparedGraph.undirected_order`)
+    meets them.
+    """
     pg = prepare(graph)
+    labels, count = u_component_labels(pg)
+    return labels[pg.undirected_order()[1]], count
+
+
+def u_component_labels(pg) -> tuple[np.ndarray, int]:
+    """``(labels, count)`` indexed by U's node numbering (:meth:`PreparedGraph.undirected`)."""
     if "components" not in pg.cache:
         indptr, indices, _ = pg.undirected()
         labels, count = _component_labels(indptr, indices)
@@ -123,7 +134,7 @@ def components(graph) -> int:
     Complexity O(N + E) (breadth-first search on U).
     Reference: Cunegatti et al. 2024, section 3.3, item 11.
     """
-    return component_labels(graph)[1]
+    return u_component_labels(prepare(graph))[1]
 
 
 def component_size(graph) -> float:

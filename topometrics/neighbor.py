@@ -25,15 +25,25 @@ combinatorial approach to graphlet counting", Bioinformatics 2014):
    ``iS = nS - iTT - 2 iD - 4 iK``;
 3. ``motif4 = nS + nP - 2 nTT - 3 nC + 4 nD - 6 nK`` (the sum of the induced counts).
 
-Triangles, 4-cycles and 4-cliques come from one pass over the wedges of ``U`` with
-the nodes ordered by degree (each 4-cycle is charged to its highest-ranked node and
-the node opposite to it; Chiba & Nishizeki, SIAM J. Comput. 1985; Wang et al.,
-"Vertex priority based butterfly counting", VLDB 2019).  The order is by
-``floor(log2(degree))`` and then by node id: within a factor 2 of the degree order
-(which keeps the wedge bound up to a constant) while keeping the locality of the
-encoder's node ids.  The pass is parallel over nodes, with per-thread triangle
-counters so that no two threads write the same memory.
-Residual (shortcut) edges make triangles, so every class is needed.
+4-cycles come from one parallel pass over the 2-paths of ``U``: each 4-cycle is
+charged to its highest-numbered node and the node opposite to it (Chiba & Nishizeki,
+SIAM J. Comput. 1985; Wang et al., "Vertex priority based butterfly counting", VLDB
+2019), with U's nodes in the priority order of
+:meth:`~topometrics.prepared.PreparedGraph.undirected_order`: one parity class of
+partitions before the other, so that the pass walks only the 2-paths centred in the
+cheaper class (about ``sum over that class of C(d, 2)``).
+
+Triangles use the structure of an MGE: U is multipartite (no edge joins two nodes of
+one partition) with edges between consecutive partitions plus the residual skips.
+The three nodes of a triangle then lie in three partitions, and its edge from the
+lowest to the highest partition spans at least two: **triangles exist only through
+skips** ("long" edges).  The per-edge triangle counts ``t_e`` (hence ``T``, ``nTT``
+and ``nD``) and the 4-cliques come from the long-edge lists in O(E + sum over long
+edges of a degree) (:func:`topometrics._graphlet_kernels.triangle_terms`): about
+50 ms for ResNet-20, nothing at all for bottleneck networks (ResNet-50, MobileNetV2),
+whose skips span three partitions with no common neighbour in between.  A graph
+with an edge inside a partition takes the general path, which finds triangles inside
+the 4-cycle pass and keeps one triangle counter per edge and thread.
 """
 
 from __future__ import annotations
@@ -44,10 +54,13 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
+from topocore.errors import InputError
+
+from . import _graphlet_kernels as K
 from ._numba import num_threads
 from .prepared import prepare
 
-__all__ = ["n1", "n2", "motif4", "motif4_estimate", "graphlet4_counts", "MotifEstimate"]
+__all__ = ["n1", "n2", "n2_estimate", "motif4", "motif4_estimate", "graphlet4_counts", "MotifEstimate", "MetricEstimate"]
 
 
 # ---------------------------------------------------------------------------- n1 / n2
@@ -89,6 +102,84 @@ def _n2_total(indptr, indices, nchunks):
     return totals
 
 
+@njit(parallel=True, cache=True)
+def _n2_of_nodes(indptr, indices, nodes, nchunks, out):
+    """``out[i]``: number of distinct nodes at directed distance 1 or 2 from ``nodes[i]``."""
+    n = indptr.size - 1
+    for c in prange(nchunks):
+        mark = np.full(n, -1, indices.dtype)
+        for i in range(c, nodes.size, nchunks):
+            v = nodes[i]
+            s = 0
+            mark[v] = v
+            for p in range(indptr[v], indptr[v + 1]):
+                u = indices[p]
+                s += mark[u] != v
+                mark[u] = v
+            for p in range(indptr[v], indptr[v + 1]):
+                u = indices[p]
+                for q in range(indptr[u], indptr[u + 1]):
+                    w = indices[q]
+                    s += mark[w] != v
+                    mark[w] = v
+            out[i] = s
+
+
+def _sample_size(sample, n: int) -> int:
+    if isinstance(sample, bool) or not isinstance(sample, (int, float, np.integer, np.floating)):
+        raise InputError(f"sample must be a node count (int) or a fraction in (0, 1], got {sample!r}")
+    if isinstance(sample, (float, np.floating)):
+        if not 0.0 < sample <= 1.0:
+            raise InputError(f"a fractional sample must lie in (0, 1], got {sample}")
+        return min(max(1, int(sample * n)), n)
+    if sample < 1:
+        raise InputError(f"sample must be at least 1 node, got {sample}")
+    return min(int(sample), n)
+
+
+def _mean_estimate(terms: np.ndarray, n: int, scale: float = 1.0) -> tuple[float, float]:
+    """``(N * mean, its standard error)`` of a sample drawn without replacement (finite-population corrected)."""
+    size = terms.size
+    mean = float(terms.mean()) / scale
+    if size == n:
+        return n * mean, 0.0
+    if size < 2:
+        return n * mean, float("nan")
+    sd = float(terms.std(ddof=1)) / scale
+    return n * mean, n * sd / math.sqrt(size) * math.sqrt(1.0 - size / n)
+
+
+def n2_estimate(graph, sample: int | float = 0.01, random_state: int | None = 0) -> "MetricEstimate":
+    """Estimate :func:`n2` from a uniform sample of nodes, with its standard error.
+
+    ``n2`` is the mean over nodes of ``|N_1(v) u N_2(v)|``; the estimate is the mean over
+    a uniform sample drawn without replacement, exact per sampled node, so it is
+    unbiased, exact when every node is sampled, and its standard error is the sample
+    standard deviation over ``sqrt(size)`` with the finite-population correction.  Cost
+    O(sum over sampled v of sum_{u in out(v)} outdeg(u)).
+
+    Parameters
+    ----------
+    graph : MultipartiteGraph, BipartiteGraph or PreparedGraph
+    sample : int or float
+        Number of nodes (int >= 1) or a fraction of N in (0, 1] (default 1%).
+    random_state : int or None
+        Seed of the node sample.
+    """
+    pg = prepare(graph)
+    n = pg.num_nodes
+    size = _sample_size(sample, n)
+    if n == 0:
+        return MetricEstimate(float("nan"), 0.0, 0)
+    indptr, indices = pg.out_csr()
+    nodes = np.sort(np.random.default_rng(random_state).choice(n, size=size, replace=False)).astype(indices.dtype)
+    terms = np.empty(size, dtype=np.int64)
+    with num_threads(pg.n_threads) as k:
+        _n2_of_nodes(indptr, indices, nodes, k, terms)
+    total, stderr = _mean_estimate(terms, n)
+    return MetricEstimate(total / n, stderr / n, size)
+
+
 def n2(graph) -> float:
     """Mean number of nodes within directed distance 2.
 
@@ -107,198 +198,42 @@ def n2(graph) -> float:
 
 
 # ------------------------------------------------------------------------- motif4
-@njit(parallel=True, cache=True)
-def _relabel_by_degree(indptr, indices, order, rank, new_indptr, new_indices, split):
-    """Rows of U renumbered by degree rank, sorted; split[r] = end of the lower part of row r."""
-    n = indptr.size - 1
-    for r in prange(n):
-        old = order[r]
-        a = indptr[old]
-        b = indptr[old + 1]
-        c = new_indptr[r]
-        seg = np.empty(b - a, indices.dtype)
-        for j in range(b - a):
-            seg[j] = rank[indices[a + j]]
-        seg.sort()
-        k = 0
-        for j in range(b - a):
-            new_indices[c + j] = seg[j]
-            if seg[j] < r:
-                k += 1
-        split[r] = c + k
-
-
-_FLAG = np.int32(-(2**31))
-_COUNT = np.int32(2**31 - 1)
-
-
-@njit(cache=True)
-def _find(indices, lo, hi, x):
-    """Position of ``x`` in the sorted slice ``indices[lo:hi]`` (binary search; x must be present)."""
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if indices[mid] < x:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
-@njit(parallel=True, cache=True)
-def _wedge_pass(indptr, indices, split, lptr, deg, nchunks, tcount):
-    """Per-chunk 4-cycle, tailed-triangle and 4-clique counts; per-chunk triangle counts per edge.
-
-    For every node v (rows renumbered so that "lower" means lower rank) and every
-    wedge v - u - w with u, w lower than v, ``cnt[w]`` counts the wedges ending in w;
-    adding the running count at each increment sums ``C(count, 2)`` over w, the
-    number of 4-cycles whose highest-ranked node is v (w is opposite to v).  The
-    sign bit of ``cnt`` flags the lower neighbours of v, so a wedge closing on a
-    flagged node is a triangle, and the inner loop makes one random access.
-    """
-    n = indptr.size - 1
-    c4_out = np.zeros(nchunks, np.int64)
-    tt_out = np.zeros(nchunks, np.int64)
-    k4_out = np.zeros(nchunks, np.int64)
-    for c in prange(nchunks):
-        cnt = np.zeros(n, np.int32)
-        touched = np.empty(n, indices.dtype)
-        stamp = np.full(n, -1, np.int64)
-        common = np.empty(n, indices.dtype)
-        tc = tcount[c]
-        c4 = 0
-        tt = 0
-        k4 = 0
-        for v in range(c, n, nchunks):
-            a = indptr[v]
-            s = split[v]
-            base_v = lptr[v] - a
-            for p in range(a, s):
-                cnt[indices[p]] = _FLAG
-            nt = 0
-            for p in range(a, s):
-                u = indices[p]
-                au = indptr[u]
-                ns = 0
-                for q in range(au, indptr[u + 1]):
-                    w = indices[q]
-                    if w >= v:
-                        break
-                    k = cnt[w]
-                    cnt[w] = k + 1
-                    if k > 0:  # the common case first: a repeated, unflagged endpoint
-                        c4 += k
-                    elif k == 0:
-                        touched[nt] = w
-                        nt += 1
-                    else:  # flagged: w is a lower neighbour of v
-                        c4 += k & _COUNT
-                        if w >= u:
-                            continue
-                        # triangle w < u < v
-                        m = _find(indices, a, s, w)
-                        tc[base_v + p] += 1
-                        tc[base_v + m] += 1
-                        tc[lptr[u] - au + q] += 1
-                        tt += deg[v] + deg[u] + deg[w] - 6
-                        common[ns] = w
-                        ns += 1
-                        stamp[w] = p
-                for i in range(ns):  # 4-cliques y < x < u < v
-                    x = common[i]
-                    for r in range(indptr[x], split[x]):
-                        if stamp[indices[r]] == p:
-                            k4 += 1
-            for i in range(nt):
-                cnt[touched[i]] = 0
-            for p in range(a, s):
-                cnt[indices[p]] = 0
-        c4_out[c] = c4
-        tt_out[c] = tt
-        k4_out[c] = k4
-    return c4_out, tt_out, k4_out
-
-
-@njit(parallel=True, cache=True)
-def _triangle_edge_sums(tcount):
-    """(sum_e t_e, sum_e C(t_e, 2)) over the per-chunk triangle counters."""
-    nchunks, m = tcount.shape
-    nblocks = 64
-    s1 = np.zeros(nblocks, np.int64)
-    s2 = np.zeros(nblocks, np.int64)
-    for b in prange(nblocks):
-        lo = m * b // nblocks
-        hi = m * (b + 1) // nblocks
-        a1 = 0
-        a2 = 0
-        for e in range(lo, hi):
-            t = 0
-            for c in range(nchunks):
-                t += tcount[c, e]
-            a1 += t
-            a2 += t * (t - 1) // 2
-        s1[b] = a1
-        s2[b] = a2
-    return s1.sum(), s2.sum()
-
-
-@njit(cache=True)
-def _star_path_terms(indptr, indices, deg):
-    """(sum_v C(d_v, 3), sum_{uv in E} (d_u - 1)(d_v - 1)) on the symmetric CSR."""
-    n = indptr.size - 1
-    stars = 0
-    q = 0
-    for v in range(n):
-        d = deg[v]
-        stars += d * (d - 1) * (d - 2) // 6
-        for p in range(indptr[v], indptr[v + 1]):
-            u = indices[p]
-            if u < v:
-                q += (d - 1) * (deg[u] - 1)
-    return stars, q
-
-
 def _noninduced_counts(graph) -> dict[str, int]:
     pg = prepare(graph)
     if "graphlet4_noninduced" in pg.cache:
         return pg.cache["graphlet4_noninduced"]
     indptr, indices, _ = pg.undirected()
     n = pg.num_nodes
-    deg = np.diff(indptr)
-    stars, q = _star_path_terms(indptr, indices, deg)
     if n >= 2**31 - 2:
         raise NotImplementedError("motif4 supports graphs with fewer than 2^31 - 2 nodes")
-    # renumber nodes by (floor(log2(degree)), id): an approximate degree order (within a
-    # factor 2, which keeps the wedge bound) that preserves the locality of node ids
-    bucket = np.floor(np.log2(np.maximum(deg, 1))).astype(np.int64)
-    order = np.lexsort((np.arange(n), bucket)).astype(indices.dtype, copy=False)
-    del bucket
-    rank = np.empty(n, dtype=indices.dtype)
-    rank[order] = np.arange(n, dtype=indices.dtype)
-    new_deg = deg[order]
-    new_indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(new_deg, out=new_indptr[1:])
-    new_indices = np.empty_like(indices)
-    split = np.empty(n, dtype=np.int64)
+    part = pg.undirected_order()[2]
     with num_threads(pg.n_threads) as k:
-        _relabel_by_degree(indptr, indices, order, rank, new_indptr, new_indices, split)
-        del order, rank
-        lower = split - new_indptr[:-1]
-        lptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(lower, out=lptr[1:])
-        tcount = np.zeros((k, int(lptr[-1])), dtype=np.int32)
-        c4, tt, k4 = _wedge_pass(new_indptr, new_indices, split, lptr, new_deg, k, tcount)
-        del new_indices
-        sum_t, diamonds = _triangle_edge_sums(tcount)
-    del tcount
-    triangles = int(sum_t) // 3
+        stars, q = K.star_path_terms(indptr, indices, 4 * k)
+        if K.crosses_partitions(indptr, indices, part, 4 * k):
+            c4 = K.four_cycles(indptr, indices, k)
+            lptr, lidx = K.long_lists(indptr, indices, part)
+            sum_t, diamonds, tri_deg, k4 = K.triangle_terms(indptr, indices, part, lptr, lidx, k)
+            del lptr, lidx
+            triangles = int(sum_t) // 3
+            tailed = int(tri_deg) // 2 - 6 * triangles  # sum_v t_v (d_v - 2)
+        else:  # an edge inside a partition: triangles need not pass through a long edge
+            deg = np.diff(indptr)
+            split = K.lower_split(indptr, indices)
+            lptr = np.zeros(n + 1, dtype=np.int64)
+            np.cumsum(split - indptr[:-1], out=lptr[1:])
+            tcount = np.zeros((k, int(lptr[-1])), dtype=np.int32)
+            c4, tailed, k4 = K.flagged_wedge_pass(indptr, indices, split, lptr, deg, k, tcount)
+            sum_t, diamonds = K.triangle_edge_sums(tcount)
+            del tcount
+            triangles = int(sum_t) // 3
     counts = {
         "triangles": triangles,
         "star": int(stars),
         "path": int(q) - 3 * triangles,
-        "tailed_triangle": int(tt.sum()),
-        "cycle": int(c4.sum()),
+        "tailed_triangle": int(tailed),
+        "cycle": int(c4),
         "diamond": int(diamonds),
-        "clique": int(k4.sum()),
+        "clique": int(k4),
     }
     pg.cache["graphlet4_noninduced"] = counts
     return counts
@@ -360,13 +295,13 @@ def motif4(graph) -> int:
 
 
 # -------------------------------------------------------------- motif4 estimate
-class MotifEstimate(NamedTuple):
-    """Sampled estimate of :func:`motif4`.
+class MetricEstimate(NamedTuple):
+    """Sampled estimate of a metric (:func:`motif4_estimate`, :func:`n2_estimate`).
 
     Attributes
     ----------
     estimate : float
-        Estimated number of connected 4-node subsets.
+        The estimated value.
     stderr : float
         Standard error of the estimate (finite-population corrected; 0 when every
         node is sampled, NaN with a single sampled node).
@@ -377,6 +312,10 @@ class MotifEstimate(NamedTuple):
     estimate: float
     stderr: float
     sample: int
+
+
+#: The earlier name of :class:`MetricEstimate`.
+MotifEstimate = MetricEstimate
 
 
 @njit(parallel=True, cache=True)
@@ -472,36 +411,20 @@ def motif4_estimate(graph, sample: int | float = 0.001, random_state: int | None
     """
     pg = prepare(graph)
     n = pg.num_nodes
-    if isinstance(sample, bool) or not isinstance(sample, (int, float, np.integer, np.floating)):
-        raise TypeError(f"sample must be a node count (int) or a fraction in (0, 1], got {sample!r}")
-    if isinstance(sample, (float, np.floating)):
-        if not 0.0 < sample <= 1.0:
-            raise ValueError(f"a fractional sample must lie in (0, 1], got {sample}")
-        size = max(1, int(sample * n))
-    else:
-        if sample < 1:
-            raise ValueError(f"sample must be at least 1 node, got {sample}")
-        size = int(sample)
+    size = _sample_size(sample, n)
     if n == 0:
         return MotifEstimate(0.0, 0.0, 0)
-    size = min(size, n)
     indptr, indices, _ = pg.undirected()
     deg = np.diff(indptr)
-    stars, q = _star_path_terms(indptr, indices, deg)
     rng = np.random.default_rng(random_state)
-    nodes = np.sort(rng.choice(n, size=size, replace=False)).astype(indices.dtype)
+    sampled = rng.choice(n, size=size, replace=False)  # the graph's node ids
+    nodes = np.sort(pg.undirected_order()[1][sampled]).astype(indices.dtype)  # as U's rows
     terms = np.empty(size, dtype=np.int64)
     with num_threads(pg.n_threads) as k:
+        stars, q = K.star_path_terms(indptr, indices, 4 * k)
         _vertex_terms(indptr, indices, deg, nodes, k, terms)
     exact_part = int(stars) + int(q)
     if size == n:
-        total = exact_part + int(terms.sum()) // 4
-        return MotifEstimate(float(total), 0.0, size)
-    mean = float(terms.mean()) / 4.0
-    estimate = exact_part + n * mean
-    if size > 1:
-        sd = float(terms.std(ddof=1)) / 4.0
-        stderr = n * sd / math.sqrt(size) * math.sqrt(1.0 - size / n)
-    else:
-        stderr = float("nan")
-    return MotifEstimate(float(estimate), float(stderr), size)
+        return MotifEstimate(float(exact_part + int(terms.sum()) // 4), 0.0, size)
+    part, stderr = _mean_estimate(terms, n, scale=4.0)
+    return MotifEstimate(float(exact_part + part), float(stderr), size)

@@ -13,7 +13,15 @@ on first use, the arrays the metric kernels need:
     ``U``, the underlying undirected simple graph, as a symmetric CSR
     ``(indptr, indices, data)`` with ``data[p] = A_uv``: the sum of ``|w|`` over the
     directed edges between ``u`` and ``v`` (one edge in an MGE, where parallel
-    edges never occur).  Self-loops are dropped.
+    edges never occur).  Self-loops are dropped.  **U's nodes are renumbered** into
+    the *priority order* of :meth:`PreparedGraph.undirected_order` (the order the
+    4-cycle count needs, so that no second, relabelled copy of U is ever built);
+    every metric on U is invariant under renumbering, and the functions that return
+    one value per node (:func:`~topometrics.strength.core_numbers`,
+    :func:`~topometrics.global_.component_labels`) map back to the graph's ids.
+``undirected_order()``
+    ``(order, rank, part)``: ``order[i]`` is the graph's id of U's node ``i``,
+    ``rank`` the inverse map and ``part[i]`` the partition index of U's node ``i``.
 ``degrees()``
     ``(in_degree, out_degree)`` of ``G`` counting every directed edge.
 
@@ -51,13 +59,16 @@ def _degrees(src, dst, n):
 
 
 @njit(cache=True)
-def _row_pointer(src, dst, n, mode):
+def _row_pointer(src, dst, n, mode, relabel, rank):
     counts = np.zeros(n + 1, np.int64)
     for e in range(src.size):
         u = src[e]
         v = dst[e]
         if u == v:
             continue
+        if relabel:
+            u = rank[u]
+            v = rank[v]
         if mode != _BY_DST:
             counts[u + 1] += 1
         if mode != _BY_SRC:
@@ -68,13 +79,16 @@ def _row_pointer(src, dst, n, mode):
 
 
 @njit(cache=True)
-def _scatter(src, dst, weight, indptr, mode, with_data, indices, data):
+def _scatter(src, dst, weight, indptr, mode, with_data, relabel, rank, indices, data):
     fill = indptr[:-1].copy()
     for e in range(src.size):
         u = src[e]
         v = dst[e]
         if u == v:
             continue
+        if relabel:
+            u = rank[u]
+            v = rank[v]
         if mode != _BY_DST:
             p = fill[u]
             fill[u] = p + 1
@@ -147,6 +161,7 @@ def build_csr(
     *,
     mode: str = "out",
     weight: np.ndarray | None = None,
+    rank: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """CSR of the simple graph given by an edge list (self-loops dropped, duplicates merged).
 
@@ -161,6 +176,8 @@ def build_csr(
         symmetric (both directions).
     weight : ndarray of float, optional
         When given, ``data`` holds the sum of ``|weight|`` over merged entries.
+    rank : ndarray of int, optional
+        Renumbering of the nodes: node ``v`` becomes row/column ``rank[v]``.
 
     Returns
     -------
@@ -176,11 +193,13 @@ def build_csr(
     dst = np.ascontiguousarray(dst, dtype=src.dtype)
     with_data = weight is not None
     w = np.ascontiguousarray(weight, dtype=np.float32) if with_data else np.zeros(1, np.float32)
-    indptr = _row_pointer(src, dst, n, code)
+    relabel = rank is not None
+    rk = np.ascontiguousarray(rank, dtype=src.dtype) if relabel else np.zeros(1, dtype=src.dtype)
+    indptr = _row_pointer(src, dst, n, code, relabel, rk)
     nnz = int(indptr[-1])
     indices = np.empty(nnz, dtype=src.dtype)
     data = np.empty(nnz if with_data else 1, dtype=np.float32)
-    _scatter(src, dst, w, indptr, code, with_data, indices, data)
+    _scatter(src, dst, w, indptr, code, with_data, relabel, rk, indices, data)
     new_len = np.empty(n, dtype=np.int64)
     _sort_merge_rows(indptr, indices, data, with_data, new_len)
     if int(new_len.sum()) != nnz:
@@ -259,13 +278,42 @@ class PreparedGraph:
         return self.cache["in_csr"]
 
     def undirected(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Symmetric CSR of U with ``data = A_uv`` (sum of ``|w|`` between u and v)."""
+        """Symmetric CSR of U with ``data = A_uv`` (sum of ``|w|`` between u and v), in priority order.
+
+        Row and column ``i`` belong to the graph's node ``undirected_order()[0][i]``.
+        """
         if "undirected" not in self.cache:
+            _, rank, _ = self.undirected_order()
             with num_threads(self.n_threads):
                 self.cache["undirected"] = build_csr(
-                    self.graph.src, self.graph.dst, self.num_nodes, mode="undirected", weight=self.graph.weight
+                    self.graph.src, self.graph.dst, self.num_nodes, mode="undirected", weight=self.graph.weight,
+                    rank=rank,
                 )
         return self.cache["undirected"]
+
+    def undirected_order(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(order, rank, part)``: the node numbering of :meth:`undirected`.
+
+        The *priority order* of U: the partitions of one parity class (even or odd
+        partition index) first, then those of the other, each class in increasing
+        node id.  The first ("low") class is the one with the smaller
+        ``sum_v C(d_v, 2)`` (``d_v`` = in- plus out-degree in G).  An MGE's edges join
+        consecutive partitions, i.e. the two classes, apart from the few residual
+        skips, so nearly every 2-path ``x - u - y`` of U has its middle node ``u`` in
+        one class and its ends in the other; a 4-cycle count that charges each
+        cycle to its highest-priority node (:mod:`topometrics.neighbor`) then walks
+        only the 2-paths centred in the low class: about ``sum over the low class of
+        C(d, 2)``, a quarter fewer than a degree order on ResNet-20 (1.57e9 against
+        2.16e9) and never needing a relabelled copy of U.  Any total order gives the
+        same counts; this one only sets the cost.
+
+        ``order[i]``: the graph's id of U's node ``i``; ``rank = order^-1``;
+        ``part[i]``: partition index of U's node ``i`` (int32).
+        """
+        if "undirected_order" not in self.cache:
+            self.cache["undirected_order"] = _priority_order(self.partition_offsets, *self.degrees(),
+                                                             self.graph.src.dtype)
+        return self.cache["undirected_order"]
 
     def release(self, *names: str) -> None:
         """Drop cached structures (all when no name is given) to free memory."""
@@ -276,6 +324,26 @@ class PreparedGraph:
 
     def __repr__(self) -> str:
         return f"PreparedGraph({self.graph!r}, cached={sorted(self.cache)})"
+
+
+def _priority_order(offsets: np.ndarray, indeg: np.ndarray, outdeg: np.ndarray, dtype) -> tuple:
+    """(order, rank, part) of :meth:`PreparedGraph.undirected_order`."""
+    n = int(offsets[-1])
+    nparts = offsets.size - 1
+    sizes = np.diff(offsets)
+    d = (indeg + outdeg).astype(np.float64)
+    of_node = np.repeat(np.arange(nparts), sizes)
+    pair_sums = np.bincount(of_node, weights=d * (d - 1) / 2, minlength=nparts)
+    parity = np.arange(nparts) % 2
+    low = 0 if pair_sums[parity == 0].sum() <= pair_sums[parity == 1].sum() else 1
+    parts = np.concatenate([np.flatnonzero(parity == low), np.flatnonzero(parity != low)]).astype(np.int64)
+    order = np.concatenate([np.arange(offsets[p], offsets[p + 1], dtype=dtype) for p in parts]) if nparts \
+        else np.zeros(0, dtype=dtype)
+    order = order.astype(dtype, copy=False)
+    rank = np.empty(n, dtype=dtype)
+    rank[order] = np.arange(n, dtype=dtype)
+    part = np.repeat(parts.astype(np.int32), sizes[parts]) if nparts else np.zeros(0, np.int32)
+    return order, rank, part
 
 
 def prepare(graph: Any, *, n_threads: int | None = None) -> PreparedGraph:

@@ -65,6 +65,11 @@ def core_numbers(graph) -> np.ndarray:
     Zaversnik, "An O(m) algorithm for cores decomposition of networks", 2003.
     """
     pg = prepare(graph)
+    return _u_core_numbers(pg)[pg.undirected_order()[1]]
+
+
+def _u_core_numbers(pg) -> np.ndarray:
+    """Core numbers indexed by U's node numbering (:meth:`PreparedGraph.undirected`)."""
     if "core_numbers" not in pg.cache:
         indptr, indices, _ = pg.undirected()
         pg.cache["core_numbers"] = _core_numbers(indptr, indices)
@@ -82,7 +87,7 @@ def kcore(graph) -> float:
     pg = prepare(graph)
     if pg.num_nodes == 0:
         return float("nan")
-    return float(core_numbers(pg).mean())
+    return float(_u_core_numbers(pg).mean())
 
 
 def strength(graph) -> float:

@@ -92,6 +92,6 @@ Modules
 
 from __future__ import annotations
 
-from .api import count_edges, encode
+from .api import count_edges, encode, graph_size
 
-__all__ = ["encode", "count_edges"]
+__all__ = ["encode", "count_edges", "graph_size"]

@@ -124,6 +124,27 @@ def count_edges(
     return layers if per_layer else int(sum(c for _, c in layers))
 
 
+def graph_size(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    masks: dict | None = None,
+    *,
+    identity_shortcuts: bool = True,
+    pad_nodes: bool = False,
+    n_threads: int | None = None,
+) -> tuple[int, int]:
+    """``(num_nodes, num_edges)`` of the graph :func:`encode` would build, without building it.
+
+    As :func:`count_edges` (closed-form counts, memory O(N + nnz(W))); the node count
+    is the size of the final partitions.  What a memory estimate needs before encoding
+    (:func:`topometrics.cost.memory_estimate`).
+    """
+    shape = _check_arguments(model, input_shape, n_threads, pad_nodes)
+    with torch.no_grad(), num_threads(n_threads):
+        partitions, layers = Encoder(model, shape, masks, identity_shortcuts, pad_nodes).run(count_only=True)
+    return int(sum(p.size for p in partitions)), int(sum(c for _, c in layers))
+
+
 def _check_arguments(model: Any, input_shape: Any, n_threads: Any, pad_nodes: Any = False) -> tuple[int, ...]:
     if not isinstance(pad_nodes, bool):
         raise EncodingError(f"pad_nodes must be True or False, got {pad_nodes!r}")
@@ -137,4 +158,3 @@ def _check_arguments(model: Any, input_shape: Any, n_threads: Any, pad_nodes: An
         raise EncodingError(f"input_shape must be a tuple of positive ints like (3, 32, 32), got {input_shape!r}")
     resolve_n_threads(n_threads)
     return shape
-

@@ -1,4 +1,9 @@
-"""CIFAR model zoo (Conv-6, ResNet-20, ResNet-32, Wide-ResNet-28-2, written from the papers) and models of your own.
+"""Model zoo (the paper's CIFAR models and ImageNet-scale ones, written from the papers) and models of your own.
+
+CIFAR (default input ``(3, 32, 32)``, 10 classes): Conv-6, ResNet-20, ResNet-32,
+Wide-ResNet-28-2 and the CIFAR MobileNetV2 of the authors' published data
+(``mobilenet_v2``).  ImageNet (default input ``(3, 224, 224)``, 1000 classes):
+``resnet18``, ``resnet50`` and ``mobilenet_v2_imagenet``.
 
 Use :func:`build` (seeded) or :func:`get_model`::
 
@@ -30,6 +35,8 @@ from topocore.random import seeded
 
 from .conv import Conv6
 from .factory import call_factory, is_spec, parse_spec, resolve_factory
+from .imagenet_resnet import ImageNetResNet, resnet18, resnet50
+from .mobilenet import MobileNetV2, mobilenet_v2, mobilenet_v2_imagenet
 from .resnet import CifarResNet, resnet20, resnet32
 from .wide_resnet import WideResNet, wrn28_2
 
@@ -47,6 +54,12 @@ __all__ = [
     "resnet20",
     "resnet32",
     "wrn28_2",
+    "ImageNetResNet",
+    "MobileNetV2",
+    "resnet18",
+    "resnet50",
+    "mobilenet_v2",
+    "mobilenet_v2_imagenet",
     "count_parameters",
 ]
 
@@ -58,6 +71,10 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "resnet20": resnet20,
     "resnet32": resnet32,
     "wrn28_2": wrn28_2,
+    "mobilenet_v2": mobilenet_v2,
+    "resnet18": resnet18,
+    "resnet50": resnet50,
+    "mobilenet_v2_imagenet": mobilenet_v2_imagenet,
 }
 
 
@@ -91,8 +108,8 @@ def canonical_model(arch_or_spec: str) -> str:
 
 def get_model(
     name: str,
-    num_classes: int = 10,
-    input_shape: tuple[int, ...] = (3, 32, 32),
+    num_classes: int | None = None,
+    input_shape: tuple[int, ...] | None = None,
     **kwargs: Any,
 ) -> nn.Module:
     """Build a zoo model or the model of a ``"package.module:factory"`` spec (torch's global RNG initialises it).
@@ -102,16 +119,27 @@ def get_model(
     name : str
         ``conv6``, ``resnet20``, ``resnet32`` or ``wrn28_2`` (aliases accepted), or a
         model spec (see :mod:`pruners.models.factory`).
-    num_classes : int
-        Size of the classifier output.
-    input_shape : tuple
+    num_classes : int, optional
+        Size of the classifier output (default: the model's own, 10 for the CIFAR models
+        and specs, 1000 for the ImageNet ones).
+    input_shape : tuple, optional
         Shape of one input sample without the batch dimension: ``(C, H, W)`` for the zoo,
         whose models adapt their first layer to ``C`` and (Conv-6) their first linear
-        layer to ``H`` and ``W``; any shape for a spec (passed on when the factory takes it).
+        layer to ``H`` and ``W`` (default: the model's own, ``(3, 32, 32)`` for the CIFAR
+        models and specs, ``(3, 224, 224)`` for the ImageNet ones); any shape for a spec
+        (passed on when the factory takes it).
     **kwargs
         Architecture options, e.g. ``shortcut="A"`` for the ResNets, or keyword
         arguments of the factory.
     """
+    if not is_spec(name):
+        defaults = inspect.signature(MODELS[canonical_name(name)]).parameters
+        if num_classes is None and "num_classes" in defaults and defaults["num_classes"].default is not inspect.Parameter.empty:
+            num_classes = defaults["num_classes"].default
+        if input_shape is None and "input_shape" in defaults and defaults["input_shape"].default is not inspect.Parameter.empty:
+            input_shape = defaults["input_shape"].default
+    num_classes = 10 if num_classes is None else num_classes
+    input_shape = (3, 32, 32) if input_shape is None else input_shape
     if int(num_classes) < 1:
         raise InputError(f"num_classes must be >= 1, got {num_classes!r}")
     shape = tuple(int(s) for s in input_shape)
@@ -136,8 +164,8 @@ def get_model(
 
 def build(
     arch_or_spec: str,
-    num_classes: int = 10,
-    input_shape: tuple[int, ...] = (3, 32, 32),
+    num_classes: int | None = None,
+    input_shape: tuple[int, ...] | None = None,
     *,
     random_state: None | int | np.random.Generator = None,
     **kwargs: Any,

@@ -17,6 +17,62 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
+def parse_bytes(text: str) -> int:
+    """Parse a memory size for argparse: ``"12G"``, ``"12GB"``, ``"500M"``, ``"1.5T"`` or a byte count."""
+    import re
+
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmMgGtT]?)i?[bB]?\s*", text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"expected a size like 12G, 500M or a byte count, got {text!r}")
+    unit = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}[m.group(2).lower()]
+    value = int(float(m.group(1)) * unit)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"the size must be positive, got {text!r}")
+    return value
+
+
+def check_memory(what: str, num_nodes: int, num_edges: int, metrics, limit: int | None, n_threads: int | None,
+                 sparsity: float | None = None) -> dict:
+    """Refuse (:class:`CLIError`, exit 2) a graph whose estimated peak memory exceeds the limit.
+
+    ``limit`` is ``--memory-limit`` or, when None, the memory available now.  The message
+    gives the estimate, the limit and what would fit.  Returns the estimate otherwise.
+    """
+    from topometrics._numba import resolve_n_threads
+    from topometrics.cost import G_METRICS, available_memory, memory_estimate
+
+    from . import CLIError
+
+    k = resolve_n_threads(n_threads)
+    names = list(metrics) if metrics is not None else []
+    est = memory_estimate(num_nodes, num_edges, names, n_threads=k)
+    source = "--memory-limit" if limit is not None else "the memory available now"
+    limit = available_memory() if limit is None else int(limit)
+    if est["peak"] <= limit:
+        return est
+    gb = 2**30
+    per_edge = est["peak"] / max(num_edges, 1)
+    worst = max((m for m in est if m not in ("peak",)), key=lambda m: est[m])
+    hints = []
+    fit_edges = max(0, int(num_edges * (limit / est["peak"]) * 0.9))
+    if sparsity is not None and num_edges:
+        density = (1 - sparsity) * fit_edges / num_edges
+        hints.append(f"a sparsity of about {1 - density:.3f} keeps the edges near {fit_edges:.3g}")
+    else:
+        hints.append(f"a sparser network (about {fit_edges:.3g} edges fit)")
+    g_only = [m for m in names if m in G_METRICS]
+    if g_only and len(g_only) < len(names):
+        g_est = memory_estimate(num_nodes, num_edges, g_only, n_threads=k)["peak"]
+        if g_est <= limit:
+            hints.append(f"fewer metrics: those on G alone (--metrics {','.join(g_only)}) need {g_est / gb:.1f} GB")
+    hints.append("a machine with more memory (or a larger --memory-limit if more is free)")
+    raise CLIError(
+        f"{what}: {num_nodes:,} nodes and {num_edges:,} edges need about {est['peak'] / gb:.1f} GB at the peak "
+        f"({worst}; {per_edge:.0f} bytes per edge), above the limit of {limit / gb:.1f} GB ({source}); "
+        f"nothing was computed. To fit: {'; '.join(hints)}"
+    )
+
+
 def parse_floats(text: str) -> list[float]:
     """Parse ``"0.6,0.9"`` into ``[0.6, 0.9]``."""
     try:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import load_state_dict_model, parse_shape
+from ._common import check_memory, load_state_dict_model, parse_bytes, parse_shape
 
 DEFAULT_ARCH = "resnet20"
 DEFAULT_SPARSITY = 0.9
@@ -40,14 +40,15 @@ def register(subparsers) -> argparse.ArgumentParser:
         "checkpoint", nargs="?", metavar="CHECKPOINT",
         help="checkpoint written by `topometrics prune` / pruners.save_checkpoint, or a state dict of --arch",
     )
-    parser.add_argument("--arch", help=f"zoo model: conv6, resnet20, resnet32, wrn28_2 (default {DEFAULT_ARCH})")
+    parser.add_argument("--arch", help=f"zoo model, e.g. conv6, resnet20, resnet32, wrn28_2, mobilenet_v2, resnet18, "
+                        f"resnet50, mobilenet_v2_imagenet (default {DEFAULT_ARCH})")
     parser.add_argument(
         "--sparsity", type=float,
         help=f"fraction of each layer's weights removed by the random masks, in [0, 1] (default {DEFAULT_SPARSITY})",
     )
     parser.add_argument(
         "--input-shape", type=parse_shape, metavar="C,H,W",
-        help="input shape without batch (default: the checkpoint's, else 3,32,32)",
+        help="input shape without batch (default: the checkpoint's, else the model's: 3,32,32 or 3,224,224)",
     )
     parser.add_argument("--num-classes", type=int, help=f"classifier outputs of --arch (default {DEFAULT_CLASSES})")
     parser.add_argument("--shortcut", choices=("A", "B"), help="ResNet shortcut option of --arch (default B)")
@@ -55,6 +56,10 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-identity-shortcuts", dest="identity_shortcuts", action="store_false",
         help="leave out the weight-1 edges of parameter-free residual shortcuts",
+    )
+    parser.add_argument(
+        "--memory-limit", type=parse_bytes, metavar="SIZE",
+        help="refuse at once when the graph's estimated memory exceeds SIZE, e.g. 12G (default: the memory available now)",
     )
     parser.add_argument(
         "--conventions", choices=("ours", "published"), default="ours",
@@ -115,8 +120,11 @@ def run(args: argparse.Namespace) -> int:
         sparsity = DEFAULT_SPARSITY if args.sparsity is None else args.sparsity
         if not 0.0 <= sparsity < 1.0:
             raise CLIError(f"--sparsity must be in [0, 1), got {sparsity}")
-        shape = tuple(args.input_shape or DEFAULT_SHAPE)
-        num_classes = DEFAULT_CLASSES if args.num_classes is None else args.num_classes
+        from topocore.names import IMAGENET_ARCHS, canonical_arch
+
+        imagenet = canonical_arch(arch, strict=False) in IMAGENET_ARCHS
+        shape = tuple(args.input_shape or ((3, 224, 224) if imagenet else DEFAULT_SHAPE))
+        num_classes = args.num_classes if args.num_classes is not None else (1000 if imagenet else DEFAULT_CLASSES)
         kwargs = {"shortcut": args.shortcut} if args.shortcut else {}
         torch.manual_seed(args.seed)
         try:
@@ -127,6 +135,17 @@ def run(args: argparse.Namespace) -> int:
         meta = {"arch": arch, "sparsity": sparsity, "seed": args.seed, "masks": "uniform random"}
         source = f"{arch} with uniform random masks at sparsity {sparsity} (seed {args.seed})"
 
+    from encoders import graph_size
+
+    try:
+        nodes, edges = graph_size(
+            model, shape, masks, identity_shortcuts=args.identity_shortcuts, pad_nodes=args.conventions == "published"
+        )
+    except (EncodingError, MaskError) as exc:
+        raise CLIError(str(exc)) from None
+    sparsity = meta.get("sparsity")
+    check_memory(source, nodes, edges, [], args.memory_limit, None,
+                 float(sparsity) if isinstance(sparsity, (int, float)) else None)
     t0 = time.perf_counter()
     try:
         graph = encode(

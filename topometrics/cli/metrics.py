@@ -13,9 +13,23 @@ Each row holds ``checkpoint`` (the path as given), the checkpoint's metadata
 (``arch, dataset, method, sparsity, seed, accuracy, dense_accuracy, num_classes, ...``
 when present), ``num_nodes``, ``num_edges``, ``dense_num_edges`` and one column per
 metric (raw values, see :func:`topometrics.compute`; normalise them with
-:func:`topometrics.normalize`), then ``conventions`` (``--conventions``: ours or the
+:func:`topometrics.normalize`), ``motif4_method`` / ``motif4_stderr`` and
+``n2_method`` / ``n2_stderr`` (``exact`` and 0, or ``estimate`` and the standard error
+of the sampled estimate), then ``conventions`` (``--conventions``: ours or the
 published data's, :mod:`topometrics.conventions`; one table holds one of them) and
 ``metrics_seconds``.
+
+Exact or estimated: by default every metric is exact unless the exact count of
+``motif4`` or ``n2`` cannot finish in reasonable time (predicted work above
+:data:`topometrics.cost.MAX_EXACT_WORK`); then it is estimated from a node sample
+and the ``*_method`` column says so.  ``--inexact`` estimates both, ``--exact`` never
+estimates.
+
+Memory guard: before encoding, the node and edge counts (:func:`encoders.graph_size`,
+closed form) give the peak memory of the encoding and of the selected metrics
+(:func:`topometrics.cost.memory_estimate`).  When it exceeds ``--memory-limit``
+(default: the memory available now) the command stops at once with exit status 2,
+writes nothing for that input, and says what would fit.
 
 ``effective_sparsity`` needs the edge count of the dense network's MGE: for inputs
 with a model it is computed once per architecture by encoding the dense model
@@ -33,7 +47,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import load_state_dict_model, parse_shape
+from ._common import check_memory, load_state_dict_model, parse_bytes, parse_shape
 
 #: Metadata keys written first, in this order, when present.
 META_ORDER = (
@@ -70,11 +84,22 @@ def register(subparsers) -> argparse.ArgumentParser:
         help="comma-separated metric names such as sink,n2,motif4 (default: the 16 and the 3 extras; "
         "an unknown name prints the list)",
     )
-    parser.add_argument(
+    exactness = parser.add_mutually_exclusive_group()
+    exactness.add_argument(
         "--inexact", action="store_true",
-        help="estimate motif4 from a node sample (--motif-sample) instead of counting it exactly",
+        help="estimate motif4 and n2 from node samples (--motif-sample, --n2-sample) instead of counting them exactly",
     )
-    parser.add_argument("--motif-sample", type=float, default=0.001, help="node fraction (<= 1) or count for --inexact (default 0.001)")
+    exactness.add_argument(
+        "--exact", action="store_true",
+        help="count motif4 and n2 exactly even when the predicted work says it cannot finish in reasonable time "
+        "(default: estimate them then, reported in the *_method columns)",
+    )
+    parser.add_argument("--motif-sample", type=float, default=0.001, help="node fraction (<= 1) or count of the motif4 estimate (default 0.001)")
+    parser.add_argument("--n2-sample", type=float, default=0.01, help="node fraction (<= 1) or count of the n2 estimate (default 0.01)")
+    parser.add_argument(
+        "--memory-limit", type=parse_bytes, metavar="SIZE",
+        help="refuse inputs whose estimated peak memory exceeds SIZE, e.g. 12G (default: the memory available now)",
+    )
     parser.add_argument("--no-dense-count", dest="dense_count", action="store_false",
                         help="skip the dense encoding that effective_sparsity needs (it is then NaN)")
     parser.add_argument(
@@ -163,6 +188,7 @@ def _read_table(out):
 def _write_table(table, out) -> None:
     import os
 
+    out.parent.mkdir(parents=True, exist_ok=True)  # first write only: a refused run leaves no trace
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     try:
         table.to_csv(tmp, index=False)
@@ -177,7 +203,8 @@ def _write_table(table, out) -> None:
 def _columns(rows, metric_names) -> list[str]:
     fixed = ["checkpoint"]
     meta = [k for k in META_ORDER if any(k in r for r in rows)]
-    tail = ["num_nodes", "num_edges", "dense_num_edges", *metric_names, "conventions", "metrics_seconds"]
+    methods = [f"{m}_{k}" for m in ("motif4", "n2") if m in metric_names for k in ("method", "stderr")]
+    tail = ["num_nodes", "num_edges", "dense_num_edges", *metric_names, *methods, "conventions", "metrics_seconds"]
     others = sorted({k for r in rows for k in r} - set(fixed) - set(meta) - set(tail) - set(metric_names))
     known = [*fixed, *meta, *others, *tail]
     extra = [k for r in rows for k in r if k not in known]  # metric columns of earlier runs
@@ -201,12 +228,11 @@ def run(args: argparse.Namespace) -> int:
         names = resolve_metrics(args.metrics) if args.metrics else list(DEFAULT_METRICS)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
-    if args.motif_sample <= 0:
-        raise CLIError(f"--motif-sample must be positive, got {args.motif_sample}")
+    for flag, value in (("--motif-sample", args.motif_sample), ("--n2-sample", args.n2_sample)):
+        if value <= 0:
+            raise CLIError(f"{flag} must be positive, got {value}")
     sample = args.motif_sample if args.motif_sample <= 1 else int(args.motif_sample)
     out = Path(args.out)
-    if out.parent and not out.parent.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
     table = _read_table(out)
     if len(table):
         held = set(table["conventions"].dropna().astype(str)) if "conventions" in table.columns else {"ours"}
@@ -239,6 +265,9 @@ def run(args: argparse.Namespace) -> int:
         bar.set_postfix_str(Path(path).name[-40:])
         try:
             row = _measure(path, args, names, sample, dense_cache, MissingDenseCountWarning, warnings)
+        except _MemoryRefusal as exc:
+            bar.close()
+            raise CLIError(str(exc)) from None
         except CLIError as exc:
             failures += 1
             tqdm.write(f"topometrics metrics: {path}: {exc}", file=sys.stderr)
@@ -262,6 +291,10 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+class _MemoryRefusal(Exception):
+    """An input whose estimated peak memory exceeds the limit: stop the whole command (exit 2)."""
+
+
 def _measure(path, args, names, sample, dense_cache, warning_cls, warnings) -> dict:
     """Encode one input and compute its metrics; returns the CSV row."""
     import time
@@ -275,8 +308,21 @@ def _measure(path, args, names, sample, dense_cache, warning_cls, warnings) -> d
     graph, model, masks, meta, shape = _load(path, args)
     pad_nodes = args.conventions == "published"
     if graph is None:
-        from encoders import EncodingError, MaskError, encode
+        from encoders import EncodingError, MaskError, encode, graph_size
 
+        try:
+            nodes, edges = graph_size(model, shape, masks, pad_nodes=pad_nodes)
+        except (EncodingError, MaskError) as exc:
+            raise CLIError(str(exc)) from None
+    else:
+        nodes, edges = graph.num_nodes, graph.num_edges
+    try:
+        sp = meta.get("sparsity")
+        check_memory(str(path), nodes, edges, names, args.memory_limit, args.n_jobs,
+                     float(sp) if isinstance(sp, (int, float)) else None)
+    except CLIError as exc:
+        raise _MemoryRefusal(str(exc)) from None
+    if graph is None:
         try:
             graph = encode(model, shape, masks, pad_nodes=pad_nodes)
         except (EncodingError, MaskError) as exc:
@@ -288,12 +334,19 @@ def _measure(path, args, names, sample, dense_cache, warning_cls, warnings) -> d
             dense_cache[key] = dense_num_edges(model, shape, pad_nodes=pad_nodes)
         dense = dense_cache[key]
     t0 = time.perf_counter()
+    methods: dict = {}
+    exact = False if args.inexact else (True if args.exact else "auto")
+    n2_sample = args.n2_sample if args.n2_sample <= 1 else int(args.n2_sample)
+    from topometrics.computation import EstimatedMetricWarning
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", warning_cls)  # NaN effective_sparsity is documented
+        warnings.simplefilter("ignore", EstimatedMetricWarning)  # reported in the *_method columns
         try:
             values = compute(
-                graph, names, exact=not args.inexact, random_state=args.seed, n_threads=args.n_jobs,
-                motif_sample=sample, dense_num_edges=dense, conventions=args.conventions,
+                graph, names, exact=exact, random_state=args.seed, n_threads=args.n_jobs,
+                motif_sample=sample, n2_sample=n2_sample, dense_num_edges=dense, methods=methods,
+                conventions=args.conventions,
             )
         except InputError as exc:  # e.g. a saved graph without the padding nodes published conventions need
             raise CLIError(str(exc)) from None
@@ -306,6 +359,9 @@ def _measure(path, args, names, sample, dense_cache, warning_cls, warnings) -> d
         row["input_shape"] = _plain(list(shape))
     row.update(num_nodes=graph.num_nodes, num_edges=graph.num_edges, dense_num_edges=dense)
     row.update(values)
+    for name, info in methods.items():
+        row[f"{name}_method"] = info["method"]
+        row[f"{name}_stderr"] = info["stderr"]
     row["conventions"] = args.conventions
     row["metrics_seconds"] = round(elapsed, 3)
     return row
