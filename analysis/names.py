@@ -102,8 +102,11 @@ UNROLLED_COLUMN_MAP = {
     "sink_nodes": "sink",
     "source_nodes": "source",
     "disc_nodes": "disconnected",
-    "r-out": "r_out",
-    "r-in": "r_in",
+    # swapped: their "r-out" sums the in-degrees of sink nodes (our r_in) and "r-in" the out-degrees of
+    # source nodes (our r_out); on all 2,337 rows "r-out" > 0 exactly when sink_nodes > 0 and "r-in" > 0
+    # exactly when source_nodes > 0 (tests/test_metric_normalization.py)
+    "r-out": "r_in",
+    "r-in": "r_out",
     "1-hop_nei": "n1",
     "2-hop_nei": "n2",
     "motif": "motif4",
