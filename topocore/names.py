@@ -190,6 +190,8 @@ METRIC_LABELS = {
     "layer_density": "Layer-Density",
     "delta_r": "Delta_r",
     "delta_r_imdb": "Delta_r_imdb",
+    "delta_r_bound_ratio": "Delta_r/bound",
+    "delta_r_imdb_bound_ratio": "Delta_r_imdb/bound",
     "lambda_imsg": "lambda_imsg",
 }
 
