@@ -1,9 +1,20 @@
 """Accuracy-drop regression, feature importance and ranking of pruning algorithms from topometric tables.
 
+The analysis layer: it depends on :mod:`topocore` only (never on ``encoders``,
+``topometrics`` or ``pruners``; the ``rank`` workflow that joins them lives in the
+application layer, :mod:`topometrics.workflows.rank`) and takes feature columns as given.  Raw topometrics
+are normalised by the caller first, e.g.
+``table[f] = topometrics.normalize(table[f], table["num_nodes"], table["num_edges"])``
+(``topometrics analyze`` does that).
+
 Submodules (import them directly; nothing heavy is imported here):
 
-* :mod:`analysis.data` - results-table validation and loaders of the paper's published data;
-* :mod:`analysis.estimators` - the eight regressors, fast and exact for small dense problems;
+* :mod:`analysis.schema` - the results-table schema: validation, accuracy drop, per-layer aggregation;
+* :mod:`analysis.published` - loaders of the paper's published data and accuracy tables;
+* :mod:`analysis.data` - both of the above under one name (compatibility);
+* :mod:`analysis.names` - canonical names (from :mod:`topocore.names`) and the published column maps;
+* :mod:`analysis.estimators` - the eight regressors as scikit-learn estimators, fast ones for the CV loop;
+* :mod:`analysis.correlation` - Pearson correlation;
 * :mod:`analysis.regression` - repeated K-fold CV in the Sparsity-Fixed / Architecture-Fixed scenarios;
 * :mod:`analysis.importance` - Pearson-r feature importance;
 * :mod:`analysis.ranking` - topometric-mixture rankings and Rank-Biased Overlap;
@@ -12,4 +23,7 @@ Submodules (import them directly; nothing heavy is imported here):
 * :mod:`analysis.pipeline` - ``reproduce`` and ``analyze`` end to end.
 """
 
-__all__ = ["data", "estimators", "regression", "importance", "ranking", "ramanujan", "figures", "report", "pipeline", "names"]
+__all__ = [
+    "schema", "published", "data", "estimators", "regression", "importance", "correlation", "ranking", "ramanujan",
+    "figures", "report", "pipeline", "names",
+]

@@ -17,31 +17,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .correlation import pearson_columns
 from .regression import CVResult, RegressionResults
 
 __all__ = ["importance_of", "importance_table", "importance_vectors", "pearson_columns"]
-
-
-def pearson_columns(X: np.ndarray, P: np.ndarray) -> np.ndarray:
-    """Pearson r between every column of ``X`` (n, p) and every row of ``P`` (m, n).
-
-    Returns an (m, p) array; NaN where either side is constant.
-    Complexity O(m n p).
-    """
-    X = np.asarray(X, dtype=np.float64)
-    P = np.asarray(P, dtype=np.float64)
-    Xc = X - X.mean(axis=0)
-    Pc = P - P.mean(axis=1, keepdims=True)
-    xs = np.sqrt(np.sum(Xc * Xc, axis=0))
-    ps = np.sqrt(np.sum(Pc * Pc, axis=1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = (Pc @ Xc) / (ps[:, None] * xs[None, :])
-    # Constant sides (zero norm up to rounding) have no correlation.
-    tiny_x = xs <= 1e-12 * (np.abs(X).max(axis=0) * np.sqrt(X.shape[0]) + 1e-300)
-    tiny_p = ps <= 1e-12 * (np.abs(P).max(axis=1) * np.sqrt(P.shape[1]) + 1e-300)
-    r[:, tiny_x] = np.nan
-    r[tiny_p, :] = np.nan
-    return np.clip(r, -1.0, 1.0)
 
 
 def _nanmean(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

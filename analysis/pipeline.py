@@ -16,12 +16,13 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from .data import (
+from topocore.errors import InputError
+
+from .published import (
     attach_dense_accuracy,
     load_dense_accuracy,
     load_published,
     load_pai_accuracy,
-    validate_table,
 )
 from .estimators import REGRESSORS
 from .importance import importance_table
@@ -32,11 +33,14 @@ from .names import (
     PAI_METHODS,
     RANDOM_METHODS,
     UNROLLED_FEATURES,
+    canonical_arch,
+    canonical_dataset,
 )
 from .ramanujan import density_correlations, scaled_layer_profile
 from .ranking import SUBSETS, evaluate_rankings, importance_model_from_table, rbo_table
 from .regression import RegressionResults, min_group_rows, regression_summary, run_scenarios
 from .report import markdown_table, rbo_markdown, table3, table3_markdown, write_table
+from .schema import validate_table
 
 __all__ = ["reproduce", "analyze", "prepare_results_table", "FIGURE2_PANELS"]
 
@@ -219,7 +223,7 @@ def _truth_table(truth: str, data) -> pd.DataFrame:
         pai = pai[pai["accuracy"].notna()]
         return pai.assign(seed=0)[["arch", "dataset", "method", "sparsity", "seed", "accuracy"]]
     if truth != "data":
-        raise ValueError(f"truth must be 'data' or 'paper', got {truth!r}")
+        raise InputError(f"truth must be 'data' or 'paper', got {truth!r}")
     frames = [df[list(KEY_COLUMNS) + ["accuracy"]] for df in list(data.encodings.values()) + [data.baselines]]
     return pd.concat(frames, ignore_index=True).drop_duplicates(list(KEY_COLUMNS))
 
@@ -278,11 +282,23 @@ def prepare_results_table(
     features: Sequence[str] | None = None,
     extra_methods: Sequence[str] = (),
     accuracy_percent: bool = False,
-    normalize: str = "auto",
     dense: pd.DataFrame | None = None,
     report: list[str] | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Clean a results table of one's own for the analysis.
+
+    Feature columns are taken as given: raw topometrics (``topometrics.compute``
+    values, as ``topometrics grid --metrics`` writes them) must be normalised first,
+    as the paper's analysis uses them::
+
+        import topometrics
+        from analysis.names import UNROLLED_FEATURES
+
+        feats = [c for c in UNROLLED_FEATURES if c in table.columns]
+        table[feats] = topometrics.normalize(table[feats], table["num_nodes"], table["num_edges"])
+
+    (``topometrics analyze`` does that before calling :func:`analyze`; see its
+    ``--normalize`` option.)  This function
 
     * drops ``method == "dense"`` rows (unpruned baselines of ``topometrics grid``)
       and rows without an accuracy (runs not trained or failed);
@@ -292,11 +308,8 @@ def prepare_results_table(
     * picks the feature columns: ``features``, else those of the paper's 16
       topometrics present in the table (name the extras such as ``log_paths``
       explicitly to use them);
-    * normalises raw topometrics with ``topometrics.normalize`` when the table has
-      ``num_nodes`` and ``num_edges`` columns (``normalize="auto"``; ``"yes"``
-      requires them, ``"no"`` skips);
     * drops rows with missing feature values;
-    * validates the result (:func:`analysis.data.validate_table`).
+    * validates the result (:func:`analysis.schema.validate_table`).
 
     Returns the table and the feature list; what was dropped is appended to ``report``.
     """
@@ -305,7 +318,7 @@ def prepare_results_table(
         raise TypeError(f"expected a pandas DataFrame, got {type(df).__name__}")
     missing = [c for c in list(KEY_COLUMNS) + ["accuracy"] if c not in df.columns]
     if missing:
-        raise ValueError(
+        raise InputError(
             f"results table lacks required columns {missing}; it needs one row per sparse network with "
             "arch, dataset, method, sparsity, seed, accuracy (and dense_accuracy, or known arch/dataset pairs)"
         )
@@ -319,15 +332,13 @@ def prepare_results_table(
         report.append(f"dropped {int(acc.isna().sum())} rows without an accuracy (not trained or failed)")
         table = table.loc[acc.notna()]
     if table.empty:
-        raise ValueError("no sparse network with an accuracy left in the results table")
+        raise InputError("no sparse network with an accuracy left in the results table")
     if accuracy_percent:
         table["accuracy"] = pd.to_numeric(table["accuracy"]) / 100.0
         if "dense_accuracy" in table.columns:
             table["dense_accuracy"] = pd.to_numeric(table["dense_accuracy"], errors="coerce") / 100.0
-    from .names import canonical_arch, canonical_dataset
-
-    table["arch"] = table["arch"].map(canonical_arch)
-    table["dataset"] = table["dataset"].map(canonical_dataset)
+    table["arch"] = [canonical_arch(a, strict=False) for a in table["arch"]]
+    table["dataset"] = [canonical_dataset(d, strict=False) for d in table["dataset"]]
     if "dense_accuracy" not in table.columns or pd.to_numeric(table["dense_accuracy"], errors="coerce").isna().any():
         before = pd.to_numeric(table.get("dense_accuracy", pd.Series(np.nan, index=table.index)), errors="coerce").isna().sum()
         if "dense_accuracy" in table.columns:
@@ -337,38 +348,23 @@ def prepare_results_table(
         report.append(f"filled dense_accuracy of {int(before - after)} rows from the reference dense accuracies")
         if after:
             pairs = sorted({(a, d) for a, d in table.loc[table["dense_accuracy"].isna(), ["arch", "dataset"]].itertuples(index=False)})
-            raise ValueError(
+            raise InputError(
                 f"no dense accuracy for {pairs}: add a dense_accuracy column, run the grid with the 'dense' method, "
                 "or pass a dense table (CLI: --dense CSV with dataset, arch, acc_mean in percent)"
             )
     if features is None:
         features = [c for c in UNROLLED_FEATURES if c in table.columns]
         if not features:
-            raise ValueError(
+            raise InputError(
                 "no topometric columns found (expected names such as " + ", ".join(UNROLLED_FEATURES[:5]) + ", ...); "
                 "run the grid with --metrics or name the feature columns (CLI: --features a,b,c)"
             )
     features = list(features)
     lacking = [f for f in features if f not in table.columns]
     if lacking:
-        raise ValueError(f"feature columns {lacking} are not in the results table")
+        raise InputError(f"feature columns {lacking} are not in the results table")
     for f in features:
         table[f] = pd.to_numeric(table[f], errors="coerce")
-    has_counts = {"num_nodes", "num_edges"} <= set(table.columns)
-    if normalize not in ("auto", "yes", "no"):
-        raise ValueError(f"normalize must be 'auto', 'yes' or 'no', got {normalize!r}")
-    if normalize == "yes" and not has_counts:
-        raise ValueError("normalize='yes' needs num_nodes and num_edges columns")
-    if has_counts and normalize != "no":
-        import topometrics
-
-        norm = getattr(topometrics, "normalize", None)
-        if norm is None:
-            raise RuntimeError("topometrics.normalize is not available in this installation; pass normalize='no' (CLI: --no-normalize)")
-        nodes = pd.to_numeric(table["num_nodes"], errors="coerce")
-        edges = pd.to_numeric(table["num_edges"], errors="coerce")
-        table[features] = norm(table[features], nodes, edges)
-        report.append("normalised the raw topometrics by node / edge counts (topometrics.normalize)")
     bad = ~np.isfinite(table[features].to_numpy(dtype=float)).all(axis=1)
     if bad.any():
         report.append(f"dropped {int(bad.sum())} rows with missing or non-finite feature values")
@@ -384,7 +380,6 @@ def analyze(
     features: Sequence[str] | None = None,
     extra_methods: Sequence[str] = (),
     accuracy_percent: bool = False,
-    normalize: str = "auto",
     dense: pd.DataFrame | None = None,
     n_repeats: int = 100,
     loto_repeats: int = 20,
@@ -394,8 +389,13 @@ def analyze(
     allow_small_groups: bool = False,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
+    notes: Sequence[str] = (),
 ) -> dict:
     """The paper's analysis on a results table of one's own.
+
+    The table's feature columns are used as given; normalise raw topometrics first
+    (``topometrics.normalize``, see :func:`prepare_results_table`).  ``notes`` are
+    written first in ``report.md`` (e.g. what the caller did to the table before).
 
     Groups (per sparsity, per architecture) with too few networks for 5-fold CV
     and the adjusted R^2 (at least ``max(7, p + 2)`` rows) are skipped and listed in
@@ -412,9 +412,9 @@ def analyze(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    report: list[str] = []
+    report: list[str] = list(notes)
     table, feats = prepare_results_table(
-        table, features=features, extra_methods=extra_methods, accuracy_percent=accuracy_percent, normalize=normalize, dense=dense, report=report
+        table, features=features, extra_methods=extra_methods, accuracy_percent=accuracy_percent, dense=dense, report=report
     )
     report.append(f"{len(table)} networks, {len(feats)} features: {', '.join(feats)}")
     cv_rows = min_group_rows()
@@ -440,7 +440,7 @@ def analyze(
             need = "5-fold CV with an inner 5-fold CV needs that many" if allow_small_groups else (
                 f"5-fold CV and the adjusted R^2 with {len(feats)} features need that many; add networks, use fewer "
                 "features, or pass --allow-small-groups to estimate importances without the adjusted R^2")
-            raise ValueError(f"no sparsity or architecture group has at least {min_rows} networks ({need})") from None
+            raise InputError(f"no sparsity or architecture group has at least {min_rows} networks ({need})") from None
         raise
     reg = _regression_outputs(out, res, written)
     imp = reg["importance"]

@@ -1,6 +1,6 @@
 """Ramanujan-based metrics versus layer density (paper Section 4.1 and Appendix D).
 
-Input: a per-layer table (:func:`analysis.data.load_ramanujan_layers`, or any table
+Input: a per-layer table (:func:`analysis.published.load_ramanujan_layers`, or any table
 with ``arch, dataset, method, sparsity, seed, layer_id, layer_name,
 layer_density`` and the metric columns).
 """
@@ -12,22 +12,10 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from .correlation import pearson
 from .names import PAPER_METHODS, RAMANUJAN_COLUMNS
 
 __all__ = ["density_correlations", "scaled_layer_profile"]
-
-
-def _pearson(a: np.ndarray, b: np.ndarray) -> float:
-    ok = np.isfinite(a) & np.isfinite(b)
-    a, b = a[ok], b[ok]
-    if a.size < 3:
-        return float("nan")
-    a = a - a.mean()
-    b = b - b.mean()
-    den = np.sqrt((a * a).sum() * (b * b).sum())
-    if den <= 0:
-        return float("nan")
-    return float(np.clip((a * b).sum() / den, -1.0, 1.0))
 
 
 def density_correlations(
@@ -64,7 +52,7 @@ def density_correlations(
         dens = g["layer_density"].to_numpy(float)
         for m in metrics:
             vals = g[m].to_numpy(float)
-            rows.append((arch, s, m, _pearson(vals, dens), int(np.isfinite(vals).sum())))
+            rows.append((arch, s, m, pearson(vals, dens), int(np.isfinite(vals).sum())))
     return pd.DataFrame(rows, columns=["arch", "sparsity", "metric", "r", "n_layers"])
 
 

@@ -27,8 +27,10 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .data import add_accuracy_drop, feature_columns
+from topocore.errors import InputError
+
 from .estimators import INNER_FOLDS, REGRESSORS, fit_predict_all, reference_pipeline
+from .schema import add_accuracy_drop, feature_columns
 
 __all__ = [
     "SCENARIOS",
@@ -55,7 +57,7 @@ def repeated_kfold_splits(n: int, n_splits: int = 5, n_repeats: int = 100, rando
     from sklearn.model_selection import RepeatedKFold
 
     if n < n_splits:
-        raise ValueError(f"a group with {n} rows cannot be split into {n_splits} folds; it needs at least {n_splits} rows")
+        raise InputError(f"a group with {n} rows cannot be split into {n_splits} folds; it needs at least {n_splits} rows")
     rkf = RepeatedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=random_state)
     dummy = np.zeros((n, 1))
     tests = [te for _, te in rkf.split(dummy)]
@@ -118,24 +120,32 @@ class CVResult:
 
 
 def _fit_chunk(X, y, chunk, regressors, engine):
-    """OOF predictions for a list of repeats (each a list of test-index arrays)."""
+    """OOF predictions for a list of repeats (each a list of test-index arrays).
+
+    The group's values were checked once (finite, numeric: :func:`_prepare`), so
+    scikit-learn's per-fit finiteness and parameter checks are switched off here
+    (``assume_finite``, ``skip_parameter_validation``); each fit still validates
+    shapes and types.
+    """
+    import warnings
+
+    import sklearn
+    from sklearn.exceptions import ConvergenceWarning
+
     n = y.shape[0]
     out = np.empty((len(regressors), len(chunk), n))
-    for r, folds in enumerate(chunk):
-        for test in folds:
-            train = np.setdiff1d(np.arange(n), test, assume_unique=True)
-            if engine == "fast":
-                out[:, r, test] = fit_predict_all(X[train], y[train], X[test], regressors)
-            else:
-                import warnings
-
-                from sklearn.exceptions import ConvergenceWarning
-
-                for i, name in enumerate(regressors):
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore", ConvergenceWarning)
-                        model = reference_pipeline(name, X.shape[1])
-                        out[i, r, test] = model.fit(X[train], y[train]).predict(X[test])
+    with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+        for r, folds in enumerate(chunk):
+            for test in folds:
+                train = np.setdiff1d(np.arange(n), test, assume_unique=True)
+                if engine == "fast":
+                    out[:, r, test] = fit_predict_all(X[train], y[train], X[test], regressors)
+                else:
+                    for i, name in enumerate(regressors):
+                        with warnings.catch_warnings():
+                            warnings.simplefilter("ignore", ConvergenceWarning)
+                            model = reference_pipeline(name, X.shape[1])
+                            out[i, r, test] = model.fit(X[train], y[train]).predict(X[test])
     return out
 
 
@@ -218,12 +228,12 @@ def _check_group(df: pd.DataFrame, key, n_splits: int, n_features: int, allow_sm
     n = len(df)
     need = min_group_rows(n_splits)
     if n < need:
-        raise ValueError(
+        raise InputError(
             f"group {key} has {n} rows; {n_splits}-fold CV with an inner {INNER_FOLDS}-fold CV on every training "
             f"fold needs at least {need} rows"
         )
     if n - n_features - 1 <= 0 and not allow_small:
-        raise ValueError(
+        raise InputError(
             f"group {key} has {n} rows for {n_features} features: the adjusted R^2 needs n > p + 1; "
             "use fewer features, pool more networks per group, or pass allow_small_groups=True "
             "(importances only; the adjusted R^2 is then NaN)"
@@ -236,14 +246,14 @@ def _prepare(table: pd.DataFrame, features, target: str) -> tuple[pd.DataFrame, 
     if target == "accuracy_drop" and "accuracy_drop" not in table.columns:
         table = add_accuracy_drop(table)
     if target not in table.columns:
-        raise ValueError(f"target column {target!r} is missing")
+        raise InputError(f"target column {target!r} is missing")
     feats = feature_columns(table, features)
     if not feats:
-        raise ValueError("no feature columns to regress on")
+        raise InputError("no feature columns to regress on")
     sub = table[feats + [target]]
     if not np.isfinite(sub.to_numpy(dtype=float)).all():
         bad = int((~np.isfinite(sub.to_numpy(dtype=float))).any(axis=1).sum())
-        raise ValueError(f"{bad} rows have missing or non-finite feature or target values; drop them first")
+        raise InputError(f"{bad} rows have missing or non-finite feature or target values; drop them first")
     return table, feats
 
 
@@ -251,15 +261,15 @@ def _validate_common(regressors, engine, n_splits, n_repeats, n_jobs):
     regressors = tuple(regressors)
     unknown = [r for r in regressors if r not in REGRESSORS]
     if unknown:
-        raise ValueError(f"unknown regressors {unknown}; choose from {', '.join(REGRESSORS)}")
+        raise InputError(f"unknown regressors {unknown}; choose from {', '.join(REGRESSORS)}")
     if engine not in ("fast", "sklearn"):
-        raise ValueError(f"engine must be 'fast' or 'sklearn', got {engine!r}")
+        raise InputError(f"engine must be 'fast' or 'sklearn', got {engine!r}")
     if n_splits < 2:
-        raise ValueError("n_splits must be at least 2")
+        raise InputError("n_splits must be at least 2")
     if n_repeats < 1:
-        raise ValueError("n_repeats must be at least 1")
+        raise InputError("n_repeats must be at least 1")
     if n_jobs is None or n_jobs == 0:
-        raise ValueError("n_jobs must be a non-zero integer (-1: all cores)")
+        raise InputError("n_jobs must be a non-zero integer (-1: all cores)")
     return regressors
 
 
@@ -287,8 +297,10 @@ def cross_validate(
     features : list of str, optional
         Feature columns (default: every numeric non-key column).
     engine : {"fast", "sklearn"}
-        ``"fast"`` uses :mod:`analysis.estimators`; ``"sklearn"`` the reference
-        scikit-learn pipelines (slow; same folds and hyper-parameter search).
+        ``"fast"`` uses :func:`analysis.estimators.make_regressor` (scikit-learn's
+        estimators and the fast scikit-learn-compatible ones); ``"sklearn"`` the
+        reference scikit-learn pipelines for all eight (slow; same folds and
+        hyper-parameter search).
     n_jobs : int
         Worker processes over chunks of repeats (``-1``: all cores).
     allow_small_groups : bool
@@ -316,10 +328,10 @@ def _effective_jobs(n_jobs: int) -> int:
 def scenario_groups(table: pd.DataFrame, scenario: str) -> list[tuple[object, pd.DataFrame]]:
     """``[(group value, rows)]`` of a scenario, in sorted order."""
     if scenario not in SCENARIOS:
-        raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
+        raise InputError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
     col = SCENARIOS[scenario]
     if col not in table.columns:
-        raise ValueError(f"scenario {scenario!r} groups by column {col!r}, which is missing")
+        raise InputError(f"scenario {scenario!r} groups by column {col!r}, which is missing")
     return [(value, rows) for value, rows in table.groupby(col, sort=True)]
 
 
@@ -455,7 +467,7 @@ def run_scenarios(
                 tasks.append(_Task(key, X, y, [splits[i : i + chunk] for i in range(0, n_repeats, chunk)]))
                 meta.append((key, feats, index))
     if not tasks:
-        raise ValueError("no group to cross-validate")
+        raise InputError("no group to cross-validate")
     preds = _run_tasks(tasks, regressors, engine, n_jobs, progress, "regression CV")
     out = RegressionResults(n_repeats=n_repeats, random_state=random_state)
     for (key, feats, idx), task, pred in zip(meta, tasks, preds):

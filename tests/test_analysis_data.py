@@ -372,6 +372,9 @@ def test_validate_table_canonicalises_and_rejects_bad_input():
     with pytest.raises(ValueError, match="unknown pruning method 'mystery'"):
         validate_table(bad)
     assert validate_table(bad, extra_methods=["mystery"])["method"].iloc[0] == "mystery"
+    bad.loc[0, "method"] = "Dense"
+    with pytest.raises(ValueError, match="method 'dense'"):
+        validate_table(bad)
     pct = _table()
     pct["accuracy"] *= 100
     with pytest.raises(ValueError, match="divide percent values by 100"):
@@ -440,3 +443,57 @@ def test_feature_columns_skip_grid_bookkeeping():
         }
     )
     assert feature_columns(df) == ["kcore", "n2"]
+
+
+def test_pearson_matches_scipy_on_the_finite_pairs():
+    from scipy.stats import pearsonr
+
+    from analysis.correlation import pearson
+
+    rng = np.random.default_rng(3)
+    a = rng.random(40)
+    b = 0.3 * a + rng.random(40)
+    a[[2, 5]] = np.nan
+    b[[7]] = np.inf
+    ok = np.isfinite(a) & np.isfinite(b)
+    assert pearson(a, b) == pytest.approx(pearsonr(a[ok], b[ok]).statistic, rel=1e-12)
+    assert np.isnan(pearson(a[:3], b[:3]))  # 2 finite pairs < 3
+    assert np.isnan(pearson(np.full(10, 2.0), rng.random(10)))  # constant side
+    with pytest.raises(ValueError, match="equal length"):
+        pearson(a, b[:5])
+
+
+def test_aggregate_layers_fills_drops_then_averages_and_reports():
+    from analysis.schema import aggregate_layers
+
+    key = {"arch": "conv6", "dataset": "cifar10", "sparsity": 0.9, "seed": 0}
+    rows = []
+    for method, acc in (("snip", 0.5), ("er", 0.6)):
+        for layer, (edges, gap, kcore) in enumerate([(10, 1.0, 2.0), (0, np.nan, 1.0), (5, 3.0, np.nan if method == "er" else 4.0)]):
+            rows.append({**key, "method": method, "accuracy": acc, "edges": edges, "spectral_gap": gap, "kcore": kcore})
+    layers = pd.DataFrame(rows)
+    messages: list[str] = []
+    out = aggregate_layers(layers, ["spectral_gap", "kcore"], messages=messages, what="rolled")
+    assert messages[0] == "rolled: 2 edgeless layers: spectral_gap set to 0 (zero adjacency matrix)"
+    assert messages[1] == "rolled: dropped 1 networks with missing layer values: conv6/cifar10/er/s=0.9/seed=0"
+    assert list(out.columns) == ["arch", "dataset", "method", "sparsity", "seed", "accuracy", "spectral_gap", "kcore"]
+    assert len(out) == 1 and out.iloc[0]["method"] == "snip" and out.iloc[0]["accuracy"] == 0.5
+    assert out.iloc[0]["spectral_gap"] == pytest.approx((1.0 + 0.0 + 3.0) / 3)
+    assert out.iloc[0]["kcore"] == pytest.approx((2.0 + 1.0 + 4.0) / 3)
+    bad = layers.copy()
+    bad.loc[0, "accuracy"] = 0.7
+    with pytest.raises(DataMismatchError, match="disagree on its accuracy"):
+        aggregate_layers(bad, ["kcore"])
+
+
+def test_data_module_reexports_and_errors_are_topocores():
+    import analysis.data as data
+    from analysis import published, schema
+    from topocore.errors import DataMismatchError as CoreMismatch
+    from topocore.errors import DataNotFoundError
+
+    assert data.DataMismatchError is CoreMismatch
+    for name in data.__all__:
+        assert getattr(data, name) is getattr(published, name, None) or getattr(data, name) is getattr(schema, name, None) or name == "DataMismatchError"
+    with pytest.raises(DataNotFoundError):
+        resolve_graph_data("/nonexistent/graph_data")

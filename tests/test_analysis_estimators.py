@@ -1,4 +1,9 @@
-"""The fast regressors of analysis.estimators against scikit-learn and optimality conditions."""
+"""The fast regressors of analysis.estimators against scikit-learn and optimality conditions.
+
+``linear``, ``ridge`` and ``bayesian_ridge`` are scikit-learn's estimators (checked to
+be built with the paper's parameters); every fast estimator is compared with its
+scikit-learn counterpart (coefficients, hyper-parameters, predictions), never with itself.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +12,23 @@ import warnings
 import numpy as np
 import pytest
 from scipy.optimize import minimize
+from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import ElasticNetCV, HuberRegressor, LassoCV
+from sklearn.linear_model import ARDRegression, BayesianRidge, ElasticNetCV, HuberRegressor, LassoCV, LinearRegression, RidgeCV
 from sklearn.model_selection import KFold
 from sklearn.preprocessing import MinMaxScaler
 
 from analysis.estimators import (
     REGRESSORS,
+    FastARDRegression,
+    FastElasticNetCV,
+    FastHuberRegressor,
+    FastLassoCV,
+    FastPCRCV,
     fit_predict,
     fit_predict_all,
     kfold_bounds,
+    make_regressor,
     minmax_scale_pair,
     reference_pipeline,
 )
@@ -51,9 +63,26 @@ def test_minmax_matches_sklearn_including_constant_column():
     np.testing.assert_allclose(b, s.transform(Xt), atol=1e-15)
 
 
-@pytest.mark.parametrize("name", ["linear", "ridge", "pcr", "bayesian_ridge", "ard"])
+def test_registry_uses_scikit_learn_estimators_with_the_papers_parameters():
+    assert type(make_regressor("linear")) is LinearRegression
+    assert make_regressor("linear").get_params() == LinearRegression().get_params()
+    ridge = make_regressor("ridge")
+    assert type(ridge) is RidgeCV and tuple(ridge.alphas) == (0.1, 1.0, 10.0)
+    assert type(make_regressor("bayesian_ridge")) is BayesianRidge
+    assert make_regressor("bayesian_ridge").get_params() == BayesianRidge().get_params()
+    fast = {"lasso": FastLassoCV, "elasticnet": FastElasticNetCV, "huber": FastHuberRegressor, "pcr": FastPCRCV, "ard": FastARDRegression}
+    for name, cls in fast.items():
+        assert type(make_regressor(name)) is cls
+    assert make_regressor("elasticnet").l1_ratio == 0.5
+    assert {k: v for k, v in make_regressor("ard").get_params().items()} == {
+        k: v for k, v in ARDRegression().get_params().items() if k not in ("compute_score", "copy_X", "verbose", "fit_intercept")
+    }
+    assert make_regressor("lasso") is not make_regressor("lasso")  # a fresh estimator per call
+
+
+@pytest.mark.parametrize("name", ["pcr", "ard"])
 @pytest.mark.parametrize("seed,collinear", [(0, False), (3, True)])
-def test_closed_form_and_bayesian_match_sklearn(name, seed, collinear):
+def test_pcr_and_ard_predictions_match_sklearn_pipelines(name, seed, collinear):
     X, y, Xt = _data(seed, collinear=collinear)
     fast = fit_predict_all(X, y, Xt, [name])[0]
     with warnings.catch_warnings():
@@ -79,15 +108,15 @@ def test_lasso_enet_match_tightly_converged_sklearn(name, cls, kw, seed, colline
 
 
 def test_enet_path_solutions_satisfy_kkt_on_ill_conditioned_data():
-    from analysis.estimators import _alpha_grid, _center_np, _enet_path
+    from analysis.estimators.enet import alpha_grid, enet_path
 
     X, y, _ = _data(7, n=200, p=10, collinear=True)
     Xs, _ = minmax_scale_pair(X, X)
-    Xc, yc, _, _ = _center_np(Xs, y)
+    Xc, yc = Xs - Xs.mean(axis=0), y - y.mean()
     n = len(yc)
     for ratio in (1.0, 0.5):
-        alphas = _alpha_grid(Xc, yc, ratio)
-        coefs, fails = _enet_path(Xc, yc, alphas, ratio)
+        alphas = alpha_grid(Xc, yc, ratio)
+        coefs, fails = enet_path(Xc, yc, alphas, ratio)
         assert fails == 0
         for a, w in zip(alphas, coefs):
             # subgradient of (1/2n)||y - Xw||^2 + a*ratio*|w|_1 + a(1-ratio)/2 ||w||^2
@@ -143,8 +172,88 @@ def test_all_regressors_run_and_errors_are_clear():
         reference_pipeline("svm", 3)
 
 
-def test_shared_lasso_enet_kernel_matches_separate_fits():
-    X, y, Xt = _data(6, collinear=True)
-    both = fit_predict_all(X, y, Xt, ("lasso", "elasticnet"))
-    np.testing.assert_array_equal(both[0], fit_predict_all(X, y, Xt, ("lasso",))[0])
-    np.testing.assert_array_equal(both[1], fit_predict_all(X, y, Xt, ("elasticnet",))[0])
+@pytest.mark.parametrize("cls,ref_cls,kw", [(FastLassoCV, LassoCV, {}), (FastElasticNetCV, ElasticNetCV, {"l1_ratio": 0.5})])
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_enet_estimators_match_sklearn_attributes(cls, ref_cls, kw, shuffle):
+    X, y, Xt = _data(8, collinear=True)
+    Xs = MinMaxScaler().fit_transform(X)
+    folds = KFold(5, shuffle=True, random_state=3) if shuffle else 5
+    fast = cls(shuffle=shuffle, random_state=3, **kw).fit(Xs, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = ref_cls(cv=folds, alphas=100, tol=1e-13, max_iter=1_000_000, **kw).fit(Xs, y)
+    np.testing.assert_allclose(fast.alphas_, ref.alphas_, rtol=1e-12)
+    np.testing.assert_allclose(fast.mse_path_, ref.mse_path_, rtol=1e-6)
+    assert fast.alpha_ == pytest.approx(ref.alpha_, rel=1e-12)
+    np.testing.assert_allclose(fast.coef_, ref.coef_, rtol=1e-6, atol=1e-9 * np.abs(ref.coef_).max())
+    assert fast.intercept_ == pytest.approx(ref.intercept_, rel=1e-6, abs=1e-9)
+    assert fast.n_iter_ >= 1 and fast.n_features_in_ == X.shape[1]
+
+
+def test_pcr_chooses_the_grid_searchs_component_count():
+    from sklearn.decomposition import PCA
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+
+    X, y, Xt = _data(9, collinear=True)
+    fast = FastPCRCV().fit(X, y)
+    grid = GridSearchCV(make_pipeline(PCA(), LinearRegression()), {"pca__n_components": list(range(1, X.shape[1] + 1))}, cv=5).fit(X, y)
+    assert fast.n_components_ == grid.best_params_["pca__n_components"]
+    np.testing.assert_allclose(fast.cv_scores_, grid.cv_results_["mean_test_score"], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(fast.predict(Xt), grid.predict(Xt), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed,collinear", [(0, False), (3, True)])
+def test_ard_matches_sklearn_attributes_and_predictive_std(seed, collinear):
+    X, y, Xt = _data(seed, collinear=collinear)
+    Xs = MinMaxScaler().fit_transform(X)
+    fast = FastARDRegression().fit(Xs, y)
+    ref = ARDRegression().fit(Xs, y)
+    assert fast.solver_ == "numba" and fast.n_iter_ == ref.n_iter_
+    np.testing.assert_allclose(fast.coef_, ref.coef_, rtol=1e-7, atol=1e-12)
+    np.testing.assert_allclose(fast.lambda_, ref.lambda_, rtol=1e-6)
+    assert fast.alpha_ == pytest.approx(ref.alpha_, rel=1e-7)
+    np.testing.assert_allclose(fast.sigma_, ref.sigma_, rtol=1e-6, atol=1e-12)
+    mean, std = fast.predict(Xs[:7], return_std=True)
+    ref_mean, ref_std = ref.predict(Xs[:7], return_std=True)
+    np.testing.assert_allclose(mean, ref_mean, rtol=1e-7)
+    np.testing.assert_allclose(std, ref_std, rtol=1e-7)
+
+
+def test_ard_with_fewer_rows_than_features_is_sklearns():
+    rng = np.random.default_rng(4)
+    X = rng.random((8, 12))
+    y = X[:, 0] - 2 * X[:, 3] + rng.normal(0, 0.01, 8)
+    fast = FastARDRegression().fit(X, y)
+    ref = ARDRegression().fit(X, y)
+    assert fast.solver_ == "sklearn"
+    np.testing.assert_array_equal(fast.coef_, ref.coef_)
+    np.testing.assert_array_equal(fast.predict(X), ref.predict(X))
+
+
+def test_huber_estimator_attributes():
+    X, y, _ = _data(2)
+    Xs = MinMaxScaler().fit_transform(X)
+    fast = FastHuberRegressor().fit(Xs, y)
+    resid = y - Xs @ fast.coef_ - fast.intercept_
+    np.testing.assert_array_equal(fast.outliers_, np.abs(resid) > 1.35 * fast.scale_)
+    assert fast.outliers_[:5].all()  # the planted outliers
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sk = HuberRegressor(max_iter=100000).fit(Xs, y)
+    ours = _huber_objective(Xs, y, fast.coef_, fast.intercept_, fast.scale_)
+    assert ours <= _huber_objective(Xs, y, sk.coef_, sk.intercept_, sk.scale_) * (1 + 1e-9)
+    np.testing.assert_allclose(fast.coef_, sk.coef_, rtol=1e-3, atol=1e-4 * np.abs(sk.coef_).max())
+
+
+@pytest.mark.parametrize("name", ["lasso", "elasticnet", "huber", "pcr", "ard"])
+def test_unchecked_fit_of_the_cv_loop_equals_the_checked_one(name):
+    X, y, Xt = _data(5)
+    Xs, Xts = minmax_scale_pair(X, Xt)
+    Xs, Xts = np.ascontiguousarray(Xs), np.ascontiguousarray(Xts)
+    checked = make_regressor(name).fit(Xs, y).predict(Xts)
+    unchecked = make_regressor(name).fit(Xs, y, check_input=False)._decision_function(Xts)
+    np.testing.assert_array_equal(checked, unchecked)
+    np.testing.assert_array_equal(fit_predict(name, Xs, y, Xts), checked)
+    with pytest.raises(ValueError, match="finite"):
+        fit_predict(name, np.where(Xs > 0.5, np.nan, Xs), y, Xts)

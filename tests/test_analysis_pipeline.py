@@ -56,18 +56,34 @@ def test_prepare_results_table_cleans_grid_output():
     assert feats == list(UNROLLED_FEATURES)
     assert "dense" not in set(table["method"]) and table["accuracy"].notna().all()
     text = " ".join(report)
-    assert "dropped 4 dense baseline rows" in text and "1 rows without an accuracy" in text and "normalised" in text
-    # the paper's size normalisation (topometrics.normalize): node counts by N, degree-like means by E
+    assert "dropped 4 dense baseline rows" in text and "1 rows without an accuracy" in text
+    # the analysis takes feature columns as given: no normalisation here
+    assert "normalised" not in text
     src = raw_table[(raw_table.method == "grasp") & (raw_table.sparsity == 0.9)].iloc[0]
     got = table[(table.arch == src.arch) & (table.dataset == src.dataset) & (table.method == "grasp") & (table.sparsity == 0.9)].iloc[0]
+    assert got["sink"] == pytest.approx(src["sink"])
+
+
+def test_analyze_cli_normalises_raw_topometrics_first(tmp_path, capsys):
+    """The command line applies the paper's size normalisation (topometrics.normalize) and reports it."""
+    from topometrics.cli.analyze import normalize_features
+
+    raw_table = grid_like_table()
+    table, note = normalize_features(raw_table, None, "auto")
+    assert "topometrics.normalize" in note
+    src = raw_table[(raw_table.method == "grasp") & (raw_table.sparsity == 0.9)].iloc[0]
+    got = table.loc[src.name]
+    # node counts by N, degree-like means by E, counts and spectra unchanged
     assert got["sink"] == pytest.approx(src["sink"] / src["num_nodes"])
     assert got["n1"] == pytest.approx(src["n1"] / src["num_edges"])
     assert got["components"] == pytest.approx(src["components"])
     assert got["spectral_gap"] == pytest.approx(src["spectral_gap"])
-    raw, _ = prepare_results_table(raw_table, normalize="no")
-    assert raw["sink"].max() == pytest.approx(raw_table.loc[raw_table.method != "dense", "sink"].max())
-    with pytest.raises(ValueError, match="num_nodes and num_edges"):
-        prepare_results_table(raw_table.drop(columns="num_edges"), normalize="yes")
+    same, note = normalize_features(raw_table, None, "no")
+    assert same["sink"].equals(raw_table["sink"]) and "not normalised" in note
+    csv = tmp_path / "results.csv"
+    raw_table.drop(columns="num_edges").to_csv(csv, index=False)
+    assert main(["analyze", str(csv), "--out", str(tmp_path / "o"), "--normalize", "yes", "--no-progress"]) == 2
+    assert "num_nodes and num_edges" in capsys.readouterr().err
 
 
 def test_analyze_cli_writes_tables_and_figures(tmp_path, capsys):
@@ -83,7 +99,8 @@ def test_analyze_cli_writes_tables_and_figures(tmp_path, capsys):
     assert set(t3["scenario"]) == {"sparsity", "architecture"} and len(t3) == 3 + 2
     per = pd.read_csv(out / "rankings_per_triplet.csv")
     assert set(per["strategy"]) == {"mixture", "mixture_loto"} and len(per[per.subset == "all"]) == 2 * 12
-    assert "dense baseline" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "dense baseline" in report and "normalised the raw topometrics" in report and "topometrics.normalize" in report
 
 
 @pytest.mark.parametrize(
@@ -112,7 +129,7 @@ def test_analyze_cli_missing_file(tmp_path, capsys):
 def test_extra_methods_option(tmp_path):
     t = grid_like_table()
     t["method"] = t["method"].replace("erk", "lottery")
-    res = analyze(t, tmp_path / "o", extra_methods=["lottery"], normalize="no", n_repeats=1, loto_repeats=0, progress=False)
+    res = analyze(t, tmp_path / "o", extra_methods=["lottery"], n_repeats=1, loto_repeats=0, progress=False)
     assert "lottery" in set(res["table"]["method"]) and "mixture_loto" not in set(res["rankings"]["strategy"])
 
 

@@ -202,6 +202,26 @@ def test_rolled_baselines_are_the_per_layer_means():
     assert s["layer_density"] == pytest.approx(np.mean([float(m.float().mean()) for m in masks.values()]))
     plain = topometrics.describe(model, (2, 7, 7), masks, metrics=names)
     pd.testing.assert_series_equal(s[plain.index], plain)
+    # "baselines": the four baselines only, equal to those of rolled=True
+    base = topometrics.describe(model, (2, 7, 7), masks, metrics=names, rolled="baselines")
+    assert list(base.index) == [*plain.index, *ROLLED_BASELINES]
+    pd.testing.assert_series_equal(base, s[base.index])
+    with pytest.raises(InputError, match="rolled must be True or False"):
+        topometrics.describe(model, (2, 7, 7), masks, metrics=names, rolled="all")
+
+
+def test_inexact_motif4_is_the_sampled_estimate():
+    torch.manual_seed(2)
+    model = SmallCNN()
+    masks = pruners.prune(model, "uniform", 0.5, random_state=3)
+    s = topometrics.describe(model, (2, 7, 7), masks, metrics=["motif4", "n1"], exact=False, motif_sample=0.5,
+                             random_state=4)
+    graph = encoders.encode(model, (2, 7, 7), masks)
+    want = topometrics.motif4_estimate(graph, 0.5, 4).estimate
+    assert_same(s["motif4"], float(want))
+    assert_same(s["n1"], topometrics.compute(graph, ["n1"])["n1"])
+    g = topometrics.describe_graph(graph, metrics=["motif4"], exact=False, motif_sample=0.5, random_state=4)
+    assert_same(g["motif4"], float(want))
 
 
 # ----------------------------------------------------------------------------- export

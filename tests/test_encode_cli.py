@@ -97,7 +97,7 @@ def test_encode_cli_garbage_and_wrong_arch(tmp_path, capsys):
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a torch file")
     assert main(["encode", str(junk), "--arch", "resnet20"]) == 2
-    assert "neither a pruners checkpoint nor a torch state dict" in capsys.readouterr().err
+    assert "neither a pruners checkpoint" in capsys.readouterr().err
     sd = tmp_path / "sd.pt"
     torch.save(get_model("resnet20", 10, (3, 8, 8)).state_dict(), sd)
     truncated = tmp_path / "truncated.pt"

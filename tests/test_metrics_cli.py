@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import pandas as pd
@@ -72,7 +73,7 @@ def test_resume_skips_finished_rows(inputs, tmp_path, monkeypatch):
     assert main(["metrics", str(inputs["ck0"]), "--metrics", "sink,n1", "-o", str(out), "-q"]) == 0
     before = pd.read_csv(out)
     calls = []
-    import topometrics.computation as compute_module
+    compute_module = importlib.import_module("topometrics.describe")  # the module (the package attribute is the function)
 
     real = compute_module.compute
 
@@ -94,7 +95,7 @@ def test_resume_skips_finished_rows(inputs, tmp_path, monkeypatch):
 
 def test_interrupted_run_keeps_finished_rows(inputs, tmp_path, monkeypatch):
     out = tmp_path / "res.csv"
-    import topometrics.computation as compute_module
+    compute_module = importlib.import_module("topometrics.describe")
 
     real = compute_module.compute
     seen = []
@@ -149,3 +150,20 @@ def test_published_conventions(inputs, tmp_path, capsys):
     assert "conventions ['published']" in capsys.readouterr().err
     assert main(["metrics", str(inputs["graph"]), "--metrics", "n1", "--conventions", "published", "-o", str(out), "-q"]) == 1
     assert "pad_nodes=True" in capsys.readouterr().err
+def test_encoded_graph_keeps_the_dense_count_and_workers_agree(inputs, tmp_path):
+    """A graph written by `topometrics encode -o` records dense_num_edges: effective_sparsity is defined for it."""
+    g = tmp_path / "g.npz"
+    assert main(["encode", str(inputs["ck0"]), "-q", "-o", str(g)]) == 0
+    assert encoders.MultipartiteGraph.load(g).meta["dense_num_edges"] == topometrics.dense_num_edges(inputs["model"], SHAPE)
+    one, two = tmp_path / "one.csv", tmp_path / "two.csv"
+    args = [str(inputs["ck0"]), str(g), "--metrics", "sink,effective_sparsity", "-q"]
+    assert main(["metrics", *args, "-o", str(one)]) == 0
+    assert main(["metrics", *args, "-o", str(two), "-j", "2"]) == 0
+    a, b = pd.read_csv(one), pd.read_csv(two)
+    assert a.loc[1, "effective_sparsity"] == pytest.approx(a.loc[0, "effective_sparsity"])
+    assert {"sink_norm", "effective_sparsity_norm", "achieved_sparsity"} <= set(a.columns)
+    cols = [c for c in a.columns if c != "metrics_seconds"]
+    pd.testing.assert_frame_equal(a[cols], b[cols])
+    three = tmp_path / "three.csv"
+    assert main(["metrics", *args, "-o", str(three), "--no-normalized"]) == 0
+    assert not any(c.endswith("_norm") for c in pd.read_csv(three).columns)

@@ -1,4 +1,4 @@
-"""The main job (analysis.rank_job / topometrics rank) on small configurations."""
+"""The main job (topometrics.workflows.rank / topometrics rank) on small configurations."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import rank_job
-from analysis.rank_job import RankJob, published_ranking
 from analysis.ranking import mean_rbo
+from topometrics.workflows import RankJob, published_ranking
+from topometrics.workflows.rank import networks as rank_networks
 
 # 4 methods x 2 reference data sets = 8 rows per Sparsity-Fixed group: enough for the inner CVs.
 METHODS = ("uniform", "er", "erk", "snip")
@@ -82,14 +82,14 @@ def test_resume_skips_finished_networks(small_run, monkeypatch):
     def boom(spec):
         raise AssertionError(f"network {spec['method']} was recomputed")
 
-    monkeypatch.setattr(rank_job, "_network_task", boom)
+    monkeypatch.setattr(rank_networks, "network_task", boom)
     again = RankJob(**SMALL).run(out)
     pd.testing.assert_frame_equal(again.rankings, result.rankings)
 
 
 def test_interrupted_run_keeps_finished_networks(tmp_path, monkeypatch):
     calls = []
-    real = rank_job._network_task
+    real = rank_networks.network_task
 
     def flaky(spec):
         if len(calls) == 2:
@@ -97,7 +97,7 @@ def test_interrupted_run_keeps_finished_networks(tmp_path, monkeypatch):
         calls.append(spec["method"])
         return real(spec)
 
-    monkeypatch.setattr(rank_job, "_network_task", flaky)
+    monkeypatch.setattr(rank_networks, "network_task", flaky)
     with pytest.raises(KeyboardInterrupt):
         RankJob(**SMALL).run(tmp_path)
     assert len(pd.read_csv(tmp_path / "networks.csv")) == 2
@@ -121,7 +121,7 @@ def test_worker_processes_from_a_script_without_main_guard(tmp_path):
 
     script = tmp_path / "plain.py"
     script.write_text(
-        "from analysis.rank_job import RankJob\n"
+        "from topometrics.workflows import RankJob\n"
         "job = RankJob(methods=('uniform', 'er'), sparsities=(0.98,), input_shape=(3, 8, 8), references=('cifar100',),\n"
         "              progress=False, n_jobs=2)\n"
         "print('rows', len(job.networks()))\n"
@@ -193,3 +193,27 @@ def _digits():
     if "d" not in _DIGITS:
         _DIGITS["d"] = get_dataset("digits", None, "train", augment=False, input_shape=(3, 8, 8))
     return _DIGITS["d"]
+
+
+def test_convergence_warnings_are_counted_in_the_notes(monkeypatch):
+    """Convergence warnings of the CV fits go into the report as one note; other warnings pass through."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    from topometrics.workflows.rank import job as job_module
+
+    def fake_importance(table, features, **kwargs):
+        for i in range(3):
+            warnings.warn(f"fit {i} stopped at max_iter", ConvergenceWarning)
+        warnings.warn("something else", UserWarning)
+        return "model"
+
+    job = RankJob(**SMALL)
+    monkeypatch.setattr(job_module, "estimate_importance", fake_importance)
+    monkeypatch.setattr(RankJob, "reference_table", lambda self, networks: networks)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert job.importance(pd.DataFrame()) == "model"
+    assert [str(w.message) for w in caught] == ["something else"]
+    assert any(n.startswith("3 cross-validation fits") and "fit 0 stopped at max_iter" in n for n in job.notes())

@@ -6,6 +6,7 @@ Main entry points (loaded lazily, so that ``import topometrics`` and the
     import encoders, topometrics
     row = topometrics.describe(model, (3, 32, 32), masks)  # one pandas Series: sizes,
                                                            # sparsity, raw and _norm metrics
+    table = topometrics.describe_many(["a.pt", "b.pt", (model, masks)])  # one row each
     graph = encoders.encode(model, (3, 32, 32))
     raw = topometrics.compute(graph)                 # the 16 topometrics + extras
     pub = topometrics.compute(encoders.encode(model, (3, 32, 32), pad_nodes=True),
@@ -15,6 +16,9 @@ Main entry points (loaded lazily, so that ``import topometrics`` and the
 
 * :func:`describe`, :func:`describe_graph` -- everything about one network (or one
   saved graph) in one call, see :mod:`topometrics.describe`;
+* :func:`describe_many` -- checkpoints, ``(model, masks)`` pairs or saved graphs to one
+  table (the application layer's :func:`topometrics.workflows.measure.describe_many`,
+  exported here lazily; :class:`RankJob` / :class:`RankResult` likewise);
 * :func:`compute`, :data:`METRICS`, :func:`normalize` -- all metrics of one graph;
 * one function per metric in :mod:`topometrics.local`, :mod:`~topometrics.neighbor`,
   :mod:`~topometrics.strength`, :mod:`~topometrics.global_`,
@@ -39,6 +43,10 @@ __version__ = "0.1.0"
 _LAZY: dict[str, str] = {
     "describe": "describe",
     "describe_graph": "describe",
+    # application layer (topometrics.workflows), loaded only when asked for
+    "describe_many": "workflows.measure",
+    "RankJob": "workflows.rank",
+    "RankResult": "workflows.rank",
     "compute": "computation",
     "METRICS": "registry",
     "Metric": "registry",

@@ -11,9 +11,22 @@ Every subcommand lives in its own module of this package and defines::
 :func:`main` discovers the modules of this package (in :data:`ORDER`, then any
 other in alphabetical order) and registers them.  Subcommand modules import heavy
 dependencies (torch, numba, the analysis package) inside ``run`` so that
-``topometrics --help`` stays fast.  The CLI is the application layer: it may use
-every package, while the packages themselves depend one way only
-(``encoders`` <- ``topometrics`` <- ``analysis``; ``pruners`` stands alone).
+``topometrics --help`` stays fast.  The CLI is the application layer with
+:mod:`topometrics.workflows`: it may use every package, while the packages themselves
+depend one way only (see ``docs/architecture.md``); a subcommand parses arguments,
+calls a library function or workflow and prints.
+
+Errors (the contract of every subcommand)
+-----------------------------------------
+* A :class:`topocore.errors.TopometricsError` (an input the user can fix: unknown
+  model, bad mask, missing data, unreadable checkpoint, ...) is printed as one line
+  ``topometrics <command>: error: <message>`` and the exit status is 2.  Subcommands
+  raise :class:`topocore.errors.InputError` for their own argument checks.
+* Any other exception is a bug of the toolkit: its traceback is printed and the exit
+  status is 1.  Batch commands (``metrics``, ``grid``) also exit with 1 when some
+  items failed (each is reported, the others are finished).
+* ``--debug`` (anywhere on the command line) prints the traceback of every error.
+* Ctrl-C exits with 130; finished results are kept.
 """
 
 from __future__ import annotations
@@ -22,7 +35,10 @@ import argparse
 import importlib
 import pkgutil
 import sys
+import traceback
 from typing import Sequence
+
+from topocore.errors import InputError, TopometricsError
 
 from .. import __version__
 
@@ -30,8 +46,8 @@ from .. import __version__
 ORDER = ("rank", "encode", "metrics", "prune", "train", "grid", "analyze", "reproduce")
 
 
-class CLIError(Exception):
-    """An error the user can fix; printed without a traceback, exit status 2."""
+#: Deprecated alias: subcommands raise :class:`topocore.errors.InputError` (exit status 2).
+CLIError = InputError
 
 
 def _subcommand_modules() -> list[str]:
@@ -50,28 +66,53 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _subcommand_modules():
         module = importlib.import_module(f"{__name__}.{name}")
         module.register(sub)
+    for subparser in sub.choices.values():  # --debug also after the command name
+        subparser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     return parser
 
 
+DEBUG_HELP = "print the traceback of every error, also of those a user can fix"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``topometrics`` console script; returns the exit status."""
+    """Entry point of the ``topometrics`` console script; returns the exit status (see the module docstring)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
+    debug = bool(getattr(args, "debug", False))
     try:
         return int(args.func(args) or 0)
-    except CLIError as exc:
-        print(f"topometrics {args.command}: error: {exc}", file=sys.stderr)
+    except TopometricsError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"topometrics {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        if debug:
+            traceback.print_exc()
         print(f"topometrics {args.command}: interrupted; finished results are kept", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug of the toolkit: keep the traceback
+        traceback.print_exc()
+        print(
+            f"topometrics {args.command}: internal error ({type(exc).__name__}), a bug of topometrics: the traceback "
+            "above shows where; please report it with the command line",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    """The message of ``exc`` on one line (a ``KeyError``'s quotes removed)."""
+    text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":  # pragma: no cover

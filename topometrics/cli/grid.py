@@ -38,7 +38,9 @@ def register(subparsers) -> argparse.ArgumentParser:
             "(same arch, data set and seed, else the mean over seeds)."
         ),
     )
-    parser.add_argument("--archs", nargs="+", required=True, metavar="ARCH", help="zoo models (space- or comma-separated)")
+    parser.add_argument("--archs", nargs="+", default=[], metavar="ARCH", help="zoo models (space- or comma-separated)")
+    parser.add_argument("--models", nargs="+", default=[], metavar="MODULE:FACTORY",
+                        help="models of your own as package.module:factory (space-separated; with or instead of --archs)")
     parser.add_argument("--methods", nargs="+", required=True, metavar="METHOD", help="pruning methods, plus 'dense' for baselines")
     parser.add_argument("--sparsities", nargs="+", default=[], metavar="S", help="global sparsities in [0, 1)")
     parser.add_argument("--datasets", nargs="+", required=True, metavar="DATASET", help="cifar10, cifar100, tinyimagenet, digits, synthetic")
@@ -54,8 +56,8 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="fallback dense accuracies: columns dataset, arch and dense_accuracy (fraction) or acc_mean (percent)")
     parser.add_argument(
         "--metrics", action=argparse.BooleanOptionalAction, default=False,
-        help="add every run's topometrics (raw values) and its MGE's num_nodes/num_edges/dense_num_edges as columns "
-             "(encoders.encode + topometrics.compute; default off)",
+        help="add every run's measurements as columns: its MGE's num_nodes/num_edges/dense_num_edges, the layer "
+             "sparsity summary, every topometric raw and as <metric>_norm (topometrics.describe; default off)",
     )
     parser.add_argument("--metric-names", metavar="M1,M2", help="with --metrics: only these topometrics (default: all)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
@@ -66,46 +68,27 @@ def register(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-def metrics_hook(metric_names: str | None):
-    """``on_result`` adding a run's MGE size (``num_nodes``, ``num_edges``, ``dense_num_edges``) and raw topometrics.
+def metrics_hook(metric_names: str | None, *, trusted: tuple[str, ...] = ()):
+    """``on_result`` adding a run's measurements (:func:`topometrics.workflows.measure.measure_network`).
 
-    Lazy imports of the public ``encoders.encode``, ``topometrics.compute`` and
-    ``topometrics.dense_num_edges``: the CLI is the only layer joining pruners, encoders and
-    topometrics.  The dense edge count (for ``effective_sparsity``) is computed once per
-    model configuration.
+    One call of the workflows' measuring path per finished run (the checkpoint is read,
+    encoded and measured: ``num_nodes``, ``num_edges``, ``dense_num_edges``, the layer
+    sparsity summary, every selected topometric raw and as ``<metric>_norm``).  Columns
+    the grid's table already has (its metadata, ``achieved_sparsity``) are left out.
+    Unknown metric names raise :class:`topocore.errors.InputError` before any run.
     """
-    import topometrics
-    from encoders import encode
+    from pruners.grid import RESULT_COLUMNS
+    from topometrics.registry import resolve_metrics
+    from topometrics.workflows.inputs import load_network
+    from topometrics.workflows.measure import measure_network
 
-    from pruners import load_checkpoint
-    from pruners.pipeline import build_model
-
-    compute = topometrics.compute
-    if metric_names is None:
-        names = list(topometrics.DEFAULT_METRICS)
-    else:
-        names = [m.strip() for m in metric_names.split(",") if m.strip()]
-        unknown = [m for m in names if m not in topometrics.METRICS]
-        if unknown:
-            raise ValueError(f"unknown topometric(s) {unknown}; choose from {list(topometrics.METRICS)}")
-    dense_edges: dict[tuple, int] = {}
+    names = resolve_metrics(metric_names)
+    reserved = set(RESULT_COLUMNS)
 
     def hook(path, row):
-        ck = load_checkpoint(path)
-        shape = tuple(ck.meta["input_shape"])
-        graph = encode(ck.model, shape, ck.masks)
-        dense = None
-        if "effective_sparsity" in names:
-            kwargs = ck.meta.get("model_kwargs") or {}
-            key = (ck.meta["arch"], shape, int(ck.meta["num_classes"]), tuple(sorted(kwargs.items())))
-            if key not in dense_edges:
-                model = build_model(ck.meta["arch"], int(ck.meta["num_classes"]), shape, 0, kwargs)
-                dense_edges[key] = int(topometrics.dense_num_edges(model, shape))
-            dense = dense_edges[key]
-        values = compute(graph, names, dense_num_edges=dense)
-        out = {"num_nodes": int(graph.num_nodes), "num_edges": int(graph.num_edges), "dense_num_edges": dense}
-        out.update({k: float(v) for k, v in values.items()})
-        return out
+        net = load_network(path, trusted=trusted)
+        values = measure_network(net, metrics=names)
+        return {k: v for k, v in values.items() if k not in reserved}
 
     return hook
 
@@ -113,17 +96,15 @@ def metrics_hook(metric_names: str | None):
 def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from pruners.data import DataNotFoundError
-    from pruners.grid import GridLockedError, run_grid
-
-    from . import CLIError
+    from pruners.grid import run_grid
+    from topocore.errors import InputError
 
     device = setup_torch(args)
     try:
         sparsities = [float(s) for s in _split(args.sparsities)]
         seeds = [int(s) for s in _split(args.seeds)]
     except ValueError as exc:
-        raise CLIError(f"--sparsities must be numbers and --seeds integers: {exc}") from None
+        raise InputError(f"--sparsities must be numbers and --seeds integers: {exc}") from None
     prune_options: dict[str, dict] = {}
     for method, key, value in args.option:
         prune_options.setdefault(method, {})[key] = value
@@ -135,23 +116,16 @@ def run(args: argparse.Namespace) -> int:
             train_options[name] = value
     train_options["num_workers"] = args.workers
     train_options["eval_every"] = args.eval_every
-    on_result = None
-    if args.metrics:
-        try:
-            on_result = metrics_hook(args.metric_names)
-        except (ImportError, AttributeError) as exc:
-            raise CLIError(f"--metrics needs encoders.encode and topometrics.compute: {exc}") from None
-        except ValueError as exc:
-            raise CLIError(str(exc)) from None
-    try:
-        df = run_grid(
-            _split(args.archs), _split(args.methods), sparsities, _split(args.datasets), seeds, args.out,
-            train=args.train, data_root=args.data_root, train_options=train_options, prune_options=prune_options,
-            input_shape=args.input_shape, model_kwargs={"shortcut": args.shortcut} if args.shortcut else None,
-            device=device, on_result=on_result, dense_reference=args.dense_reference, stop_on_error=args.stop_on_error,
-        )
-    except (GridLockedError, DataNotFoundError, ValueError, KeyError, TypeError) as exc:
-        raise CLIError(str(exc).strip("'\"")) from None
+    archs = _split(args.archs) + _split(args.models)
+    if not archs:
+        raise InputError("name the models of the grid: --archs (zoo names) and/or --models (package.module:factory)")
+    on_result = metrics_hook(args.metric_names, trusted=tuple(_split(args.models))) if args.metrics else None
+    df = run_grid(
+        archs, _split(args.methods), sparsities, _split(args.datasets), seeds, args.out,
+        train=args.train, data_root=args.data_root, train_options=train_options, prune_options=prune_options,
+        input_shape=args.input_shape, model_kwargs={"shortcut": args.shortcut} if args.shortcut else None,
+        device=device, on_result=on_result, dense_reference=args.dense_reference, stop_on_error=args.stop_on_error,
+    )
     counts = df["status"].value_counts().to_dict()
     failed = df[df["status"] == "failed"]
     hook_failed = df[df["hook_status"] == "failed"] if "hook_status" in df else pd.DataFrame()

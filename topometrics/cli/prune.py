@@ -6,7 +6,7 @@ import argparse
 import ast
 import os
 
-from ._common import parse_shape
+from ._common import add_model_option, model_name, parse_shape
 
 METHOD_NAMES = ("snip", "grasp", "synflow", "prospr", "uniform", "er", "er_channel", "erk", "iter_snip", "ntksap", "magnitude", "random", "dense")
 
@@ -41,21 +41,21 @@ def setup_torch(args: argparse.Namespace):
     """Apply ``--threads`` and resolve ``--device``; returns the torch device."""
     import torch
 
-    from . import CLIError
+    from topocore.errors import InputError
 
     threads = args.threads
     if threads is None:
         threads = max(1, min(torch.get_num_threads(), (os.cpu_count() or 2) // 2))
     if threads < 1:
-        raise CLIError(f"--threads must be >= 1, got {threads}")
+        raise InputError(f"--threads must be >= 1, got {threads}")
     torch.set_num_threads(threads)
     name = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(name)
     except RuntimeError as exc:
-        raise CLIError(f"--device {name!r} is not a torch device: {exc}") from None
+        raise InputError(f"--device {name!r} is not a torch device: {exc}") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise CLIError("--device cuda requested but no CUDA GPU is available; use --device cpu")
+        raise InputError("--device cuda requested but no CUDA GPU is available; use --device cpu")
     return device
 
 
@@ -63,17 +63,22 @@ def model_kwargs(args: argparse.Namespace) -> dict:
     return {"shortcut": args.shortcut} if getattr(args, "shortcut", None) else {}
 
 
+def _file_stem(arch: str) -> str:
+    """A file-name-safe form of a zoo name or model spec (``pkg.mod:make`` -> ``pkg.mod-make``)."""
+    return arch.replace(":", "-").replace("/", "-")
+
+
 def register(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "prune",
         help="prune a zoo model at initialization and save a checkpoint",
         description=(
-            "Build a zoo model initialised from --seed, prune it with a pruning-at-initialization or "
+            "Build a zoo model (--arch) or a model of your own (--model) initialised from --seed, prune it with a pruning-at-initialization or "
             "layer-wise random method to the given global sparsity, and save a checkpoint "
             "(weights, masks, metadata) that `topometrics train`, `encode` and `metrics` read."
         ),
     )
-    parser.add_argument("--arch", required=True, help="conv6, resnet20, resnet32 or wrn28_2")
+    add_model_option(parser, required=True)
     parser.add_argument("--method", required=True, help=f"one of {', '.join(METHOD_NAMES)}")
     parser.add_argument("--sparsity", type=float, required=True, help="global fraction of conv/linear weights removed, in [0, 1)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initialisation and the pruning (default 0)")
@@ -91,31 +96,25 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from pruners import save_checkpoint
-    from pruners.data import DataNotFoundError
     from pruners.masks import mask_stats
     from pruners.pipeline import prune_model
 
-    from . import CLIError
-
     device = setup_torch(args)
     options = dict(args.option)
-    try:
-        model, masks, meta = prune_model(
-            args.arch,
-            args.method,
-            args.sparsity,
-            dataset=args.dataset,
-            data_root=args.data_root,
-            random_state=args.seed,
-            num_classes=args.num_classes,
-            input_shape=args.input_shape,
-            model_kwargs=model_kwargs(args),
-            options=options,
-            device=device,
-        )
-    except (ValueError, KeyError, TypeError, DataNotFoundError) as exc:
-        raise CLIError(str(exc).strip("'\"")) from None
-    out = Path(args.out or f"{meta['arch']}-{meta['method']}-s{args.sparsity:g}-seed{args.seed}.pt")
+    model, masks, meta = prune_model(
+        model_name(args),
+        args.method,
+        args.sparsity,
+        dataset=args.dataset,
+        data_root=args.data_root,
+        random_state=args.seed,
+        num_classes=args.num_classes,
+        input_shape=args.input_shape,
+        model_kwargs=model_kwargs(args),
+        options=options,
+        device=device,
+    )
+    out = Path(args.out or f"{_file_stem(meta['arch'])}-{meta['method']}-s{args.sparsity:g}-seed{args.seed}.pt")
     save_checkpoint(out, model, masks, meta)
     stats = mask_stats(masks)
     kept = sum(k for k, _ in stats.values())

@@ -6,8 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from . import CLIError
-from ._common import parse_floats, parse_shape
+from ._common import MODEL_HELP, model_name, parse_floats, parse_shape, trusted_models
 
 DESCRIPTION = """\
 Rank pruning methods for a model and sparsity by the topometric mixture of Cunegatti et al.
@@ -31,6 +30,7 @@ examples:
   topometrics rank --arch resnet32 --sparsity 0.9 --methods snip,synflow,erk
   topometrics rank --dataset cifar10 --data-root ~/data/cifar-10-batches-py
   topometrics rank --checkpoints runs/*.pt --out my-ranking
+  topometrics rank --model mypackage.nets:small_cnn --reference-arch resnet20 --sparsity 0.98
 """
 
 
@@ -42,7 +42,14 @@ def register(subparsers) -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--arch", default="resnet20", help="zoo architecture: conv6, resnet20, resnet32, wrn28_2 (default: resnet20)")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--arch", default=None, help="zoo architecture: conv6, resnet20, resnet32, wrn28_2 (default: resnet20)")
+    group.add_argument("--model", metavar="MODULE:FACTORY", help=MODEL_HELP + "; needs --reference-arch")
+    p.add_argument(
+        "--reference-arch", default=None,
+        help="architecture of the reference networks whose published accuracies give the importance vectors "
+        "(default: --arch; required with --model, e.g. resnet20)",
+    )
     p.add_argument(
         "--sparsity", "--sparsities", dest="sparsities", type=parse_floats, default=[0.9, 0.95, 0.98],
         help="comma-separated sparsities (default: 0.9,0.95,0.98)",
@@ -68,15 +75,17 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--checkpoints", nargs="+", default=None, metavar="PATH",
         help="rank these pruned checkpoints (written by topometrics prune/train/grid) instead of generating the "
-        "target networks; they must share one architecture and data set",
+        "target networks; they must share one architecture and data set (with --model: checkpoints of that model)",
     )
     p.add_argument("--input-shape", type=parse_shape, default=(3, 32, 32), help="model input C,H,W (default: 3,32,32)")
     p.add_argument("--seed", type=int, default=0, help="seed of initialisation and pruning (default: 0)")
     p.add_argument("--repeats", type=int, default=20, help="repeats of the 5-fold CV estimating the importances (default: 20)")
     p.add_argument(
-        "-j", "--jobs", type=int, default=None,
+        "-j", "--jobs", "--n-jobs", dest="jobs", type=int, default=None,
         help="worker processes over networks, one core each (default: min(4, cores); each needs about 2.5 GB)",
     )
+    p.add_argument("--n-threads", type=int, default=None, metavar="N",
+                   help="numba threads per worker for the graph metrics (default: cores // workers)")
     p.add_argument("--out", default=None, help="output folder (default: ./topometrics-out/rank-<arch>-<dataset>)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
@@ -84,40 +93,40 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from analysis.rank_job import RankJob
+    from topometrics.workflows.rank import RankJob
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     refs = None if args.references is None else [d.strip() for d in args.references.split(",") if d.strip()]
     common = dict(
         references=refs,
+        reference_arch=args.reference_arch,
         data_root=args.data_root,
-        seed=args.seed,
+        random_state=args.seed,
         n_repeats=args.repeats,
         n_jobs=args.jobs,
+        n_threads=args.n_threads,
         progress=not args.quiet,
     )
     start = time.perf_counter()
-    try:
-        if args.checkpoints:
-            job = RankJob.from_checkpoints(args.checkpoints, **common)
-        else:
-            job = RankJob(
-                arch=args.arch,
-                methods=methods,
-                sparsities=args.sparsities,
-                dataset=args.dataset,
-                input_shape=tuple(args.input_shape),
-                **common,
-            )
-    except (KeyError, ValueError) as exc:
-        raise CLIError(str(exc).strip("'\"")) from None
-    out = Path(args.out) if args.out else Path("topometrics-out") / f"rank-{job.arch}-{job.dataset}"
-    try:
-        result = job.run(out, checkpoints=args.checkpoints)
-    except (FileNotFoundError, ValueError) as exc:
-        raise CLIError(str(exc)) from None
+    if args.checkpoints:
+        job = RankJob.from_checkpoints(args.checkpoints, trusted=trusted_models(args), **common)
+    else:
+        job = RankJob(
+            arch=model_name(args) or "resnet20",
+            methods=methods,
+            sparsities=args.sparsities,
+            dataset=args.dataset,
+            input_shape=tuple(args.input_shape),
+            **common,
+        )
+    out = Path(args.out) if args.out else Path("topometrics-out") / f"rank-{_stem(job.arch)}-{job.dataset}"
+    result = job.run(out, checkpoints=args.checkpoints)
     print(result.to_text())
     print()
     print(f"Finished in {time.perf_counter() - start:.0f} s. Outputs (networks.csv with every topometric, rankings.csv, "
           f"rbo.csv, importance.csv, report.md, ranking.png) in: {out.resolve()}")
     return 0
+
+
+def _stem(arch: str) -> str:
+    return arch.replace(":", "-").replace("/", "-")

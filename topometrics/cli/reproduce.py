@@ -56,16 +56,12 @@ def register(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from . import CLIError
+    from analysis.data import resolve_graph_data
+    from topocore.errors import InputError
 
-    try:
-        from analysis.data import resolve_graph_data
-
-        root = resolve_graph_data(args.data)
-    except FileNotFoundError as exc:
-        raise CLIError(str(exc)) from None
+    root = resolve_graph_data(args.data)
     if args.n_jobs == 0:
-        raise CLIError("--n-jobs must be non-zero (-1: all cores)")
+        raise InputError("--n-jobs must be non-zero (-1: all cores)")
     from analysis.pipeline import reproduce
 
     result = reproduce(

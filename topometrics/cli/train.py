@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from .prune import METHOD_NAMES, add_model_arguments, model_kwargs, parse_option, setup_torch
+from ._common import add_model_option, model_name, trusted_models
+from .prune import METHOD_NAMES, _file_stem, add_model_arguments, model_kwargs, parse_option, setup_torch
 
 
 def parse_ints(text: str) -> list[int]:
@@ -31,13 +32,12 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
 def training_kwargs(args: argparse.Namespace, dataset: str | None, arch: str) -> dict:
     """Keyword arguments of :func:`pruners.train` from the recipe and the command-line overrides."""
     from pruners.training import recipe, scaled_milestones
-
-    from . import CLIError
+    from topocore.errors import InputError
 
     rec = recipe(dataset, arch)
     epochs = args.epochs if args.epochs is not None else rec["epochs"]
     if epochs < 1:
-        raise CLIError(f"--epochs must be >= 1, got {epochs}")
+        raise InputError(f"--epochs must be >= 1, got {epochs}")
     milestones = args.milestones if args.milestones is not None else scaled_milestones(rec["milestones"], rec["epochs"], epochs)
     return {
         "epochs": epochs,
@@ -64,8 +64,8 @@ def register(subparsers) -> argparse.ArgumentParser:
             "checkpoint is written after every epoch (continue with --resume) and finally holds the test accuracy."
         ),
     )
-    parser.add_argument("checkpoint", nargs="?", help="pruned checkpoint to train (from `topometrics prune`); omit to prune with --arch/--method/--sparsity")
-    parser.add_argument("--arch", help="zoo model (when no checkpoint is given)")
+    parser.add_argument("checkpoint", nargs="?", help="pruned checkpoint to train (from `topometrics prune`); omit to prune with --arch/--model, --method, --sparsity")
+    add_model_option(parser, arch_help="zoo model (when no checkpoint is given)")
     parser.add_argument("--method", help=f"pruning method when no checkpoint is given: {', '.join(METHOD_NAMES)}")
     parser.add_argument("--sparsity", type=float, help="global sparsity when no checkpoint is given")
     parser.add_argument("--seed", type=int, default=0, help="seed of initialisation, pruning and data order (default 0)")
@@ -82,58 +82,58 @@ def register(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from pruners import CheckpointError, load_checkpoint, train
-    from pruners.data import DataNotFoundError, canonical_dataset, get_dataset
+    from pruners import load_checkpoint, train
+    from pruners.data import canonical_dataset, get_dataset
     from pruners.pipeline import prune_model
-
-    from . import CLIError
+    from topocore.errors import InputError
 
     device = setup_torch(args)
-    try:
-        if args.checkpoint:
-            if args.arch or args.method or args.sparsity is not None:
-                raise CLIError("give either a CHECKPOINT or --arch/--method/--sparsity, not both")
-            ck = load_checkpoint(args.checkpoint)
-            model, masks, meta = ck.model, ck.masks, dict(ck.meta)
-            meta.pop("history", None)
-            dataset = args.dataset or meta.get("dataset")
-            if dataset is None:
-                raise CLIError(f"{args.checkpoint} names no data set: pass --dataset")
-            dataset = canonical_dataset(dataset)
-            if meta.get("dataset") not in (None, dataset):
-                raise CLIError(f"{args.checkpoint} was pruned for {meta['dataset']!r}, not {dataset!r}")
-            meta["dataset"] = dataset
-            default_out = Path(args.checkpoint).with_name(Path(args.checkpoint).stem + "-trained.pt")
-        else:
-            missing = [f"--{n}" for n in ("arch", "method", "sparsity") if getattr(args, n) is None]
-            if missing or not args.dataset:
-                raise CLIError(f"without a CHECKPOINT, pass --arch, --method, --sparsity and --dataset (missing {missing or ['--dataset']})")
-            model, masks, meta = prune_model(
-                args.arch, args.method, args.sparsity, dataset=args.dataset, data_root=args.data_root, random_state=args.seed,
-                num_classes=args.num_classes, input_shape=args.input_shape, model_kwargs=model_kwargs(args),
-                options=dict(args.option), device=device,
-            )
-            dataset = meta["dataset"]
-            default_out = Path(f"{meta['arch']}-{meta['method']}-s{args.sparsity:g}-seed{args.seed}-{dataset}.pt")
-        out = Path(args.out) if args.out else default_out
-        if out.exists() and not (args.resume or args.overwrite):
-            raise CLIError(f"{out} exists: pass --resume to continue it, --overwrite to replace it, or another --out")
-        shape = tuple(meta["input_shape"])
-        extra = {"input_shape": shape} if dataset in ("digits", "synthetic") else {}
-        if dataset == "synthetic":
-            extra["num_classes"] = int(meta["num_classes"])
-        train_set = get_dataset(dataset, args.data_root, "train", **extra)
-        test_set = get_dataset(dataset, args.data_root, "test", **extra)
-        if train_set.input_shape != shape or train_set.num_classes != int(meta["num_classes"]):
-            raise CLIError(
-                f"the model expects {shape} inputs and {meta['num_classes']} classes, the data set {dataset!r} has "
-                f"{train_set.input_shape} and {train_set.num_classes}"
-            )
-        kwargs = training_kwargs(args, dataset, meta["arch"])
-        result = train(model, masks, train_set, test_set, device=device, random_state=args.seed, checkpoint=out,
-                       meta=meta, resume=args.resume, **kwargs)
-    except (CheckpointError, DataNotFoundError, ValueError, KeyError, TypeError) as exc:
-        raise CLIError(str(exc).strip("'\"")) from None
+    arch = model_name(args)
+    if args.checkpoint:
+        if args.arch or args.method or args.sparsity is not None:
+            raise InputError("give either a CHECKPOINT or --arch/--model, --method, --sparsity, not both (with a "
+                             "CHECKPOINT, --model only trusts the model spec the checkpoint names)")
+        ck = load_checkpoint(args.checkpoint, trusted=trusted_models(args))
+        model, masks, meta = ck.model, ck.masks, dict(ck.meta)
+        meta.pop("history", None)
+        dataset = args.dataset or meta.get("dataset")
+        if dataset is None:
+            raise InputError(f"{args.checkpoint} names no data set: pass --dataset")
+        dataset = canonical_dataset(dataset)
+        if meta.get("dataset") not in (None, dataset):
+            raise InputError(f"{args.checkpoint} was pruned for {meta['dataset']!r}, not {dataset!r}")
+        meta["dataset"] = dataset
+        default_out = Path(args.checkpoint).with_name(Path(args.checkpoint).stem + "-trained.pt")
+    else:
+        missing = [f"--{n}" for n in ("method", "sparsity") if getattr(args, n) is None]
+        if arch is None:
+            missing.insert(0, "--arch/--model")
+        if missing or not args.dataset:
+            raise InputError(f"without a CHECKPOINT, pass --arch (or --model), --method, --sparsity and --dataset (missing {missing or ['--dataset']})")
+        model, masks, meta = prune_model(
+            arch, args.method, args.sparsity, dataset=args.dataset, data_root=args.data_root, random_state=args.seed,
+            num_classes=args.num_classes, input_shape=args.input_shape, model_kwargs=model_kwargs(args),
+            options=dict(args.option), device=device,
+        )
+        dataset = meta["dataset"]
+        default_out = Path(f"{_file_stem(meta['arch'])}-{meta['method']}-s{args.sparsity:g}-seed{args.seed}-{dataset}.pt")
+    out = Path(args.out) if args.out else default_out
+    if out.exists() and not (args.resume or args.overwrite):
+        raise InputError(f"{out} exists: pass --resume to continue it, --overwrite to replace it, or another --out")
+    shape = tuple(meta["input_shape"])
+    extra = {"input_shape": shape} if dataset in ("digits", "synthetic") else {}
+    if dataset == "synthetic":
+        extra["num_classes"] = int(meta["num_classes"])
+    train_set = get_dataset(dataset, args.data_root, "train", **extra)
+    test_set = get_dataset(dataset, args.data_root, "test", **extra)
+    if train_set.input_shape != shape or train_set.num_classes != int(meta["num_classes"]):
+        raise InputError(
+            f"the model expects {shape} inputs and {meta['num_classes']} classes, the data set {dataset!r} has "
+            f"{train_set.input_shape} and {train_set.num_classes}"
+        )
+    kwargs = training_kwargs(args, dataset, meta["arch"])
+    result = train(model, masks, train_set, test_set, device=device, random_state=args.seed, checkpoint=out,
+                   meta=meta, resume=args.resume, **kwargs)
     if args.resume and result.resumed_from == result.epochs:
         print(f"{out} is already trained for {result.epochs} epochs: test accuracy {result.accuracy:.4f}")
         return 0

@@ -1,0 +1,60 @@
+"""Workflows of the application layer: many networks in, tables and rankings out.
+
+The application layer (this package and :mod:`topometrics.cli`) is the only place
+that joins :mod:`pruners` (models, pruning, checkpoints), :mod:`encoders` (graphs),
+the metric modules of :mod:`topometrics` and :mod:`analysis` (regression,
+rankings); see ``docs/architecture.md``.  The command line is a thin shell over
+these functions.
+
+* :func:`describe_many` (:mod:`~topometrics.workflows.measure`) -- checkpoints,
+  ``(model, masks)`` pairs or saved graphs -> one table row each (also
+  ``topometrics.describe_many``);
+* :func:`load_network` (:mod:`~topometrics.workflows.inputs`) -- one input file or
+  object -> a :class:`Network` (model + masks, or a graph, and its metadata);
+* :func:`export_graph` (:mod:`~topometrics.workflows.export`) -- a graph as
+  ``.npz``, Parquet edge list or GraphML;
+* :class:`RankJob`, :class:`RankResult` (:mod:`~topometrics.workflows.rank`) -- the
+  main job: rank pruning methods before training (``topometrics rank``).
+
+Names are loaded lazily, so importing this package costs nothing.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY: dict[str, str] = {
+    "describe_many": "measure",
+    "iter_describe": "measure",
+    "measure_item": "measure",
+    "Measured": "measure",
+    "load_network": "inputs",
+    "Network": "inputs",
+    "export_graph": "export",
+    "GRAPHML_MAX_EDGES": "export",
+    "RankJob": "rank",
+    "RankResult": "rank",
+    "BASELINES": "rank",
+    "STRATEGIES": "rank",
+    "NUM_CLASSES": "rank",
+    "networks_from_checkpoints": "rank",
+    "normalized_features": "rank",
+    "published_ranking": "rank",
+    "ranking_figure": "rank",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'topometrics.workflows' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
