@@ -46,6 +46,7 @@ __all__ = [
     "EXTRA_FEATURES",
     "RAMANUJAN_COLUMNS",
     "BASELINE_COLUMNS",
+    "ANY_BASELINE_COLUMNS",
     "KEY_COLUMNS",
     "REQUIRED_COLUMNS",
     "FEATURE_LABELS",
@@ -84,9 +85,18 @@ BIPARTITE_FEATURES = (
 )
 #: Metrics ``topometrics.compute`` gives beyond the paper's 16 (never features by default).
 EXTRA_FEATURES = ("log_paths", "effective_sparsity", "effective_nodes")
-#: Per-network means of the per-layer Ramanujan metrics and of the layer density.
-RAMANUJAN_COLUMNS = ("delta_r", "delta_r_imdb", "lambda_imsg")
+#: Per-network means of the per-layer Ramanujan metrics of the published data and of the layer
+#: density.  The published ``degree_bound`` / ``iterative_degree_bound`` are the bound *ratios*
+#: (``topometrics.per_layer``'s ``delta_r_bound_ratio`` / ``delta_r_imdb_bound_ratio``: delta_r
+#: divided by sqrt(d_L - 1) + sqrt(d_R - 1); at most 1), not the absolute ``delta_r`` /
+#: ``delta_r_imdb``, which are 8-15x larger on the published layers; a ranking by either is
+#: the same only within one layer, so the columns keep the ratio names.
+RAMANUJAN_COLUMNS = ("delta_r_bound_ratio", "delta_r_imdb_bound_ratio", "lambda_imsg")
 BASELINE_COLUMNS = ("layer_density",) + RAMANUJAN_COLUMNS
+#: Every baseline column a results table may carry: the published ratios and, from
+#: ``topometrics.describe(..., rolled=True)``, the absolute ``delta_r`` / ``delta_r_imdb``.
+ANY_BASELINE_COLUMNS = ("layer_density", "delta_r", "delta_r_bound_ratio", "delta_r_imdb", "delta_r_imdb_bound_ratio",
+                        "lambda_imsg")
 
 #: Encodings of the published data: name -> feature columns.
 ENCODINGS = {
@@ -143,10 +153,11 @@ ROLLED_SHORT_COLUMN_MAP = {
     "spectral_gap": "spectral_gap",
     "spectral_radius": "spectral_radius",
 }
-#: Published ``ramanunjan_results`` per-layer columns -> our names.
+#: Published ``ramanunjan_results`` per-layer columns -> our names (``layer_sparsity`` holds the
+#: layer's kept fraction, i.e. its density; the two bounds are ratios, see ``RAMANUJAN_COLUMNS``).
 RAMANUJAN_COLUMN_MAP = {
-    "degree_bound": "delta_r",
-    "iterative_degree_bound": "delta_r_imdb",
+    "degree_bound": "delta_r_bound_ratio",
+    "iterative_degree_bound": "delta_r_imdb_bound_ratio",
     "iterative_spectral_gap": "lambda_imsg",
     "layer_sparsity": "layer_density",
 }
