@@ -149,3 +149,20 @@ def test_motif3_with_triangles_matches_igraph():
     assert topometrics.motif3(g) == u.motifs_randesu_no(size=3)
     assert topometrics.compute(g, "motif3")["motif3"] == u.motifs_randesu_no(size=3)
     assert math.isclose(topometrics.normalize({"motif3": 10.0}, 5, 20)["motif3"], 0.5)
+
+
+def test_describe_many_passes_the_conventions_on(pruned):
+    """The application layer's one measuring path (metrics / grid --metrics) measures in the conventions asked."""
+    from topometrics.workflows import describe_many
+
+    model, masks = pruned
+    names = ["n1", "strength", "sink"]
+    table = describe_many([(model, masks)], input_shape=SHAPE, metrics=names, conventions="published", progress=False)
+    want = topometrics.describe(model, SHAPE, masks, metrics=names, conventions="published")
+    ours = topometrics.describe(model, SHAPE, masks, metrics=names)
+    row = table.iloc[0]
+    assert row["num_nodes"] == want["num_nodes"] == ours["num_nodes"] + 3 * 10 * 10 - 3 * 8 * 8
+    for name in names:
+        assert row[name] == pytest.approx(want[name]) and row[f"{name}_norm"] == pytest.approx(want[f"{name}_norm"])
+    with pytest.raises(InputError, match="conventions"):
+        describe_many([(model, masks)], input_shape=SHAPE, conventions="paper", progress=False)

@@ -8,11 +8,19 @@ have exactly the published node count, and their edge count and 13 weight-free
 metrics (normalised as published) must lie within 3 standard deviations of the three
 published rows of the same (method, sparsity) (mean against mean; at least one count
 of the metric's divisor, so that a metric constant in the published rows may differ
-by one node or edge).  ``motif4`` is estimated from 0.1% of the nodes, as the
-authors did; their estimator (igraph's RAND-ESU estimate) is much noisier than ours
-(a coefficient of variation of about 10% over seeds, against 0.2%), and three rows
-estimate its spread poorly, so for ``motif4`` the standard deviation is at least the
-pooled relative spread of all nine published cells times the cell's mean.  The
+by one node or edge).  Three rows estimate a spread poorly, so the standard deviation
+of a cell is at least the pooled relative spread of the metric over all nine
+published cells (root mean square of std / |mean| over the cells where the metric is
+not 0) times the cell's mean.  That matters for two kinds of metric: ``motif4``,
+estimated from 0.1% of the nodes as the authors did, whose estimator (igraph's
+RAND-ESU estimate) is much noisier than ours (a coefficient of variation of about 10%
+over seeds, against 0.2%); and the metrics made of whole channels, such as ``source``
+and ``r_out`` of uniform masks, where a first-layer filter with all 27 weights pruned
+(probability 0.9^27 = 0.058 at sparsity 0.9, so Binomial(64, 0.058) of them, 3.7 +- 1.9)
+makes its 1024 output positions sources: the published uniform 0.9 rows have about
+4, 3 and 3 such filters and a spread of 0.5 filter, ours 5, 5 and 4 (pooled relative
+spread of ``r_out``: 0.39).  A swapped or mis-mapped column still fails by orders of
+magnitude (published ``r-out`` is 0.0001 where our ``r_out`` is 0.012).  The
 weight-based metrics (strength, spectral gap and radius) are not compared: the
 published rows come from trained networks.
 """
@@ -54,16 +62,21 @@ def conv6():
 
 
 @pytest.fixture(scope="module")
-def motif_spread(published):
-    """Pooled coefficient of variation of the published motif estimate over the nine cells."""
+def relative_spread(published):
+    """Pooled coefficient of variation of each published column over the nine cells (where its mean is not 0)."""
     cells = published[published["method"].isin(["uniform", "erk", "er"]) & published["sparsity"].isin([0.9, 0.95, 0.98])]
-    stats = cells.groupby(["method", "sparsity"])["motif4"].agg(["mean", "std"])
-    assert len(stats) == 9
-    return float(np.sqrt(np.mean((stats["std"] / stats["mean"]) ** 2)))
+    groups = cells.groupby(["method", "sparsity"])
+    assert groups.ngroups == 9
+    out = {}
+    for column in ("edges", *WEIGHT_FREE):
+        stats = groups[column].agg(["mean", "std"])
+        stats = stats[stats["mean"] != 0]
+        out[column] = float(np.sqrt(np.mean((stats["std"] / stats["mean"].abs()) ** 2))) if len(stats) else 0.0
+    return out
 
 
 @pytest.mark.parametrize("method,sparsity", CASES)
-def test_conv6_random_masks_match_the_published_rows(published, conv6, motif_spread, method, sparsity):
+def test_conv6_random_masks_match_the_published_rows(published, conv6, relative_spread, method, sparsity):
     rows = []
     for seed in (0, 1, 2):
         with warnings.catch_warnings():
@@ -88,9 +101,7 @@ def test_conv6_random_masks_match_the_published_rows(published, conv6, motif_spr
         metric = topometrics.METRICS.get(column)
         divisor = "edges" if column in ("r_out", "r_in") else (metric.divisor if metric else None)
         one = 1.0 / {"nodes": nodes, "edges": edges}[divisor] if divisor else 1.0
-        sd = pub[column].std()
-        if column == "motif4":
-            sd = max(sd, motif_spread * pub[column].mean())
+        sd = max(pub[column].std(), relative_spread[column] * abs(pub[column].mean()))
         diff = abs(ours[column].mean() - pub[column].mean())
         if diff > 3 * sd + one:
             far[column] = (ours[column].mean(), pub[column].mean(), pub[column].std())

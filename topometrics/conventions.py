@@ -7,7 +7,9 @@ puts a network on the scale of the 2,337 rows the authors of Cunegatti et al. (T
 can be analysed next to theirs (e.g. one accuracy-drop regression on both).  It is an
 argument of :func:`topometrics.compute`, :func:`topometrics.describe`,
 :func:`topometrics.describe_graph`, :func:`topometrics.normalize` and
-:func:`topometrics.per_layer`, and ``--conventions published`` of the command line.
+:func:`topometrics.per_layer`, and ``--conventions published`` of ``topometrics encode``, ``metrics`` and
+``grid --metrics`` (through :func:`topometrics.workflows.describe_many` and its
+``conventions`` argument).
 
 Differences (measured on the same masks and weights unless stated)
 ------------------------------------------------------------------
@@ -34,7 +36,9 @@ normalisation           sink, source, disconnected,     the same divisors       
 With these four conventions the 13 weight-free metrics of Conv-6 networks pruned at
 random (uniform, ERK, the authors' ER; CIFAR-10, sparsities 0.9 / 0.95 / 0.98, 3
 seeds) agree with the published rows of the same method and sparsity within 3
-standard deviations, and the node counts exactly (``tests/test_published_conventions.py``).
+standard deviations (at least the metric's relative spread pooled over the nine
+cells; three rows estimate a spread poorly), and the node counts exactly
+(``tests/test_published_conventions.py``).
 The weight-based metrics (``strength``, ``spectral_gap``, ``spectral_radius``) are not
 comparable on freshly initialised weights: the published rows were computed on
 trained networks.  Spectral values agree on the same graph: their code gives the
