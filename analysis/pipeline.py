@@ -149,10 +149,10 @@ def reproduce(
     """
     t0 = time.perf_counter()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     _log(log, f"loading published data from {graph_data}")
     data = load_published(graph_data, paper_only=True)
+    out.mkdir(parents=True, exist_ok=True)  # after the data are read: a bad input leaves no output folder
     report_md = "# Data report\n\n" + "\n".join(f"- {line}" for line in data.report) + "\n"
     (out / "data_report.md").write_text(report_md, encoding="utf-8")
     written.append(out / "data_report.md")
@@ -319,8 +319,8 @@ def prepare_results_table(
     missing = [c for c in list(KEY_COLUMNS) + ["accuracy"] if c not in df.columns]
     if missing:
         raise InputError(
-            f"results table lacks required columns {missing}; it needs one row per sparse network with "
-            "arch, dataset, method, sparsity, seed, accuracy (and dense_accuracy, or known arch/dataset pairs)"
+            f"results table lacks required columns {missing}; give a table with one row per sparse network and the "
+            "columns arch, dataset, method, sparsity, seed, accuracy (and dense_accuracy, or known arch/dataset pairs)"
         )
     table = df.copy()
     dense_rows = table["method"].astype(str).str.lower() == "dense"
@@ -410,12 +410,12 @@ def analyze(
     """
     t0 = time.perf_counter()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     report: list[str] = list(notes)
     table, feats = prepare_results_table(
         table, features=features, extra_methods=extra_methods, accuracy_percent=accuracy_percent, dense=dense, report=report
     )
+    out.mkdir(parents=True, exist_ok=True)  # after the table is checked: a bad table leaves no output folder
     report.append(f"{len(table)} networks, {len(feats)} features: {', '.join(feats)}")
     cv_rows = min_group_rows()
     adjusted_rows = max(cv_rows, len(feats) + 2)

@@ -6,7 +6,7 @@ import argparse
 import ast
 import os
 
-from ._common import add_model_option, model_name, parse_shape
+from ._common import add_model_option, check_output, model_name, parse_shape
 
 METHOD_NAMES = ("snip", "grasp", "synflow", "prospr", "uniform", "er", "erk", "iter_snip", "ntksap", "magnitude", "random", "dense")
 
@@ -99,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
     from pruners.masks import mask_stats
     from pruners.pipeline import prune_model
 
+    check_output(Path(args.out) if args.out else Path.cwd() / "checkpoint.pt", "checkpoint file")
     device = setup_torch(args)
     options = dict(args.option)
     model, masks, meta = prune_model(

@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from ._common import MODEL_HELP, model_name, parse_floats, parse_shape, trusted_models
+from ._common import MODEL_HELP, check_output, model_name, parse_floats, parse_shape, trusted_models
 
 DESCRIPTION = """\
 Rank pruning methods for a model and sparsity by the topometric mixture of Cunegatti et al.
@@ -120,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
             **common,
         )
     out = Path(args.out) if args.out else Path("topometrics-out") / f"rank-{_stem(job.arch)}-{job.dataset}"
+    check_output(out, "output folder")
     result = job.run(out, checkpoints=args.checkpoints)
     print(result.to_text())
     print()

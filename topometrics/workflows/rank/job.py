@@ -122,6 +122,9 @@ class RankJob:
             if d not in NUM_CLASSES:
                 raise InputError(f"the paper has no networks for data set {d!r}; choose from {sorted(NUM_CLASSES)}")
         self.input_shape = tuple(int(s) for s in self.input_shape)
+        if len(self.input_shape) != 3 or min(self.input_shape) < 1:
+            raise InputError(f"input_shape must be (C, H, W) with positive entries, got {self.input_shape}; "
+                             "pass three numbers such as 3,32,32 (--input-shape)")
         if not isinstance(self.random_state, (int, np.integer)) or isinstance(self.random_state, bool):
             raise InputError(f"random_state must be an int (the seed of every network), got {self.random_state!r}")
         self.random_state = int(self.random_state)

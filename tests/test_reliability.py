@@ -1,0 +1,240 @@
+"""Sharp edges a new user hits (issue 11), end to end through the command line where it is a CLI behaviour.
+
+Each test failed before its fix: a fully pruned network accepted (exit 0), a network cut in
+two measured without a word, a checkpoint missing one layer's mask treated as dense, a
+saved graph without ``partitions`` giving a KeyError traceback, ``train`` ignoring an
+``--input-shape`` that contradicts the checkpoint, third-party messages cut mid-sentence.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import pruners
+from pruners.pipeline import prune_model
+from topocore.errors import MaskError, brief
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _cli(*args, cwd) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    env.setdefault("OMP_NUM_THREADS", "1")
+    return subprocess.run([sys.executable, "-m", "topometrics", *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def _one_error_line(done, command: str) -> str:
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"topometrics {command}: error: "), lines
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def nets(tmp_path_factory):
+    """ResNet-20 (3x8x8) checkpoints: pruned, fully pruned, cut in two (first conv empty), one mask missing."""
+    root = tmp_path_factory.mktemp("nets")
+    model, masks, meta = prune_model("resnet20", "uniform", 0.9, num_classes=10, input_shape=(3, 8, 8), random_state=0)
+    meta["dataset"] = "digits"
+    pruners.save_checkpoint(root / "good.pt", model, masks, meta)
+    pruners.save_checkpoint(root / "zero.pt", model, {k: torch.zeros_like(v) for k, v in masks.items()}, meta)
+    cut = dict(masks, **{"conv1.weight": torch.zeros_like(masks["conv1.weight"])})
+    pruners.save_checkpoint(root / "cut.pt", model, cut, meta)
+    payload = torch.load(root / "good.pt", weights_only=True)
+    del payload["masks"]["layer1.0.conv2.weight"]
+    torch.save(payload, root / "missing-mask.pt")
+    return root
+
+
+# ----------------------------------------------------------------------------- item 3
+@pytest.mark.parametrize("command", ["encode", "train"])
+def test_fully_pruned_network_is_refused(nets, tmp_path, command):
+    args = [command, nets / "zero.pt"] + (["--dataset", "digits", "--epochs", "1", "-o", tmp_path / "t.pt"]
+                                          if command == "train" else ["-o", tmp_path / "g.npz"])
+    line = _one_error_line(_cli(*args, cwd=tmp_path), command)
+    assert "zero.pt is fully pruned" in line and "270,896 prunable weights" in line and "sparsity below 1" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fully_pruned_network_is_a_failing_metrics_input(nets, tmp_path):
+    """metrics is a batch command: the fully pruned input fails (exit 1), the other one is measured."""
+    done = _cli("metrics", nets / "zero.pt", nets / "good.pt", "-o", tmp_path / "m.csv", "-q", cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr and "zero.pt is fully pruned" in done.stderr
+    table = pd.read_csv(tmp_path / "m.csv")
+    good = table[table["checkpoint"].astype(str).str.endswith("good.pt")]
+    assert len(good) == 1 and bool(good["connected_input_output"].item())
+
+
+def test_fully_pruned_python_api():
+    from topocore.masks import check_not_fully_pruned, kept_counts
+
+    model, masks, _ = prune_model("resnet20", "uniform", 0.9, num_classes=10, input_shape=(3, 8, 8), random_state=0)
+    zero = {k: torch.zeros_like(v) for k, v in masks.items()}
+    with pytest.raises(MaskError, match="fully pruned"):
+        check_not_fully_pruned(model, zero)
+    check_not_fully_pruned(model, masks)
+    counts = kept_counts(model, masks)
+    assert sum(t for _, t in counts.values()) == sum(m.numel() for m in masks.values())
+    assert sum(k for k, _ in counts.values()) == sum(int(m.sum()) for m in masks.values())
+    from pruners.data import get_dataset
+
+    data = get_dataset("digits", None, "train", input_shape=(3, 8, 8))
+    with pytest.raises(MaskError, match="fully pruned"):
+        pruners.train(model, zero, data, epochs=1)
+
+
+def test_network_cut_in_two_warns_and_says_so_in_a_column(nets, tmp_path):
+    done = _cli("encode", nets / "cut.pt", "-q", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"topometrics encode: warning: {nets / 'cut.pt'} is cut in two: no path leads from its input to its output "
+        "(log_paths -inf), so its output does not depend on its input"
+    ]
+    done = _cli("metrics", nets / "cut.pt", nets / "good.pt", "--metrics", "sink,n1", "-o", tmp_path / "m.csv", "-q",
+                cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    warned = [l for l in done.stderr.splitlines() if "warning" in l]
+    assert len(warned) == 1 and "cut.pt is cut in two" in warned[0] and "connected_input_output" in warned[0]
+    table = pd.read_csv(tmp_path / "m.csv").set_index("checkpoint")
+    flags = {Path(k).name: bool(v) for k, v in table["connected_input_output"].items()}
+    assert flags == {"cut.pt": False, "good.pt": True}
+    assert "log_paths" not in table.columns  # only probed, not requested
+
+
+def test_connected_input_output_oracle():
+    """Against networkx: is some output node reachable from some input node."""
+    import networkx as nx
+
+    from encoders import encode
+    from topometrics.paths import connected_input_output
+
+    model, masks, _ = prune_model("resnet20", "uniform", 0.9, num_classes=10, input_shape=(3, 8, 8), random_state=0)
+    for cut_layer in (None, "conv1.weight", "linear.weight", "layer1.0.conv1.weight"):
+        m = dict(masks)
+        if cut_layer:
+            m[cut_layer] = torch.zeros_like(m[cut_layer])
+        g = encode(model, (3, 8, 8), m)
+        nxg = nx.DiGraph()
+        nxg.add_nodes_from(range(g.num_nodes))
+        nxg.add_edges_from(zip(g.src.tolist(), g.dst.tolist()))
+        first, last = g.partitions[0], g.partitions[-1]
+        nxg.add_edges_from((-1, s) for s in range(first.offset, first.offset + first.size))  # one super source
+        reach = nx.descendants(nxg, -1)
+        want = any(t in reach for t in range(last.offset, last.offset + last.size))
+        assert connected_input_output(g) == want, cut_layer
+        if cut_layer in ("conv1.weight", "linear.weight"):
+            assert not want
+
+
+# ----------------------------------------------------------------------------- item 4
+@pytest.mark.parametrize("command", ["encode", "metrics", "train"])
+def test_missing_mask_is_refused_with_the_layer_name(nets, tmp_path, command):
+    extra = {"encode": ["-q"], "metrics": ["-o", tmp_path / "m.csv", "--stop-on-error", "-q"],
+             "train": ["--dataset", "digits", "--epochs", "1", "-o", tmp_path / "t.pt"]}[command]
+    line = _one_error_line(_cli(command, nets / "missing-mask.pt", *extra, cwd=tmp_path), command)
+    assert "no mask for the prunable layer(s) layer1.0.conv2.weight" in line and "--missing-masks dense" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_masks_dense_is_explicit(nets, tmp_path):
+    done = _cli("encode", nets / "missing-mask.pt", "--missing-masks", "dense", "-q", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    dense = pruners.load_checkpoint(nets / "missing-mask.pt", missing_masks="dense")
+    assert bool(dense.masks["layer1.0.conv2.weight"].all())
+    with pytest.raises(pruners.CheckpointError, match="layer1.0.conv2.weight"):
+        pruners.load_checkpoint(nets / "missing-mask.pt")
+
+
+def test_state_dict_with_partial_masks(nets, tmp_path):
+    from topometrics.workflows.inputs import load_network
+
+    ck = pruners.load_checkpoint(nets / "good.pt", install_masks=False)
+    masks = dict(ck.masks)
+    masks.pop("linear.weight")
+    torch.save({"state_dict": ck.model.state_dict(), "masks": masks}, tmp_path / "sd.pt")
+    with pytest.raises(pruners.CheckpointError, match="linear.weight"):
+        load_network(tmp_path / "sd.pt", arch="resnet20", input_shape=(3, 8, 8))
+    net = load_network(tmp_path / "sd.pt", arch="resnet20", input_shape=(3, 8, 8), missing_masks="dense")
+    assert "linear.weight" not in net.masks
+
+
+# ----------------------------------------------------------------------------- item 7
+def test_saved_graph_without_partitions_is_one_line(nets, tmp_path):
+    assert _cli("encode", nets / "good.pt", "-o", tmp_path / "g.npz", "-q", cwd=tmp_path).returncode == 0
+    with np.load(tmp_path / "g.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    header = json.loads(bytes(arrays["header"]).decode())
+    del header["partitions"]
+    arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    np.savez(tmp_path / "bad.npz", **arrays)
+    line = _one_error_line(_cli("metrics", tmp_path / "bad.npz", "-o", tmp_path / "m.csv", "--stop-on-error", "-q",
+                                cwd=tmp_path), "metrics")
+    assert "damaged graph file" in line and "lacks 'partitions'" in line and "re-create it" in line
+    assert not (tmp_path / "m.csv").exists()
+
+
+@pytest.mark.parametrize("command,args", [
+    ("train", ["good.pt", "--dataset", "digits", "--epochs", "1"]),
+    ("analyze", ["table.csv"]),
+    ("prune", ["--arch", "resnet20", "--method", "uniform", "--sparsity", "0.9"]),
+])
+def test_unwritable_output_fails_before_the_work(nets, tmp_path, command, args):
+    """train failed after its first epoch, analyze after all its computing: now at once, nothing written."""
+    (tmp_path / "good.pt").write_bytes((nets / "good.pt").read_bytes())
+    pd.DataFrame({"arch": ["resnet20"], "dataset": ["digits"], "method": ["snip"], "sparsity": [0.9], "seed": [0],
+                  "accuracy": [0.5], "dense_accuracy": [0.9], "sink": [1.0]}).to_csv(tmp_path / "table.csv", index=False)
+    (tmp_path / "blocker").write_text("x")
+    out = ["--out", "blocker/out"] if command == "analyze" else ["-o", "blocker/out.pt"]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    line = _one_error_line(_cli(command, *args, *out, cwd=tmp_path), command)
+    assert "cannot write" in line and "blocker is a file, not a folder" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+# ----------------------------------------------------------------------------- item 8
+def test_train_refuses_an_input_shape_that_contradicts_the_checkpoint(nets, tmp_path):
+    line = _one_error_line(_cli("train", nets / "good.pt", "--dataset", "digits", "--input-shape", "1,8,8",
+                                "--epochs", "1", "-o", tmp_path / "t.pt", cwd=tmp_path), "train")
+    assert "built with --input-shape 3,8,8, not 1,8,8" in line and "drop --input-shape" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+# ----------------------------------------------------------------------------- item 10
+def test_refused_pickle_is_explained_plainly(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    torch.save({"x": Evil()}, tmp_path / "evil.pt")
+    line = _one_error_line(_cli("encode", tmp_path / "evil.pt", cwd=tmp_path), "encode")
+    assert "holds Python objects (the first: posix.system) that the safe weights_only loading refuses" in line
+    assert line.endswith("(they hold only tensors and plain data).")
+    assert "pwned" not in line
+
+
+def test_corrupt_checkpoint_message_ends_with_a_sentence(tmp_path):
+    (tmp_path / "c.pt").write_bytes(b"PK\x03\x04" + b"\x00" * 40)
+    line = _one_error_line(_cli("encode", tmp_path / "c.pt", cwd=tmp_path), "encode")
+    assert "failed finding central directory.)" in line and "If you are seeing" not in line
+
+
+def test_brief():
+    assert brief("First sentence. Second one.") == "First sentence."
+    assert brief("") == "no details"
+    long = "word " * 100
+    out = brief(long, 50)
+    assert len(out) <= 54 and out.endswith(" ...") and "wor ..." not in out
+    assert brief("one\n  line. Two") == "one line."
