@@ -113,9 +113,9 @@ def resolve_graph_data(path: str | Path) -> Path:
             return cand
     looked = ", ".join(str(c / "graph_metrics") for c in candidates)
     raise DataNotFoundError(
-        f"no published graph data under {str(base)!r} (looked for {looked}); pass the "
-        "'graph_data' folder of the paper's repository (it holds graph_metrics/ and "
-        "ramanunjan_results/)"
+        f"no published graph data under {str(base)!r} (looked for {looked}); the data are the 'graph_data' folder "
+        "of the authors' repository (git clone https://github.com/eliacunegatti/mge-snn): pass --data "
+        "mge-snn/graph_data (it holds graph_metrics/ and ramanunjan_results/)"
     )
 
 

@@ -238,3 +238,46 @@ def test_brief():
     out = brief(long, 50)
     assert len(out) <= 54 and out.endswith(" ...") and "wor ..." not in out
     assert brief("one\n  line. Two") == "one line."
+
+
+def test_first_compilation_is_announced(monkeypatch, tmp_path, capsys):
+    from topometrics import _numba
+
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    assert _numba.first_compilation()
+    assert _numba.announce_compilation("rank")
+    assert capsys.readouterr().err == ("topometrics rank: compiling the numba kernels once (1-2 minutes on 2 cores; "
+                                       "they are cached for later runs)\n")
+    for name in _numba.KERNEL_MODULES:  # numba's index files of every kernel module: nothing to compile
+        (tmp_path / f"{name.split('.')[-1]}.kernel-10.py311.nbi").write_bytes(b"")
+    assert not _numba.first_compilation() and not _numba.announce_compilation("rank")
+    assert capsys.readouterr().err == ""
+
+
+# ----------------------------------------------------------------------------- item 13
+def test_prune_prints_and_stores_layer_densities(tmp_path):
+    done = _cli("prune", "--arch", "resnet20", "--method", "erk", "--sparsity", "0.9", "--input-shape", "3,8,8",
+                "-o", tmp_path / "p.pt", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    ck = pruners.load_checkpoint(tmp_path / "p.pt")
+    densities = ck.meta["layer_densities"]
+    assert list(densities) == list(ck.masks)
+    for name, mask in ck.masks.items():
+        assert densities[name] == pytest.approx(float(mask.float().mean()), abs=1e-6)
+    lines = done.stdout.splitlines()
+    assert "layer densities (kept / weights):" in lines
+    assert any(l.split()[:1] == ["conv1.weight"] and f"{densities['conv1.weight']:.4f}" in l for l in lines)
+    from topometrics.workflows.inputs import load_network
+
+    assert "layer_densities" not in load_network(tmp_path / "p.pt").meta  # bookkeeping, not a table column
+
+
+def test_notebooks_extra_and_where_the_published_data_come_from(tmp_path):
+    import tomllib
+
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(r.startswith("jupyterlab") for r in extras["notebooks"])
+    readme = (REPO / "README.md").read_text()
+    assert 'pip install -e ".[notebooks]"' in readme and "github.com/eliacunegatti/mge-snn" in readme
+    line = _one_error_line(_cli("reproduce", "--data", "nowhere", "--out", "r", cwd=tmp_path), "reproduce")
+    assert "git clone https://github.com/eliacunegatti/mge-snn" in line and "--data mge-snn/graph_data" in line

@@ -169,6 +169,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"skipping {skipped} input(s) already in {out}", file=sys.stderr)
 
     failures = 0
+    if todo:
+        from topometrics._numba import announce_compilation
+
+        announce_compilation("metrics")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MissingDenseCountWarning)  # NaN effective_sparsity of a bare graph is documented
         warnings.simplefilter("ignore", EstimatedMetricWarning)  # reported in the *_method columns

@@ -35,7 +35,7 @@ DEFAULT_INPUT_SHAPE = (3, 32, 32)
 #: Classifier outputs assumed for a plain state dict when none are given.
 DEFAULT_NUM_CLASSES = 10
 #: Checkpoint metadata that are bookkeeping, not table columns.
-SKIP_META = frozenset({"training_state", "format", "format_version", "history"})
+SKIP_META = frozenset({"training_state", "format", "format_version", "history", "layer_densities"})
 
 
 @dataclass
