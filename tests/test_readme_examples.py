@@ -211,6 +211,7 @@ def test_rank_rerun_is_a_stable_no_op(work):
     assert "published_accuracy" in header and not any(c.endswith(("_x", "_y")) for c in header)
     text = "\n".join(outputs[0])
     assert "Reference networks pooled" in text and "uniform" in text  # 3 methods x 2 data sets < 7: pooled
+    assert "(n = 1)" in text and "+- 0.000" not in text  # one sparsity: no spread to show (item 11)
 
 
 def test_rank_checkpoints_without_a_data_set(work):

@@ -281,3 +281,94 @@ def test_notebooks_extra_and_where_the_published_data_come_from(tmp_path):
     assert 'pip install -e ".[notebooks]"' in readme and "github.com/eliacunegatti/mge-snn" in readme
     line = _one_error_line(_cli("reproduce", "--data", "nowhere", "--out", "r", cwd=tmp_path), "reproduce")
     assert "git clone https://github.com/eliacunegatti/mge-snn" in line and "--data mge-snn/graph_data" in line
+
+
+# ----------------------------------------------------------------------------- item 8 (analyze)
+def _results_table(n: int = 10) -> pd.DataFrame:
+    methods = ["snip", "grasp", "synflow", "prospr", "uniform"]
+    rng = np.random.default_rng(0)
+    return pd.DataFrame({
+        "arch": "resnet20", "dataset": "cifar10", "method": [methods[i % 5] for i in range(n)],
+        "sparsity": [0.9 if i < 5 else 0.95 for i in range(n)], "seed": 0,
+        "accuracy": rng.uniform(0.5, 0.9, n).round(4), "dense_accuracy": 0.92,
+        "sink": rng.uniform(0, 1, n), "kcore": rng.uniform(1, 3, n),
+    })
+
+
+def test_analyze_names_dropped_rows_in_a_warning():
+    from analysis.pipeline import DroppedRowsWarning, prepare_results_table
+
+    table = _results_table()
+    table["accuracy"] = table["accuracy"].astype(object)
+    table.loc[1, "accuracy"] = "n/a"
+    table.loc[4, "sink"] = np.inf
+    report: list[str] = []
+    with pytest.warns(DroppedRowsWarning) as caught:
+        out, feats = prepare_results_table(table, features=["sink", "kcore"], report=report)
+    messages = [str(w.message) for w in caught]
+    assert "left out 1 rows without an accuracy" in messages[0] and "line 3 (resnet20/cifar10/grasp/0.9, seed 0)" in messages[0]
+    assert "non-finite" in messages[1] and "line 6 (resnet20/cifar10/uniform/0.9, seed 0)" in messages[1]
+    assert len(out) == 8 and any("line 3" in r for r in report)
+
+
+@pytest.mark.parametrize("case,expect", [
+    ("negative", "1 rows have a negative accuracy (line 2 (resnet20/cifar10/snip/0.9, seed 0))"),
+    ("all_nan", "feature column(s) ['sink'] hold no finite value in any row"),
+    ("mostly_bad", "6 of the 10 sparse networks of the results table are unusable"),
+])
+def test_analyze_refuses_bad_tables_in_one_line(tmp_path, case, expect):
+    table = _results_table()
+    if case == "negative":
+        table.loc[0, "accuracy"] = -0.3
+    elif case == "all_nan":
+        table["sink"] = np.nan
+    else:
+        table.loc[:5, "kcore"] = np.nan
+    table.to_csv(tmp_path / "t.csv", index=False)
+    line = _one_error_line(_cli("analyze", "t.csv", "--features", "sink,kcore", "--out", "a", cwd=tmp_path), "analyze")
+    assert expect in line and "divide percent" not in line and "results table is empty" not in line
+    assert not (tmp_path / "a").exists()
+
+
+def test_analyze_parse_error_names_the_file(tmp_path):
+    (tmp_path / "t.csv").write_text('arch,dataset\n"resnet20,cifar10\nx,y,z,w\n')
+    line = _one_error_line(_cli("analyze", "t.csv", "--out", "a", cwd=tmp_path), "analyze")
+    assert "t.csv is not a readable csv table" in line
+
+
+# ----------------------------------------------------------------------------- item 11
+def _summary(adj: float, mae: float) -> pd.DataFrame:
+    return pd.DataFrame({
+        "scenario": ["sparsity", "sparsity", "architecture"], "encoding": "unrolled", "group": [0.9, 0.95, "resnet20"],
+        "regressor": "mean", "adj_r2_mean": [adj, np.nan, adj], "adj_r2_std": [0.0, np.nan, 0.0],
+        "mae_mean": [mae, 0.1, 0.1], "mae_std": 0.01,
+    })
+
+
+def test_adjusted_r2_figure_says_why_bars_are_missing():
+    from analysis.figures import regression_figure
+
+    fig = regression_figure(_summary(np.nan, 0.1))
+    texts = {ax.get_title(): " ".join(t.get_text() for t in ax.texts) for ax in fig.axes}
+    assert "every group" in texts["Sparsity-Fixed"] and "n <= p + 1" in texts["Sparsity-Fixed"].replace("\n", " ")
+    fig = regression_figure(_summary(0.5, 0.1))
+    texts = {ax.get_title(): " ".join(t.get_text() for t in ax.texts).replace("\n", " ") for ax in fig.axes}
+    assert "group(s) 0.95" in texts["Sparsity-Fixed"] and texts["Architecture-Fixed"] == ""
+
+
+def test_long_figure_titles_are_wrapped():
+    from analysis.figures import importance_heatmap  # noqa: F401 - the module with the titles
+    import textwrap
+
+    title = "Pearson r with predicted accuracy drop (architecture, rolled_channel)"
+    assert max(len(l) for l in textwrap.fill(title, 48).splitlines()) <= 48
+    src = (REPO / "analysis" / "figures.py").read_text()
+    assert "ax.set_title(title, fontsize=9)" not in src  # every free-text title goes through textwrap.fill
+
+
+def test_meaningless_regression_error_is_reported():
+    from analysis.pipeline import poor_fits
+
+    assert poor_fits(_summary(0.2, 0.3)) == []
+    (message,) = poor_fits(_summary(0.2, 2.6))
+    assert "mean absolute error of 2.6" in message and "group 0.9" in message and "meaningless" in message
