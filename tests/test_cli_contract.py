@@ -110,6 +110,14 @@ CASES: dict[str, dict[str, list | None]] = {
         "shape": ["prune", "--arch", "resnet20", "--method", "uniform", "--sparsity", "0.9", "--input-shape", "3,8",
                   "-o", "out-p.pt"],
     },
+    "dag": {
+        "missing": ["dag", "measure", "missing.pt", "-o", "out-d.csv"],
+        "folder": ["dag", "measure", "good.pt", "-o", "a-folder"],
+        "unwritable": ["dag", "train", "--dataset", "digits", "--input-shape", "1,8,8", "--epochs", "1",
+                       "--out", "a-file/d"],
+        "corrupt": ["dag", "measure", "corrupt.pt", "-o", "out-d.csv"],
+        "shape": ["dag", "train", "--dataset", "digits", "--input-shape", "1,8", "--epochs", "1", "--out", "out-d"],
+    },
     "grid": {
         # a failing run is an item of the batch (exit 1, recorded in results.csv): the input kinds do not apply
         "missing": None,
