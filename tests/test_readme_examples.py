@@ -1,7 +1,7 @@
 """Every command example of README.md and of every subcommand's ``--help`` epilog runs (issue 11, items 1, 2, 9).
 
 The examples are extracted, not copied: the ``topometrics ...`` lines of the README's
-``bash`` blocks (backslash continuations joined, the ``cat > mynets.py`` here-document
+``bash`` and ``text`` blocks (backslash continuations joined, the ``cat > mynets.py`` here-document
 block run as one script), the ``example`` column of its command table, and the
 ``examples:`` lines of every subcommand's epilog.  They run in document order in one
 folder (so ``r20.pt`` written by the ``prune`` example is there for ``encode``,
@@ -17,6 +17,8 @@ make them fit a test run, and :data:`SCALE` is the whole list):
 * ``grid``: methods ``dense snip uniform er erk`` (no grasp, synflow, prospr),
   sparsities ``0.9 0.98``, seed ``0``, ``--epochs 1``; ``analyze``: ``--repeats 2
   --loto-repeats 1``.
+* ``train``: ``--epochs 1`` (and ``--input-shape 3,8,8`` when it prunes ``--arch`` itself);
+  ``dag train``: ``--epochs 1 --seed 0`` (one seed instead of five).
 * ``reproduce``: ``--repeats 2 --loto-repeats 0``; ``../shared/reference`` is the
   checkout's shared reference folder (skipped when absent).
 * ``~/data`` (the epilog's CIFAR root) is a small fake CIFAR-10 in the python-pickle
@@ -62,14 +64,14 @@ def readme_examples() -> list[str]:
     """The README's command examples in document order (each a bash snippet)."""
     text = README.read_text(encoding="utf-8")
     found: list[tuple[int, str]] = []
-    for m in re.finditer(r"```bash\n(.*?)```", text, flags=re.S):
+    for m in re.finditer(r"```(?:bash|text)\n(.*?)```", text, flags=re.S):
         block = m.group(1)
         if "<<" in block:  # a here-document: one script
             found.append((m.start(), block))
             continue
         for line in block.replace("\\\n", " ").splitlines():
             line = " ".join(line.split())
-            if "topometrics " in line:
+            if line.startswith("topometrics ") or (line.startswith("pip ") and "&& topometrics " in line):
                 found.append((m.start(), line[line.index("topometrics "):]))
     for m in re.finditer(r"^\|[^|\n]*\|[^|\n]*\| `(topometrics [^`]+)` \|$", text, flags=re.M):
         found.append((m.start(), m.group(1)))
@@ -111,6 +113,13 @@ def SCALE(cmd: str) -> str:  # noqa: N802 - the documented substitution table
             line = re.sub(r"--sparsities [0-9. ]+?(?= --)", "--sparsities 0.9 0.98", line)
             line = re.sub(r"--seeds [0-9 ]+?(?= --)", "--seeds 0", line)
             line = re.sub(r"--epochs \d+", "--epochs 1", line)
+        elif words[:2] == ["topometrics", "train"]:
+            line = re.sub(r"--epochs \d+", "--epochs 1", line)
+            if "--arch" in words and "--input-shape" not in words:
+                line += " --input-shape 3,8,8"
+        elif words[:3] == ["topometrics", "dag", "train"]:
+            line = re.sub(r"--epochs \d+", "--epochs 1", line)
+            line = re.sub(r"--seed \S+", "--seed 0", line)
         elif words[:2] == ["topometrics", "analyze"]:
             line += " --repeats 2 --loto-repeats 1"
         elif words[:2] == ["topometrics", "reproduce"]:
@@ -183,7 +192,8 @@ def test_examples_were_found():
     for cmd in readme:  # every README example names an existing subcommand
         for line in cmd.splitlines():
             if line.startswith("topometrics "):
-                assert line.split()[1] in {"rank", "prune", "encode", "metrics", "train", "grid", "analyze", "reproduce"}
+                assert line.split()[1] in {"rank", "prune", "encode", "metrics", "train", "grid", "analyze", "reproduce",
+                                           "dag"}
 
 
 @pytest.mark.parametrize("source,cmd", EXAMPLES, ids=[f"{s}-{i}" for i, (s, _) in enumerate(EXAMPLES)])
