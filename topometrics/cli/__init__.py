@@ -22,9 +22,14 @@ Errors (the contract of every subcommand)
   model, bad mask, missing data, unreadable checkpoint, ...) is printed as one line
   ``topometrics <command>: error: <message>`` and the exit status is 2.  Subcommands
   raise :class:`topocore.errors.InputError` for their own argument checks.
+  argparse's usage errors are one line too (``...; see topometrics <command> --help``).
+  Every command checks that its outputs can be written (``_common.check_output``)
+  before any work, so a bad path is reported at once and nothing is written.
 * Any other exception is a bug of the toolkit: its traceback is printed and the exit
   status is 1.  Batch commands (``metrics``, ``grid``) also exit with 1 when some
   items failed (each is reported, the others are finished).
+* The toolkit's own warnings are printed as one line ``topometrics <command>: warning: ...``.
+* ``tests/test_cli_contract.py`` walks every subcommand with the standard bad inputs.
 * ``--debug`` (anywhere on the command line) prints the traceback of every error.
 * Ctrl-C exits with 130; finished results are kept.
 """
