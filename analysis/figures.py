@@ -6,6 +6,8 @@ Every function returns a :class:`matplotlib.figure.Figure`; save it with
 
 from __future__ import annotations
 
+import textwrap
+
 from pathlib import Path
 from typing import Sequence
 
@@ -70,7 +72,8 @@ def importance_heatmap(
     im = _annotated_heatmap(ax, wide.to_numpy(float), labels, [_group_label(g) for g in groups])
     ax.set_xlabel("sparsity" if scenario == "sparsity" else "architecture")
     scen = "Sparsity-Fixed" if scenario == "sparsity" else "Architecture-Fixed"
-    ax.set_title(title or f"Pearson r with predicted accuracy drop ({scen}{', ' + encoding if encoding else ''})", fontsize=9)
+    ax.set_title(textwrap.fill(title or f"Pearson r with predicted accuracy drop ({scen}{', ' + encoding if encoding else ''})", 48),
+                 fontsize=9)
     fig.colorbar(im, ax=ax, shrink=0.8, label="r")
     return fig
 
@@ -92,7 +95,7 @@ def ramanujan_profile_figure(profile: pd.DataFrame, *, title: str = "") -> Figur
         ax.bar(x + (k - (len(metrics) - 1) / 2) * width, np.nan_to_num(vals), width=width, label=feature_label(m))
     ax.set_xticks(x, labels=list(layers["layer_name"]), rotation=90, fontsize=6)
     ax.set_ylabel("value / sum over layers")
-    ax.set_title(title, fontsize=9)
+    ax.set_title(textwrap.fill(title, 48), fontsize=9)
     ax.legend(fontsize=7)
     return fig
 
@@ -145,6 +148,14 @@ def regression_figure(summary: pd.DataFrame, *, metric: str = "adj_r2") -> Figur
         ax.set_title("Sparsity-Fixed" if scen == "sparsity" else "Architecture-Fixed", fontsize=9)
         ax.set_ylabel("adjusted R^2" if metric == "adj_r2" else metric)
         ax.legend(fontsize=7)
+        missing = [_group_label(g) for g in groups
+                   if not np.isfinite(s[s["group"] == g][f"{metric}_mean"].to_numpy(float)).any()]
+        if missing:  # say why a bar is absent instead of leaving an empty panel
+            why = ("undefined (NaN): a group of n <= p + 1 networks has no adjusted R^2; see the MAE in table3"
+                   if metric == "adj_r2" else "undefined (NaN)")
+            where = "every group" if len(missing) == len(groups) else "group(s) " + ", ".join(missing)
+            ax.text(0.5, 0.5, textwrap.fill(f"{metric} of {where} {why}", 40), transform=ax.transAxes, ha="center",
+                    va="center", fontsize=8, color="0.3")
     return fig
 
 

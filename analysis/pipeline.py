@@ -92,6 +92,28 @@ def _importance_figures(out: Path, imp: pd.DataFrame, encodings: Sequence[str], 
             written.append(save_figure(fig, out / f"{name}.png"))
 
 
+class PoorFitWarning(UserWarning):
+    """A regression whose error exceeds the range of what it predicts (it learnt nothing)."""
+
+
+#: The accuracy drop ``1 - accuracy / dense_accuracy`` lies in [0, 1] for networks no better than dense:
+#: a mean absolute error above this is larger than the target's whole range.
+MAX_SENSIBLE_MAE = 1.0
+
+
+def poor_fits(summary: pd.DataFrame) -> list[str]:
+    """Messages for the groups whose regressor-averaged MAE of the accuracy drop exceeds :data:`MAX_SENSIBLE_MAE`."""
+    if "mae_mean" not in summary.columns:
+        return []
+    rows = summary[(summary["regressor"] == "mean") & (summary["mae_mean"] > MAX_SENSIBLE_MAE)]
+    return [
+        f"the accuracy-drop regression of {r.scenario} group {r.group!r} ({r.encoding}) has a mean absolute error of "
+        f"{r.mae_mean:.3g}, more than the drop's whole range [0, 1]: its predictions are meaningless (too few or "
+        "too similar networks?); do not rely on its importances"
+        for r in rows.itertuples(index=False)
+    ]
+
+
 def _regression_outputs(out: Path, res: RegressionResults, written: list, title_prefix: str = "") -> dict:
     from .figures import regression_figure, save_figure
 
@@ -108,6 +130,10 @@ def _regression_outputs(out: Path, res: RegressionResults, written: list, title_
     md_per = "\n".join(table3_markdown(summary, r) for r in REGRESSORS if r in set(per["regressor"]))
     written += write_table(per, out / "table3_per_regressor", md_per, "Table 3 analogue per regressor")
     written.append(save_figure(regression_figure(summary), out / "regression_adj_r2.png"))
+    for message in poor_fits(summary):
+        import warnings
+
+        warnings.warn(PoorFitWarning(message), stacklevel=2)
     imp = importance_table(res, per_regressor=True)
     written += write_table(imp, out / "importance")
     return {"scores": scores, "summary": summary, "table3": t3, "importance": imp}
@@ -149,10 +175,10 @@ def reproduce(
     """
     t0 = time.perf_counter()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     _log(log, f"loading published data from {graph_data}")
     data = load_published(graph_data, paper_only=True)
+    out.mkdir(parents=True, exist_ok=True)  # after the data are read: a bad input leaves no output folder
     report_md = "# Data report\n\n" + "\n".join(f"- {line}" for line in data.report) + "\n"
     (out / "data_report.md").write_text(report_md, encoding="utf-8")
     written.append(out / "data_report.md")
@@ -319,20 +345,32 @@ def prepare_results_table(
     missing = [c for c in list(KEY_COLUMNS) + ["accuracy"] if c not in df.columns]
     if missing:
         raise InputError(
-            f"results table lacks required columns {missing}; it needs one row per sparse network with "
-            "arch, dataset, method, sparsity, seed, accuracy (and dense_accuracy, or known arch/dataset pairs)"
+            f"results table lacks required columns {missing}; give a table with one row per sparse network and the "
+            "columns arch, dataset, method, sparsity, seed, accuracy (and dense_accuracy, or known arch/dataset pairs)"
         )
     table = df.copy()
     dense_rows = table["method"].astype(str).str.lower() == "dense"
     if dense_rows.any():
         table = table.loc[~dense_rows]
         report.append(f"dropped {int(dense_rows.sum())} dense baseline rows (method 'dense')")
+    sparse_rows = len(table)
+    dropped, pending = 0, []  # rows left out, warned about once the table is accepted
     acc = pd.to_numeric(table["accuracy"], errors="coerce")
     if acc.isna().any():
-        report.append(f"dropped {int(acc.isna().sum())} rows without an accuracy (not trained or failed)")
+        text = "rows without an accuracy (not trained, failed, half-written or not a number)"
+        report.append(f"dropped {int(acc.isna().sum())} {text}: {_row_names(table.loc[acc.isna()])}")
+        pending.append((table.loc[acc.isna()], text))
+        dropped += int(acc.isna().sum())
         table = table.loc[acc.notna()]
     if table.empty:
-        raise InputError("no sparse network with an accuracy left in the results table")
+        raise InputError("no sparse network with an accuracy left in the results table; give a table whose accuracy "
+                         "column holds fractions (train the networks first, e.g. topometrics grid --train)")
+    negative = pd.to_numeric(table["accuracy"], errors="coerce") < 0
+    if negative.any():
+        raise InputError(
+            f"{int(negative.sum())} rows have a negative accuracy ({_row_names(table.loc[negative])}); an accuracy is "
+            "a fraction in [0, 1]: fix those rows"
+        )
     if accuracy_percent:
         table["accuracy"] = pd.to_numeric(table["accuracy"]) / 100.0
         if "dense_accuracy" in table.columns:
@@ -365,12 +403,55 @@ def prepare_results_table(
         raise InputError(f"feature columns {lacking} are not in the results table")
     for f in features:
         table[f] = pd.to_numeric(table[f], errors="coerce")
-    bad = ~np.isfinite(table[features].to_numpy(dtype=float)).all(axis=1)
+    values = table[features].to_numpy(dtype=float)
+    empty = [f for f, ok in zip(features, np.isfinite(values).any(axis=0)) if not ok]
+    if empty:
+        raise InputError(
+            f"feature column(s) {empty} hold no finite value in any row (missing, non-numeric, NaN or inf); "
+            "leave them out (CLI: --features) or re-measure the networks"
+        )
+    bad = ~np.isfinite(values).all(axis=1)
     if bad.any():
-        report.append(f"dropped {int(bad.sum())} rows with missing or non-finite feature values")
+        text = "rows with missing, non-numeric or non-finite (NaN, inf) feature values"
+        report.append(f"dropped {int(bad.sum())} {text}: {_row_names(table.loc[bad])}")
+        pending.append((table.loc[bad], text))
+        dropped += int(bad.sum())
         table = table.loc[~bad]
+    if dropped > MAX_DROPPED_FRACTION * sparse_rows:
+        raise InputError(
+            f"{dropped} of the {sparse_rows} sparse networks of the results table are unusable (no numeric accuracy "
+            f"or non-finite features), more than {MAX_DROPPED_FRACTION:.0%}, e.g. "
+            f"{'; '.join(_row_names(rows, 3) for rows, _ in pending)}; fix those rows"
+        )
+    for rows, text in pending:
+        _warn_dropped(rows, text)
     table = validate_table(table, features, extra_methods=extra_methods)
     return table.reset_index(drop=True), features
+
+
+#: Fraction of a results table's sparse networks that may be dropped as unusable before the analysis refuses it.
+MAX_DROPPED_FRACTION = 0.5
+
+
+class DroppedRowsWarning(UserWarning):
+    """Rows of a results table left out of the analysis (named in the message and in report.md)."""
+
+
+def _row_names(rows: pd.DataFrame, limit: int = 5) -> str:
+    """``line 4 (resnet20/digits/snip/0.9/seed 0), ...``: CSV line numbers (header = line 1) and keys."""
+    names = []
+    for idx, r in rows.head(limit).iterrows():
+        key = "/".join(str(r.get(c)) for c in ("arch", "dataset", "method", "sparsity"))
+        line = f"line {idx + 2} " if isinstance(idx, (int, np.integer)) else ""
+        names.append(f"{line}({key}, seed {r.get('seed')})")
+    more = f" and {len(rows) - limit} more" if len(rows) > limit else ""
+    return ", ".join(names) + more
+
+
+def _warn_dropped(rows: pd.DataFrame, text: str) -> None:
+    import warnings
+
+    warnings.warn(DroppedRowsWarning(f"left out {len(rows)} {text}: {_row_names(rows)}"), stacklevel=3)
 
 
 def analyze(
@@ -412,12 +493,12 @@ def analyze(
     """
     t0 = time.perf_counter()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     report: list[str] = list(notes)
     table, feats = prepare_results_table(
         table, features=features, extra_methods=extra_methods, accuracy_percent=accuracy_percent, dense=dense, report=report
     )
+    out.mkdir(parents=True, exist_ok=True)  # after the table is checked: a bad table leaves no output folder
     report.append(f"{len(table)} networks, {len(feats)} features: {', '.join(feats)}")
     cv_rows = min_group_rows()
     adjusted_rows = max(cv_rows, len(feats) + 2)

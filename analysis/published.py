@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from topocore.errors import DataMismatchError, DataNotFoundError, InputError
+from topocore.errors import DataMismatchError, DataNotFoundError, InputError, brief
 from topocore.tables import aggregate_layers as _mean_over_layers
 
 from .names import (
@@ -78,11 +78,21 @@ def _resource(name: str):
     return resources.files("analysis.resources").joinpath(name)
 
 
+def _read_csv(path) -> pd.DataFrame:
+    """``pd.read_csv(path)``; an unreadable file is an :class:`InputError` naming it."""
+    try:
+        return pd.read_csv(path)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:  # EmptyDataError is a ValueError
+        raise InputError(
+            f"{path} is not a readable CSV ({type(exc).__name__}: {brief(exc)}); replace it with the published file"
+        ) from None
+
+
 def _percent_table(path, default: str) -> pd.DataFrame:
     if path is None:
         with _resource(default).open("r") as fh:
             return pd.read_csv(fh)
-    return pd.read_csv(path)
+    return _read_csv(path)
 
 
 def resolve_graph_data(path: str | Path) -> Path:
@@ -103,9 +113,9 @@ def resolve_graph_data(path: str | Path) -> Path:
             return cand
     looked = ", ".join(str(c / "graph_metrics") for c in candidates)
     raise DataNotFoundError(
-        f"no published graph data under {str(base)!r} (looked for {looked}); pass the "
-        "'graph_data' folder of the paper's repository (it holds graph_metrics/ and "
-        "ramanunjan_results/)"
+        f"no published graph data under {str(base)!r} (looked for {looked}); the data are the 'graph_data' folder "
+        "of the authors' repository (git clone https://github.com/eliacunegatti/mge-snn): pass --data "
+        "mge-snn/graph_data (it holds graph_metrics/ and ramanunjan_results/)"
     )
 
 
@@ -271,7 +281,7 @@ def load_unrolled(
     path = root / "graph_metrics" / "unrolled" / "unrolled.csv"
     if not path.is_file():
         raise DataNotFoundError(f"missing {path}: the published graph_data folder holds graph_metrics/unrolled/unrolled.csv")
-    raw = pd.read_csv(path)
+    raw = _read_csv(path)
     needed = {"accuracy", "pruning", "sparsity", "model", "dataset", "seed"} | set(UNROLLED_COLUMN_MAP)
     missing = sorted(needed - set(raw.columns))
     if missing:
@@ -346,7 +356,7 @@ def load_rolled_layers(
     messages = [] if messages is None else messages
     frames = []
     for path in files:
-        raw = pd.read_csv(path)
+        raw = _read_csv(path)
         colmap, method_col = _schema_map(raw.columns)
         base = {"accuracy", "sparsity", "model", "dataset", "seed", "layer_id", "layer_name", "layer_sparsity", "nodes", "edges"}
         if colmap is None or not base <= set(raw.columns):
@@ -428,8 +438,8 @@ def load_ramanujan_layers(graph_data: str | Path, *, messages: list[str] | None 
         partner = root / "graph_metrics" / "rolled" / path.name
         if not partner.is_file():
             raise DataMismatchError(f"{path.relative_to(root)} has no counterpart {partner.relative_to(root)} to take the method from")
-        ram = pd.read_csv(path)
-        rol = pd.read_csv(partner)
+        ram = _read_csv(path)
+        rol = _read_csv(partner)
         method_col = "pruning_algorithm" if "pruning_algorithm" in rol.columns else "pruning"
         needed = {"accuracy", "sparsity", "seed", "layer_name", "model", "dataset"} | set(RAMANUJAN_COLUMN_MAP)
         missing = sorted(needed - set(ram.columns))

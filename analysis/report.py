@@ -49,6 +49,8 @@ def markdown_table(df: pd.DataFrame) -> str:
 def _pm(mean, std, digits=3) -> str:
     if mean is None or not np.isfinite(mean):
         return ""
+    if std is None or not np.isfinite(std):  # a single value (e.g. one data set) has no spread
+        return f"{mean:.{digits}f} (n = 1)"
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 

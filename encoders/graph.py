@@ -349,14 +349,26 @@ class MultipartiteGraph:
             raise InputError(
                 f"{path} was written by a newer topometrics (format {header['format_version']}); upgrade topometrics"
             )
-        parts = [Partition(p["name"], tuple(p["shape"]), p["offset"], p["size"]) for p in header["partitions"]]
-        layers = [
-            LayerInfo(
-                l["name"], l["kind"], tuple(l["in_partitions"]), l["out_partition"], l.get("param"), l.get("extra", {})
-            )
-            for l in header["layers"]
-        ]
-        return cls(**arrays, partitions=parts, layers=layers, meta=header.get("meta", {}))
+        try:
+            parts = [Partition(p["name"], tuple(p["shape"]), p["offset"], p["size"]) for p in header["partitions"]]
+            layers = [
+                LayerInfo(
+                    l["name"], l["kind"], tuple(l["in_partitions"]), l["out_partition"], l.get("param"), l.get("extra", {})
+                )
+                for l in header["layers"]
+            ]
+            return cls(**arrays, partitions=parts, layers=layers, meta=header.get("meta", {}))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            if isinstance(exc, InputError):
+                detail = str(exc)
+            elif isinstance(exc, KeyError):
+                detail = f"its header lacks {exc.args[0]!r}" if exc.args else "its header is incomplete"
+            else:
+                detail = f"its header or arrays are inconsistent: {exc}"
+            raise InputError(
+                f"{path} is a damaged graph file ({detail}); re-create it with topometrics encode -o or "
+                "MultipartiteGraph.save"
+            ) from None
 
     # --------------------------------------------------------------- helpers
     def degrees(self) -> tuple[np.ndarray, np.ndarray]:

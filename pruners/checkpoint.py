@@ -41,7 +41,7 @@ from typing import Any, Iterable, Mapping
 import torch
 import torch.nn as nn
 
-from topocore.errors import CheckpointError, DataNotFoundError, InputError, MaskError
+from topocore.errors import CheckpointError, DataNotFoundError, InputError, MaskError, brief
 from topocore.io import atomic_write
 from topocore.masks import validate_masks
 
@@ -210,6 +210,19 @@ def save_checkpoint(
     return out
 
 
+def refused_pickle(path: str | os.PathLike, exc: BaseException) -> CheckpointError:
+    """The error for a file that ``torch.load(weights_only=True)`` refused: it holds arbitrary Python objects."""
+    import re
+
+    found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+    what = f" (the first: {found.group(1)})" if found else ""
+    return CheckpointError(
+        f"{str(path)!r} is not a pruners checkpoint: it holds Python objects{what} that the safe weights_only "
+        "loading refuses, because loading them could run code; it was not opened. Create checkpoints with "
+        "pruners.save_checkpoint or `topometrics prune` (they hold only tensors and plain data)."
+    )
+
+
 def _read_payload(path: Path, map_location: Any) -> dict[str, Any]:
     if not path.exists():
         raise DataNotFoundError(f"checkpoint {str(path)!r} does not exist; check the path")
@@ -221,15 +234,10 @@ def _read_payload(path: Path, map_location: Any) -> dict[str, Any]:
             warnings.simplefilter("ignore", UserWarning)
             payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise CheckpointError(
-            f"{str(path)!r} is not a pruners checkpoint: it holds objects that a safe (weights_only) load "
-            f"refuses ({str(exc).splitlines()[0][:200]}). Create checkpoints with pruners.save_checkpoint or "
-            "`topometrics prune`."
-        ) from None
+        raise refused_pickle(path, exc) from None
     except Exception as exc:  # torch.load raises many types (KeyError, RuntimeError, EOFError...) on garbage
         raise CheckpointError(
-            f"{str(path)!r} is corrupt or not a torch checkpoint ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0][:200] if str(exc) else 'no details'}). Re-create it with "
+            f"{str(path)!r} is corrupt or not a torch checkpoint ({type(exc).__name__}: {brief(exc)}). Re-create it with "
             "pruners.save_checkpoint or `topometrics prune`."
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
@@ -276,6 +284,7 @@ def load_checkpoint(
     map_location: str | torch.device = "cpu",
     install_masks: bool = True,
     trusted: bool | str | Iterable[str] = (),
+    missing_masks: str = "error",
 ) -> Checkpoint:
     """Read a checkpoint written by :func:`save_checkpoint`.
 
@@ -294,6 +303,11 @@ def load_checkpoint(
         whose ``arch`` is a spec not trusted here is refused with a
         :class:`~topocore.errors.CheckpointError` saying how to trust it (loading a file
         must not run code the file names).
+    missing_masks : {"error", "dense"}
+        A prunable layer without a stored mask: refused with a
+        :class:`~topocore.errors.CheckpointError` naming the layer (default), or
+        treated as dense (all weights kept) when the caller says so.  Checkpoints
+        written by :func:`save_checkpoint` hold a mask for every prunable layer.
 
     Raises
     ------
@@ -329,13 +343,23 @@ def load_checkpoint(
     except RuntimeError as exc:
         raise CheckpointError(
             f"{str(p)!r}: weights do not fit {meta['arch']!r} with num_classes={meta['num_classes']} and "
-            f"input_shape={meta['input_shape']}: {str(exc).splitlines()[0][:300]}"
+            f"input_shape={meta['input_shape']}: {brief(exc, 300)}"
         ) from None
     model.to(map_location)
+    if missing_masks not in ("error", "dense"):
+        raise InputError(f"missing_masks must be 'error' or 'dense', got {missing_masks!r}")
     try:
-        masks = validate_masks(model, payload["masks"], missing="dense", device=None)
+        validate_masks(model, payload["masks"], missing="error", device=None)
     except MaskError as exc:
-        raise CheckpointError(f"{str(p)!r}: stored masks do not fit the model ({exc})") from None
+        if "no mask for" not in str(exc):
+            raise CheckpointError(f"{str(p)!r}: stored masks do not fit the model ({exc})") from None
+        if missing_masks == "error":
+            layers = str(exc).split("no mask for the prunable layer(s) ", 1)[-1].split(";", 1)[0]
+            raise CheckpointError(
+                f"{str(p)!r} has no mask for the prunable layer(s) {layers}; re-create it with pruners.save_checkpoint, "
+                "or treat those layers as dense explicitly (CLI: --missing-masks dense; Python: missing_masks='dense')"
+            ) from None
+    masks = validate_masks(model, payload["masks"], missing="dense", device=None)
     if install_masks:
         apply_masks(model, masks)
     model.eval()

@@ -43,7 +43,7 @@ from tqdm.auto import tqdm
 
 from topocore import names
 from topocore.errors import InputError
-from topocore.masks import validate_masks
+from topocore.masks import check_not_fully_pruned, validate_masks
 from topocore.random import seed_of, seeded
 
 from .checkpoint import _read_payload, save_checkpoint
@@ -245,6 +245,7 @@ def _train(model, masks, train_data, test_data, *, epochs, lr, momentum, weight_
             raise InputError("masks differ from the masks of the DynamicSparsity given as dst; pass masks=None to use its own")
         masks = dst.masks
     masks = validate_masks(model, masks if masks is not None else masks_from_model(model), missing="dense", device=None)
+    check_not_fully_pruned(model, masks, what="the model to train")
     model.to(device)
     masks = {n: m.to(device) for n, m in masks.items()}
     apply_masks(model, masks)

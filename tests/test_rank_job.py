@@ -105,7 +105,8 @@ def test_interrupted_run_keeps_finished_networks(tmp_path, monkeypatch):
 
 def test_worker_processes_give_the_same_networks(tmp_path):
     """Two worker processes (one thread each) produce exactly the rows one process produces."""
-    cfg = dict(methods=("uniform", "snip"), sparsities=(0.98,), input_shape=(3, 8, 8), references=("cifar100",), progress=False)
+    cfg = dict(methods=("uniform", "snip"), sparsities=(0.98,), input_shape=(3, 8, 8), references=("cifar100",),
+               reference_methods=("uniform", "snip"), progress=False)  # no pooling: the networks are the subject
     one = RankJob(n_jobs=1, **cfg).networks()
     two = RankJob(n_jobs=2, **cfg).networks(tmp_path / "networks.csv")
     cols = [c for c in one.columns if not c.endswith("_seconds")]
@@ -123,7 +124,7 @@ def test_worker_processes_from_a_script_without_main_guard(tmp_path):
     script.write_text(
         "from topometrics.workflows import RankJob\n"
         "job = RankJob(methods=('uniform', 'er'), sparsities=(0.98,), input_shape=(3, 8, 8), references=('cifar100',),\n"
-        "              progress=False, n_jobs=2)\n"
+        "              reference_methods=('uniform', 'er'), progress=False, n_jobs=2)\n"
         "print('rows', len(job.networks()))\n"
     )
     done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=600)

@@ -143,6 +143,23 @@ def test_check_writable(tmp_path):
         io.check_writable(tmp_path)
 
 
+def test_check_writable_without_creating(tmp_path):
+    """create=False probes the nearest existing folder and leaves nothing behind."""
+    target = tmp_path / "new" / "deeper" / "out.csv"
+    assert io.check_writable(target, create=False) == target
+    assert list(tmp_path.iterdir()) == []
+    assert io.check_writable(tmp_path / "run", what="output folder", create=False) == tmp_path / "run"
+    assert list(tmp_path.iterdir()) == []
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    with pytest.raises(errors.InputError, match="a-file is a file, not a folder"):
+        io.check_writable(blocker / "sub" / "out.csv", create=False)
+    with pytest.raises(errors.InputError, match="is a file, not a folder"):
+        io.check_writable(blocker, what="output folder", create=False)
+    with pytest.raises(errors.InputError, match="cannot write"):  # /proc refuses new files even for root
+        io.check_writable("/proc/topometrics-out.csv", create=False)
+
+
 def test_counts_and_random_state():
     assert parallel.resolve_n_jobs(None, default=3) == 3
     assert parallel.resolve_n_jobs(-1) == parallel.available_cores()

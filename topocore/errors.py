@@ -34,6 +34,7 @@ __all__ = [
     "UnsupportedLayerError",
     "ResourceLimitError",
     "OutputLockedError",
+    "brief",
 ]
 
 
@@ -71,3 +72,23 @@ class ResourceLimitError(TopometricsError):
 
 class OutputLockedError(TopometricsError):
     """Another process holds the lock of the same output; the message names the lock file."""
+
+
+def brief(text: object, limit: int = 200) -> str:
+    """The first sentence of ``text`` (an exception or a string) on one line, at most ``limit`` characters.
+
+    For quoting a third-party message inside a one-line error: a longer sentence is
+    cut at a word boundary and ends with ``...`` (never mid-word); empty text gives
+    ``"no details"``.
+    """
+    import re
+
+    flat = " ".join(str(text).split())
+    if not flat:
+        return "no details"
+    m = re.search(r"(?<=[.!?])\s+(?=[A-Z])", flat)
+    sentence = flat[: m.start()] if m else flat
+    if len(sentence) <= limit:
+        return sentence
+    cut = sentence[:limit].rsplit(" ", 1)[0].rstrip(",;:")
+    return cut + " ..."

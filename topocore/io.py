@@ -78,18 +78,35 @@ def atomic_write_csv(path: str | os.PathLike, table: Any, **to_csv: Any) -> Path
     return atomic_write(path, lambda fh: table.to_csv(fh, **to_csv), mode="w")
 
 
-def check_writable(path: str | os.PathLike, *, what: str = "output") -> Path:
+def check_writable(path: str | os.PathLike, *, what: str = "output", create: bool = True) -> Path:
     """Fail early (:class:`InputError`) when ``path`` cannot be written.
 
-    Creates the missing parent folders, then creates and removes a probe file next to
-    ``path``.  Call it before long work so that an unwritable output is reported at once.
+    With ``create=True`` (default) the missing parent folders are created, then a probe
+    file is created and removed next to ``path``.  With ``create=False`` nothing is left
+    behind: the probe goes into the nearest existing ancestor folder, which must be a
+    folder (a path below a regular file is refused) -- what a command calls before its
+    work so that a bad output path is reported at once and leaves no trace.  ``what``
+    names the output in the message (``"output folder"``: ``path`` itself may be a folder).
     """
     path = Path(path)
-    folder = path if path.is_dir() else path.parent
-    if path.is_dir() and what != "output folder":
+    is_folder = what.endswith("folder")
+    if path.is_dir() and not is_folder:
         raise InputError(f"{what} {path} is a directory; give a file name")
+    if path.exists() and not path.is_dir() and is_folder:
+        raise InputError(f"{what} {path} is a file, not a folder; give a folder (it is created when missing)")
+    folder = path if (is_folder or path.is_dir()) else path.parent
+    if not create:
+        probe_dir = folder
+        while not probe_dir.exists() and probe_dir != probe_dir.parent:
+            probe_dir = probe_dir.parent
+        if not probe_dir.is_dir():
+            raise InputError(
+                f"cannot write the {what} {path}: {probe_dir} is a file, not a folder; choose a path in a folder"
+            )
+        folder = probe_dir
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        if create:
+            folder.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".write-probe.", dir=folder)
         os.close(fd)
         os.unlink(probe)

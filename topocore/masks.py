@@ -36,6 +36,8 @@ __all__ = [
     "prunable_names",
     "raw_weight",
     "validate_masks",
+    "kept_counts",
+    "check_not_fully_pruned",
     "MISSING_POLICIES",
 ]
 
@@ -187,3 +189,40 @@ def validate_masks(
         elif missing == "dense":
             out[name] = torch.ones(weight.shape, dtype=torch.bool, device=weight.device if device is None else device)
     return out
+
+
+def kept_counts(model: Any, masks: Mapping[str, Any] | None = None) -> dict[str, tuple[int, int]]:
+    """``{param_name: (kept, total)}`` of every prunable weight.
+
+    With ``masks`` (validated, see :func:`validate_masks`) a layer without a mask counts
+    as dense; without masks each layer's ``weight_mask`` buffer is used, else the
+    non-zero entries of its weight (what the encoder does).
+    """
+    given = validate_masks(model, masks, missing="ignore", device=None) if masks else None
+    out: dict[str, tuple[int, int]] = {}
+    for name, module in prunable_layers(model):
+        weight = raw_weight(module)
+        total = int(weight.numel())
+        if given is not None:
+            kept = int(given[name].sum()) if name in given else total
+        else:
+            buffer = getattr(module, "weight_mask", None)
+            kept = int((buffer != 0).sum()) if buffer is not None else int((weight.detach() != 0).sum())
+        out[name] = (kept, total)
+    return out
+
+
+def check_not_fully_pruned(model: Any, masks: Mapping[str, Any] | None = None, *, what: str = "the network") -> None:
+    """Raise :class:`MaskError` when every prunable weight of ``model`` is pruned.
+
+    Such a network computes a constant (no input reaches the output through a weight):
+    encoding, measuring (``log_paths`` = -inf) or training it is meaningless.  ``masks``
+    as in :func:`kept_counts`; ``what`` names the network in the message.
+    """
+    counts = kept_counts(model, masks)
+    total = sum(t for _, t in counts.values())
+    if counts and total and not any(k for k, _ in counts.values()):
+        raise MaskError(
+            f"{what} is fully pruned: none of its {total:,} prunable weights in {len(counts)} layers is kept, so no "
+            "input reaches the output; prune to a sparsity below 1 (e.g. --sparsity 0.99) or check the masks"
+        )

@@ -29,11 +29,32 @@ from topocore.errors import InputError
 
 from .prepared import prepare
 
-__all__ = ["log_paths", "effective_sparsity", "effective_nodes", "on_path_masks", "dense_num_edges", "MissingDenseCountWarning"]
+__all__ = [
+    "log_paths", "effective_sparsity", "effective_nodes", "on_path_masks", "dense_num_edges", "connected_input_output",
+    "MissingDenseCountWarning", "DisconnectedNetworkWarning",
+]
 
 
 class MissingDenseCountWarning(UserWarning):
     """``effective_sparsity`` needs the edge count of the dense network and none was given."""
+
+
+class DisconnectedNetworkWarning(UserWarning):
+    """No directed path leads from the input partition to the output partition (``log_paths`` = -inf)."""
+
+
+def connected_input_output(graph) -> bool:
+    """Whether some directed path leads from partition 0 to the last partition.  O(N + E).
+
+    False for a network cut in two (e.g. a fully pruned layer that no skip connection
+    bypasses): its output does not depend on its input.
+    """
+    pg = prepare(graph)
+    first_end, last_start, n = _io_bounds(pg)
+    if n == 0 or last_start >= n:
+        return False
+    forward, _ = on_path_masks(graph)
+    return bool(forward[last_start:n].any())
 
 
 @njit(cache=True)

@@ -92,7 +92,7 @@ def _tinyimagenet(key: str, root: str | None, split: str, opts: dict[str, Any]) 
 def _digits(key: str, root: str | None, split: str, opts: dict[str, Any]) -> _Loaded:
     shape = opts["input_shape"] or DATASETS[key]["input_shape"]
     if len(shape) != 3:
-        raise InputError(f"input_shape must be (C, H, W), got {shape}")
+        raise InputError(f"input_shape must be (C, H, W), got {shape}; pass three numbers such as 1,8,8")
     variant = {"tiles": 2 if key == "digits_t2" else None, "noise": NOISE_SIGMA if key == "digits_noisy" else None}
     images, labels = load_digits(split, shape, **variant)
     mean, std = channel_stats(images if split == "train" else load_digits("train", shape, **variant)[0])
@@ -104,7 +104,7 @@ def _synthetic(key: str, root: str | None, split: str, opts: dict[str, Any]) -> 
     n_cls = int(opts["num_classes"]) if opts["num_classes"] is not None else DATASETS[key]["num_classes"]
     images, labels = make_synthetic(split, shape, n_cls, opts["n_samples"], random_state=opts["random_state"])
     if images.ndim != 4:
-        raise InputError(f"synthetic input_shape must be (C, H, W), got {shape}")
+        raise InputError(f"synthetic input_shape must be (C, H, W), got {shape}; pass three numbers such as 3,32,32")
     return images, labels, None, None, None, n_cls
 
 

@@ -166,7 +166,10 @@ def get_model(
         return call_factory(name, int(num_classes), shape, kwargs)
     canon = canonical_name(name)
     if not shape or min(shape) < 1 or (len(shape) != 3 and canon not in _ANY_INPUT_SHAPE):
-        raise InputError(f"input_shape must be (C, H, W) with positive entries, got {input_shape!r}")
+        raise InputError(
+            f"input_shape must be (C, H, W) with positive entries, got {input_shape!r}; pass three positive numbers "
+            "such as 3,32,32"
+        )
     constructor = MODELS[canon]
     try:
         inspect.signature(constructor).bind(num_classes=int(num_classes), input_shape=shape, **kwargs)

@@ -22,9 +22,14 @@ Errors (the contract of every subcommand)
   model, bad mask, missing data, unreadable checkpoint, ...) is printed as one line
   ``topometrics <command>: error: <message>`` and the exit status is 2.  Subcommands
   raise :class:`topocore.errors.InputError` for their own argument checks.
+  argparse's usage errors are one line too (``...; see topometrics <command> --help``).
+  Every command checks that its outputs can be written (``_common.check_output``)
+  before any work, so a bad path is reported at once and nothing is written.
 * Any other exception is a bug of the toolkit: its traceback is printed and the exit
   status is 1.  Batch commands (``metrics``, ``grid``) also exit with 1 when some
   items failed (each is reported, the others are finished).
+* The toolkit's own warnings are printed as one line ``topometrics <command>: warning: ...``.
+* ``tests/test_cli_contract.py`` walks every subcommand with the standard bad inputs.
 * ``--debug`` (anywhere on the command line) prints the traceback of every error.
 * Ctrl-C exits with 130; finished results are kept.
 """
@@ -56,9 +61,16 @@ def _subcommand_modules() -> list[str]:
     return ordered + sorted(n for n in names if n not in ORDER)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser with the error contract: a usage error is one line (exit status 2) naming ``--help``."""
+
+    def error(self, message: str):  # noqa: D102 - argparse API
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}; see {self.prog} --help\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every subcommand registered."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="topometrics",
         description=(
             "Encode pruned neural networks as unrolled multipartite graphs, measure their "
@@ -87,6 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     debug = bool(getattr(args, "debug", False))
+    _one_line_warnings(args.command)
     try:
         return int(args.func(args) or 0)
     except TopometricsError as exc:
@@ -107,6 +120,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+
+
+#: Packages whose warnings the CLI prints as one line ``topometrics <command>: warning: <message>``.
+OWN_PACKAGES = ("topometrics", "topocore", "encoders", "pruners", "analysis")
+
+
+def _one_line_warnings(command: str) -> None:
+    """Print the toolkit's own warnings as one line each (others keep Python's format)."""
+    import warnings
+
+    original = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if category.__module__.split(".")[0] in OWN_PACKAGES:
+            print(f"topometrics {command}: warning: {' '.join(str(message).split())}", file=file or sys.stderr)
+        else:
+            original(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
 
 
 def _one_line(exc: BaseException) -> str:

@@ -84,3 +84,15 @@ def trusted_models(args: argparse.Namespace) -> tuple[str, ...]:
     """Model specs a checkpoint may name: the one given with ``--model`` (the user named that code)."""
     spec = getattr(args, "model", None)
     return (spec,) if spec else ()
+
+
+def check_output(path, what: str = "output") -> None:
+    """Fail at once (one-line error, exit status 2) when the output ``path`` cannot be written.
+
+    Called before any work: nothing is created (``topocore.io.check_writable`` with
+    ``create=False`` probes the nearest existing folder).  ``what`` ending in ``folder``
+    means ``path`` is a folder.
+    """
+    from topocore.io import check_writable
+
+    check_writable(path, what=what, create=False)

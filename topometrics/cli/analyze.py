@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ._common import check_output
 from .reproduce import add_analysis_arguments
 
 
@@ -44,6 +45,8 @@ def _read_table(path: str):
     from topocore.errors import DataNotFoundError, InputError
 
     p = Path(path)
+    if p.is_dir():
+        raise InputError(f"results table {path!r} is a folder; give the results.csv file inside it (e.g. of `topometrics grid`)")
     if not p.is_file():
         raise DataNotFoundError(f"results table {path!r} not found; give the results.csv of `topometrics grid` or a table of your own")
     try:
@@ -117,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
     table = _read_table(args.results)
     if args.n_jobs == 0:
         raise InputError("--n-jobs must be non-zero (-1: all cores)")
+    check_output(args.out, "output folder")
     from analysis.data import load_dense_accuracy
     from analysis.pipeline import analyze
 

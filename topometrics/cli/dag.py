@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._common import parse_shape
+from ._common import check_output, parse_shape
 
 
 def parse_ints(text: str) -> tuple[int, ...]:
@@ -151,6 +151,7 @@ def run_train(args: argparse.Namespace) -> int:
     from .prune import setup_torch
     from .train import training_kwargs
 
+    check_output(args.out, "output folder")
     device = setup_torch(args)
     from topometrics.workflows.dag_train import DagConfig, train_dag
 
@@ -183,6 +184,10 @@ def run_measure(args: argparse.Namespace) -> int:
 
     def report(path, exc):
         print(f"topometrics dag measure: {path}: {exc}", file=sys.stderr)
+
+    check_output(args.out, "results table")
+    if args.summary:
+        check_output(args.summary, "summary file")
 
     rows, failures = measure_checkpoints(
         args.checkpoints, args.out, rule=args.rule, tau=args.tau, k=args.k, mge=args.mge, random_state=args.seed,

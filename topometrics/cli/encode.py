@@ -83,6 +83,11 @@ def register(subparsers) -> argparse.ArgumentParser:
         help="write the graph: GRAPH.npz (this toolkit), GRAPH.parquet (edge list src, dst, weight, layer; needs "
         "pyarrow, the 'parquet' extra) or GRAPH.graphml (networkx, igraph, Gephi; at most 10^6 edges)",
     )
+    parser.add_argument(
+        "--missing-masks", choices=("error", "dense"), default="error",
+        help="a checkpoint without a mask for some prunable layer: refuse it naming the layer (default), or treat "
+        "those layers as dense (all weights kept)",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the counts, not the per-layer summary")
     parser.set_defaults(func=run)
     return parser
@@ -98,7 +103,7 @@ def _check_out(path: str) -> None:
 
     if Path(path).suffix.lower() not in FORMATS:
         raise InputError(f"-o {path}: the suffix names the format; use {', '.join(FORMATS)}")
-    check_writable(path, what="graph file")
+    check_writable(path, what="graph file", create=False)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -119,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
             raise InputError("--sparsity sets random masks for --arch/--model; an input file brings its own masks (drop --sparsity)")
         net = load_network(
             args.checkpoint, input_shape=args.input_shape, arch=arch, num_classes=args.num_classes, model_kwargs=kwargs,
+            missing_masks=args.missing_masks,
         )
         model, masks, meta, shape, graph = net.model, net.masks, dict(net.meta), net.input_shape, net.graph
         source = ("saved graph " if graph is not None else "checkpoint ") + args.checkpoint
@@ -148,7 +154,10 @@ def run(args: argparse.Namespace) -> int:
 
     if graph is None:
         from encoders import encode, graph_size
+        from topocore.masks import check_not_fully_pruned
         from topometrics.workflows.guard import check_memory
+
+        check_not_fully_pruned(model, masks, what=args.checkpoint or source)
 
         nodes, edges = graph_size(model, shape, masks, identity_shortcuts=args.identity_shortcuts, pad_nodes=pad_nodes)
         sparsity = meta.get("sparsity")
@@ -166,6 +175,15 @@ def run(args: argparse.Namespace) -> int:
 
             graph.meta["dense_num_edges"] = int(dense_num_edges(model, shape, pad_nodes=pad_nodes))
 
+    from topometrics.paths import DisconnectedNetworkWarning, connected_input_output
+
+    if not connected_input_output(graph):
+        import warnings
+
+        warnings.warn(DisconnectedNetworkWarning(
+            f"{args.checkpoint or source} is cut in two: no path leads from its input to its output (log_paths "
+            "-inf), so its output does not depend on its input"
+        ))
     print(f"encoded {source}" + (f", input shape {','.join(str(s) for s in shape)}" if shape else ""))
     if not args.quiet:
         print(graph.summary())

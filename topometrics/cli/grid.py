@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import parse_shape
+from ._common import check_output, parse_shape
 from .prune import parse_option, setup_torch
 from .train import add_dst_arguments, add_training_arguments, dst_spec
 
@@ -136,6 +136,10 @@ def run(args: argparse.Namespace) -> int:
     archs = _split(args.archs) + _split(args.models)
     if not archs:
         raise InputError("name the models of the grid: --archs (zoo names) and/or --models (package.module:factory)")
+    if args.input_shape is not None and len(args.input_shape) != 3:
+        raise InputError(f"--input-shape must be C,H,W, got {','.join(map(str, args.input_shape))}; give three numbers "
+                         "such as 3,32,32")
+    check_output(args.out, "output folder")
     on_result = metrics_hook(args.metric_names, trusted=tuple(_split(args.models)), conventions=args.conventions) if args.metrics else None
     df = run_grid(
         archs, _split(args.methods), sparsities, _split(args.datasets), seeds, args.out,

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_model_option, model_name, parse_bytes, parse_shape, trusted_models
+from ._common import add_model_option, check_output, model_name, parse_bytes, parse_shape, trusted_models
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -107,6 +107,11 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--n-threads", type=int, default=None, metavar="N",
                         help="numba threads for the encoder and metric kernels (default: numba's setting; 1 per worker with -j)")
     parser.add_argument("--seed", type=int, default=0, help="random_state of the spectral start vector and motif sample")
+    parser.add_argument(
+        "--missing-masks", choices=("error", "dense"), default="error",
+        help="a checkpoint without a mask for some prunable layer: refuse it naming the layer (default), or treat "
+        "those layers as dense (all weights kept)",
+    )
     parser.add_argument("--stop-on-error", action="store_true", help="stop at the first failing input")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
@@ -159,6 +164,7 @@ def run(args: argparse.Namespace) -> int:
     sample = args.motif_sample if args.motif_sample <= 1 else int(args.motif_sample)
     n2_sample = args.n2_sample if args.n2_sample <= 1 else int(args.n2_sample)
     out = Path(args.out)
+    check_output(out, "results table")
     table = _read_table(out)
     if len(table):
         held = set(table["conventions"].dropna().astype(str)) if "conventions" in table.columns else {"ours"}
@@ -177,6 +183,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"skipping {skipped} input(s) already in {out}", file=sys.stderr)
 
     failures = 0
+    if todo:
+        from topometrics._numba import announce_compilation
+
+        announce_compilation("metrics")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MissingDenseCountWarning)  # NaN effective_sparsity of a bare graph is documented
         warnings.simplefilter("ignore", EstimatedMetricWarning)  # reported in the *_method columns
@@ -186,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
             exact=False if args.inexact else (True if args.exact else "auto"), motif_sample=sample,
             n2_sample=n2_sample, memory_limit=args.memory_limit or "available", timings=True, arch=model_name(args),
             num_classes=args.num_classes, model_kwargs={"shortcut": args.shortcut} if args.shortcut else None,
-            trusted=trusted_models(args), conventions=args.conventions,
+            trusted=trusted_models(args), conventions=args.conventions, missing_masks=args.missing_masks,
         )
         for result in results:
             path = todo[result.index]
@@ -194,9 +204,9 @@ def run(args: argparse.Namespace) -> int:
                 raise result.error
             if result.error is not None:
                 failures += 1
-                tqdm.write(f"topometrics metrics: {path}: {result.error}", file=sys.stderr)
-                if args.stop_on_error:
+                if args.stop_on_error:  # printed once, as the command's error
                     raise result.error
+                tqdm.write(f"topometrics metrics: {path}: {result.error}", file=sys.stderr)
                 continue
             result.row["conventions"] = args.conventions
             key = _key(path)

@@ -1,4 +1,9 @@
-"""``topometrics prune``: prune a zoo model at initialization and save a checkpoint."""
+"""``topometrics prune``: prune a zoo model at initialization and save a checkpoint.
+
+It prints the density (kept fraction) of every prunable layer and stores them in the
+checkpoint's metadata as ``layer_densities`` (``{param_name: density}``; not a column of
+``metrics`` tables).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import argparse
 import ast
 import os
 
-from ._common import add_model_option, model_name, parse_shape
+from ._common import add_model_option, check_output, model_name, parse_shape
 
 METHOD_NAMES = ("snip", "grasp", "synflow", "prospr", "uniform", "er", "er_channel", "erk", "iter_snip", "ntksap", "magnitude", "random", "dense")
 
@@ -99,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
     from pruners.masks import mask_stats
     from pruners.pipeline import prune_model
 
+    check_output(Path(args.out) if args.out else Path.cwd() / "checkpoint.pt", "checkpoint file")
     device = setup_torch(args)
     options = dict(args.option)
     model, masks, meta = prune_model(
@@ -115,8 +121,13 @@ def run(args: argparse.Namespace) -> int:
         device=device,
     )
     out = Path(args.out or f"{_file_stem(meta['arch'])}-{meta['method']}-s{args.sparsity:g}-seed{args.seed}.pt")
-    save_checkpoint(out, model, masks, meta)
     stats = mask_stats(masks)
+    meta["layer_densities"] = {name: round(k / t, 6) if t else 0.0 for name, (k, t) in stats.items()}
+    save_checkpoint(out, model, masks, meta)
+    width = max(len(name) for name in stats)
+    print("layer densities (kept / weights):")
+    for name, (k, t) in stats.items():
+        print(f"  {name:<{width}}  {k / t if t else 0.0:.4f}  ({k:,} / {t:,})")
     kept = sum(k for k, _ in stats.values())
     total = sum(t for _, t in stats.values())
     print(

@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from ._common import MODEL_HELP, model_name, parse_floats, parse_shape, trusted_models
+from ._common import MODEL_HELP, check_output, model_name, parse_floats, parse_shape, trusted_models
 
 DESCRIPTION = """\
 Rank pruning methods for a model and sparsity by the topometric mixture of Cunegatti et al.
@@ -30,7 +30,8 @@ examples:
   topometrics rank --arch resnet32 --sparsity 0.9 --methods snip,synflow,erk
   topometrics rank --dataset cifar10 --data-root ~/data/cifar-10-batches-py
   topometrics rank --checkpoints runs/*.pt --out my-ranking
-  topometrics rank --model mypackage.nets:small_cnn --reference-arch resnet20 --sparsity 0.98
+  topometrics rank --model mynets:small_cnn --reference-arch resnet20 --sparsity 0.98
+(mynets:small_cnn is the README's example of a model of your own, importable from PYTHONPATH)
 """
 
 
@@ -59,9 +60,10 @@ def register(subparsers) -> argparse.ArgumentParser:
         help="comma-separated pruning methods (default: the paper's 7)",
     )
     p.add_argument(
-        "--dataset", default="cifar10",
+        "--dataset", default=None,
         help="target data set whose class count the ranked networks have, and that data-dependent methods "
-        "score on when --data-root is given (cifar10, cifar100, tinyimagenet; default: cifar10)",
+        "score on when --data-root is given (cifar10, cifar100, tinyimagenet; default: cifar10); with "
+        "--checkpoints: the data set of checkpoints that record none",
     )
     p.add_argument(
         "--data-root", default=None,
@@ -109,17 +111,21 @@ def run(args: argparse.Namespace) -> int:
     )
     start = time.perf_counter()
     if args.checkpoints:
-        job = RankJob.from_checkpoints(args.checkpoints, trusted=trusted_models(args), **common)
+        job = RankJob.from_checkpoints(args.checkpoints, trusted=trusted_models(args), dataset=args.dataset, **common)
     else:
         job = RankJob(
             arch=model_name(args) or "resnet20",
             methods=methods,
             sparsities=args.sparsities,
-            dataset=args.dataset,
+            dataset=args.dataset or "cifar10",
             input_shape=tuple(args.input_shape),
             **common,
         )
     out = Path(args.out) if args.out else Path("topometrics-out") / f"rank-{_stem(job.arch)}-{job.dataset}"
+    check_output(out, "output folder")
+    from topometrics._numba import announce_compilation
+
+    announce_compilation("rank")
     result = job.run(out, checkpoints=args.checkpoints)
     print(result.to_text())
     print()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._common import check_output
+
 
 def _int_at_least(minimum: int):
     def parse(text: str) -> int:
@@ -62,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     root = resolve_graph_data(args.data)
     if args.n_jobs == 0:
         raise InputError("--n-jobs must be non-zero (-1: all cores)")
+    check_output(args.out, "output folder")
     from analysis.pipeline import reproduce
 
     result = reproduce(

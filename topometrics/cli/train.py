@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_model_option, model_name, trusted_models
+from ._common import add_model_option, check_output, model_name, trusted_models
 from .prune import METHOD_NAMES, _file_stem, add_model_arguments, model_kwargs, parse_option, setup_torch
 
 
@@ -107,6 +107,11 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="seed of initialisation, pruning and data order (default 0)")
     parser.add_argument("-O", "--option", action="append", type=parse_option, default=[], metavar="KEY=VALUE", help="pruning method option")
     parser.add_argument("--out", "-o", metavar="FILE", help="trained checkpoint (default: CHECKPOINT-trained.pt or ARCH-METHOD-sS-seedN-DATASET.pt)")
+    parser.add_argument(
+        "--missing-masks", choices=("error", "dense"), default="error",
+        help="a checkpoint without a mask for some prunable layer: refuse it naming the layer (default), or treat "
+        "those layers as dense (all weights kept)",
+    )
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run from --out")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out instead of refusing")
     parser.add_argument("--penalty", help="connectivity penalty on the edge gates of a dagnet added to the loss: l1, "
@@ -119,6 +124,41 @@ def register(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
+def _check_model_options(args: argparse.Namespace, meta: dict) -> None:
+    """Refuse --input-shape / --num-classes / --shortcut that contradict the checkpoint (they cannot change its model)."""
+    from topocore.errors import InputError
+
+    given = {
+        "--input-shape": (None if args.input_shape is None else tuple(args.input_shape), tuple(meta["input_shape"])),
+        "--num-classes": (args.num_classes, int(meta["num_classes"])),
+        "--shortcut": (args.shortcut, (meta.get("model_kwargs") or {}).get("shortcut", args.shortcut)),
+    }
+    for flag, (value, stored) in given.items():
+        if value is not None and value != stored:
+            shown = ",".join(map(str, stored)) if isinstance(stored, tuple) else stored
+            raise InputError(
+                f"{args.checkpoint} holds a model built with {flag} {shown}, not "
+                f"{','.join(map(str, value)) if isinstance(value, tuple) else value}; drop {flag} (the checkpoint's "
+                "model is trained as it is) or prune a new checkpoint with it"
+            )
+
+
+def _check_masks(model, masks, what: str) -> None:
+    """Refuse a fully pruned network; warn about layers with no weight left (they may cut the network in two)."""
+    import warnings
+
+    from topocore.masks import check_not_fully_pruned, kept_counts
+
+    check_not_fully_pruned(model, masks, what=what)
+    empty = [name for name, (kept, total) in kept_counts(model, masks).items() if total and not kept]
+    if empty:
+        warnings.warn(UserWarning(
+            f"{what}: the layer(s) {', '.join(empty[:5])} keep no weight; unless a skip connection bypasses them no "
+            "input reaches the output and training ends at chance accuracy (check with `topometrics metrics`: "
+            "connected_input_output)"
+        ))
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -127,6 +167,8 @@ def run(args: argparse.Namespace) -> int:
     from pruners.pipeline import prune_model
     from topocore.errors import InputError
 
+    if args.out:
+        check_output(args.out, "checkpoint file")
     device = setup_torch(args)
     dst = dst_spec(args)
     arch = model_name(args)
@@ -135,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
         if args.arch or args.method or args.sparsity is not None:
             raise InputError("give either a CHECKPOINT or --arch/--model, --method, --sparsity, not both (with a "
                              "CHECKPOINT, --model only trusts the model spec the checkpoint names)")
-        ck = load_checkpoint(args.checkpoint, trusted=trusted_models(args))
+        ck = load_checkpoint(args.checkpoint, trusted=trusted_models(args), missing_masks=args.missing_masks)
         model, masks, meta = ck.model, ck.masks, dict(ck.meta)
         meta.pop("history", None)
         dataset = args.dataset or meta.get("dataset")
@@ -145,6 +187,7 @@ def run(args: argparse.Namespace) -> int:
         if meta.get("dataset") not in (None, dataset):
             raise InputError(f"{args.checkpoint} was pruned for {meta['dataset']!r}, not {dataset!r}")
         meta["dataset"] = dataset
+        _check_model_options(args, meta)
         default_out = Path(args.checkpoint).with_name(Path(args.checkpoint).stem + "-trained.pt")
     else:
         missing = [f"--{n}" for n in ("method", "sparsity") if getattr(args, n) is None]
@@ -160,9 +203,11 @@ def run(args: argparse.Namespace) -> int:
         dataset = meta["dataset"]
         default_out = Path(f"{_file_stem(meta['arch'])}-{meta['method']}-s{args.sparsity:g}-seed{args.seed}-{dataset}"
                            f"{'-' + dst['method'] if dst else ''}.pt")
+    _check_masks(model, masks, args.checkpoint or f"{meta['arch']} pruned with {meta.get('method')}")
     out = Path(args.out) if args.out else default_out
     if out.exists() and not (args.resume or args.overwrite):
         raise InputError(f"{out} exists: pass --resume to continue it, --overwrite to replace it, or another --out")
+    check_output(out, "checkpoint file")
     shape = tuple(meta["input_shape"])
     extra = {"input_shape": shape} if dataset in RESHAPABLE else {}
     if dataset == "synthetic":

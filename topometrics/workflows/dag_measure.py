@@ -78,7 +78,8 @@ def load_dagnet_checkpoint(path: str | os.PathLike):
 
     p = Path(path)
     if not p.is_file():
-        raise InputError(f"checkpoint {path} does not exist" if not p.exists() else f"{path} is not a file")
+        raise InputError(f"checkpoint {path} does not exist; check the path" if not p.exists()
+                         else f"{path} is a folder, not a checkpoint file; give a .pt file inside it")
     ck = load_checkpoint(p)  # an unreadable file raises topocore's CheckpointError
     arch = ck.meta.get("arch")
     if arch != "dagnet":

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from topocore.errors import CheckpointError, DataNotFoundError, InputError
+from topocore.errors import CheckpointError, DataNotFoundError, InputError, brief
 
 __all__ = ["Network", "load_network", "load_state_dict_model", "DEFAULT_INPUT_SHAPE", "DEFAULT_NUM_CLASSES"]
 
@@ -35,7 +35,7 @@ DEFAULT_INPUT_SHAPE = (3, 32, 32)
 #: Classifier outputs assumed for a plain state dict when none are given.
 DEFAULT_NUM_CLASSES = 10
 #: Checkpoint metadata that are bookkeeping, not table columns.
-SKIP_META = frozenset({"training_state", "format", "format_version", "history"})
+SKIP_META = frozenset({"training_state", "format", "format_version", "history", "layer_densities"})
 
 
 @dataclass
@@ -87,6 +87,7 @@ def load_network(
     num_classes: int | None = None,
     model_kwargs: Mapping[str, Any] | None = None,
     trusted: bool | str | Iterable[str] = (),
+    missing_masks: str = "error",
 ) -> Network:
     """Read or wrap one input (see the module docstring) as a :class:`Network`.
 
@@ -107,6 +108,9 @@ def load_network(
     trusted : bool, str or iterable of str
         Model specs a checkpoint may name to be rebuilt (importing and calling that
         code), as in :func:`pruners.load_checkpoint`.
+    missing_masks : {"error", "dense"}
+        A checkpoint or state dict that carries masks but none for some prunable
+        layer: refused naming the layer (default), or those layers taken as dense.
 
     Returns
     -------
@@ -121,7 +125,10 @@ def load_network(
     if isinstance(item, Network):
         return item if shape is None else Network(item.model, item.masks, item.graph, shape, item.meta, item.source)
     if isinstance(item, (str, os.PathLike)):
-        return _load_path(Path(item), str(item), shape, arch, num_classes, model_kwargs, _trusted(arch, trusted))
+        if missing_masks not in ("error", "dense"):
+            raise InputError(f"missing_masks must be 'error' or 'dense', got {missing_masks!r}")
+        return _load_path(Path(item), str(item), shape, arch, num_classes, model_kwargs, _trusted(arch, trusted),
+                          missing_masks)
     if isinstance(item, MultipartiteGraph):
         meta = _clean(item.meta)
         return Network(graph=item, input_shape=shape or _shape(meta.get("input_shape")), meta=meta)
@@ -154,7 +161,7 @@ def _clean(meta: Mapping[str, Any] | None) -> dict:
     return {k: v for k, v in dict(meta or {}).items() if k not in SKIP_META}
 
 
-def _load_path(p: Path, given: str, shape, arch, num_classes, model_kwargs, trusted) -> Network:
+def _load_path(p: Path, given: str, shape, arch, num_classes, model_kwargs, trusted, missing_masks="error") -> Network:
     from pruners import load_checkpoint
 
     if not p.is_file():
@@ -168,7 +175,7 @@ def _load_path(p: Path, given: str, shape, arch, num_classes, model_kwargs, trus
         meta = _clean(graph.meta)
         return Network(graph=graph, input_shape=shape or _shape(meta.get("input_shape")), meta=meta, source=given)
     try:
-        ck = load_checkpoint(p, trusted=trusted)
+        ck = load_checkpoint(p, trusted=trusted, missing_masks=missing_masks)
     except CheckpointError as exc:
         if "not a pruners checkpoint" not in str(exc):
             raise
@@ -180,6 +187,16 @@ def _load_path(p: Path, given: str, shape, arch, num_classes, model_kwargs, trus
         p, arch, shape, num_classes=num_classes, model_kwargs=model_kwargs,
         accepted="neither a pruners checkpoint, a saved graph (.npz) nor a torch state dict",
     )
+    if masks and missing_masks == "error":
+        from topocore.masks import prunable_names
+
+        absent = [n for n in prunable_names(model) if n not in masks and f"{n}_mask" not in masks]
+        if absent:
+            shown = ", ".join(absent[:5]) + (f" and {len(absent) - 5} more" if len(absent) > 5 else "")
+            raise CheckpointError(
+                f"{given} carries masks but none for the prunable layer(s) {shown}; add them, or treat those layers "
+                "as dense explicitly (CLI: --missing-masks dense; Python: missing_masks='dense')"
+            )
     return Network(model, masks, None, shape, meta, given)
 
 
@@ -214,8 +231,13 @@ def load_state_dict_model(
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many exception types on foreign files
-        first = str(exc).splitlines()[0][:200] if str(exc) else "no details"
-        raise CheckpointError(f"{path} is {accepted} ({type(exc).__name__}: {first})") from None
+        import pickle
+
+        if isinstance(exc, pickle.UnpicklingError):
+            from pruners.checkpoint import refused_pickle
+
+            raise refused_pickle(path, exc) from None
+        raise CheckpointError(f"{path} is {accepted} ({type(exc).__name__}: {brief(exc)}); re-create it") from None
     masks = {}
     if isinstance(payload, dict) and isinstance(payload.get("state_dict"), dict):
         masks = dict(payload.get("masks") or {})
@@ -244,7 +266,7 @@ def load_state_dict_model(
         options = "".join(f" {k}={v}" for k, v in kwargs.items())
         raise CheckpointError(
             f"{path} does not fit --arch {arch} with --num-classes {num_classes}{options}: "
-            f"{str(exc).splitlines()[0][:300]}"
+            f"{brief(exc, 300)}"
         ) from None
     meta = {"arch": arch, "num_classes": num_classes, "input_shape": list(input_shape), "model_kwargs": kwargs}
     return model, masks, meta

@@ -19,7 +19,10 @@ Columns of a row, in this order
 3. the measurements of :func:`topometrics.describe` (see :mod:`topometrics.describe`):
    ``num_nodes, num_edges, dense_num_edges``, ``achieved_sparsity`` (describe's
    ``sparsity``: the pruned fraction of the encoded weights, which replaces a
-   checkpoint's own ``achieved_sparsity``), ``layer_sparsity_min/mean/max``, every
+   checkpoint's own ``achieved_sparsity``), ``layer_sparsity_min/mean/max``,
+   ``connected_input_output`` (False for a network cut in two: no input-to-output
+   path, ``log_paths`` = -inf; a :class:`topometrics.paths.DisconnectedNetworkWarning`
+   says so too), every
    metric raw, ``<metric>_norm`` with ``normalized``, the rolled baselines with
    ``rolled``, and for ``motif4`` / ``n2`` ``<metric>_method`` (``exact`` or
    ``estimate``: ``exact="auto"`` estimates them only when the exact count cannot
@@ -94,6 +97,10 @@ def measure_network(
     saved graph; describe's ``sparsity`` is returned as ``achieved_sparsity``, the node
     and edge counts as integers, and for ``motif4`` / ``n2`` how they were obtained:
     ``<metric>_method`` (``exact`` or ``estimate``) and ``<metric>_stderr`` (0 when exact).
+    A model whose every prunable weight is pruned is refused
+    (:func:`topocore.masks.check_not_fully_pruned`, a :class:`~topocore.errors.MaskError`);
+    a network cut in two gets ``connected_input_output`` False and a
+    :class:`~topometrics.paths.DisconnectedNetworkWarning`.
     With ``memory_limit`` (bytes, or ``"available"``) the memory guard
     (:func:`topometrics.workflows.guard.check_memory`) runs first, on closed-form counts.
     ``conventions="published"`` measures on the scale of the authors' published tables
@@ -106,6 +113,10 @@ def measure_network(
     from .guard import check_memory
 
     names = resolve_metrics(metrics)
+    if net.graph is None and net.model is not None:
+        from topocore.masks import check_not_fully_pruned
+
+        check_not_fully_pruned(net.model, net.masks, what=what or net.source or "the network")
     if rolled and net.graph is not None:
         raise InputError(
             f"{net.source or 'a saved graph'}: the rolled baselines need the model, a saved graph holds only its "
@@ -127,14 +138,30 @@ def measure_network(
         check_memory(what or net.source or "the network", nodes, edges, names, memory_limit, n_threads,
                      float(sparsity) if isinstance(sparsity, (int, float)) and not isinstance(sparsity, bool) else None)
     methods: dict = {}
-    options = dict(metrics=names, normalized=normalized, n_threads=n_threads, random_state=random_state, exact=exact,
-                   motif_sample=motif_sample, n2_sample=n2_sample, methods=methods, conventions=conventions)
+    probe = "log_paths" not in names  # the input-output connectivity comes from log_paths (O(N + E))
+    options = dict(metrics=names + ["log_paths"] if probe else names, normalized=normalized, n_threads=n_threads,
+                   random_state=random_state, exact=exact, motif_sample=motif_sample, n2_sample=n2_sample,
+                   methods=methods, conventions=conventions)
     if net.graph is not None:
         values = topometrics.describe_graph(net.graph, **options)
     else:
         values = topometrics.describe(net.model, net.input_shape, net.masks, rolled=rolled, **options)
     row = {RENAMED.get(k, k): float(v) for k, v in values.items()}
     row["num_nodes"], row["num_edges"] = int(row["num_nodes"]), int(row["num_edges"])
+    row["connected_input_output"] = bool(row["log_paths"] > float("-inf"))
+    if probe:
+        row.pop("log_paths")
+        row.pop("log_paths_norm", None)
+    if not row["connected_input_output"]:
+        import warnings
+
+        from ..paths import DisconnectedNetworkWarning
+
+        warnings.warn(DisconnectedNetworkWarning(
+            f"{what or net.source or 'the network'} is cut in two: no path leads from its input to its output "
+            "(connected_input_output is False, log_paths -inf), so its output does not depend on its input; "
+            "its topometrics describe a broken network"
+        ), stacklevel=2)
     for name in names:
         if name in methods:
             row[f"{name}_method"] = methods[name]["method"]
@@ -161,11 +188,13 @@ def measure_item(
     model_kwargs: Mapping[str, Any] | None = None,
     trusted: bool | str | Iterable[str] = (),
     conventions: str = "ours",
+    missing_masks: str = "error",
 ) -> dict[str, Any]:
     """The row of one item (module docstring); the arguments are those of :func:`describe_many`."""
     t0 = time.perf_counter()
     net = load_network(
-        item, input_shape=input_shape, arch=arch, num_classes=num_classes, model_kwargs=model_kwargs, trusted=trusted
+        item, input_shape=input_shape, arch=arch, num_classes=num_classes, model_kwargs=model_kwargs, trusted=trusted,
+        missing_masks=missing_masks,
     )
     values = measure_network(
         net, metrics=metrics, normalized=normalized, rolled=rolled, n_threads=n_threads, random_state=random_state,
@@ -268,6 +297,7 @@ def describe_many(
     model_kwargs: Mapping[str, Any] | None = None,
     trusted: bool | str | Iterable[str] = (),
     conventions: str = "ours",
+    missing_masks: str = "error",
 ):
     """Size, sparsity and topometrics of many networks, one row each, as a pandas DataFrame.
 
@@ -304,6 +334,9 @@ def describe_many(
     trusted : bool, str or iterable of str
         Model specs checkpoints may name (see :func:`pruners.load_checkpoint`); the spec
         given as ``arch`` is trusted too.
+    missing_masks : {"error", "dense"}
+        A checkpoint or state dict that carries masks but none for some prunable layer:
+        an error naming the layer (default), or those layers taken as dense.
 
     Returns
     -------
@@ -329,7 +362,7 @@ def describe_many(
         metrics=metrics, normalized=normalized, rolled=rolled, input_shape=input_shape, n_threads=n_threads,
         random_state=random_state, exact=exact, motif_sample=motif_sample, n2_sample=n2_sample,
         memory_limit=memory_limit, timings=timings, arch=arch, num_classes=num_classes, model_kwargs=model_kwargs,
-        trusted=trusted, conventions=conventions,
+        trusted=trusted, conventions=conventions, missing_masks=missing_masks,
     )
     _check_options(options)
     rows, index = [], []
@@ -382,6 +415,7 @@ def _measurement_order(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     from ..registry import METRICS
 
     sizes = [RENAMED.get(f, f) for f in SIZE_FIELDS]
+    sizes.append("connected_input_output")
     known = set(sizes) | set(ROLLED_BASELINES) | set(METRICS)
     known |= {f"{m}_norm" for m in METRICS} | {f"rolled_{m}" for m in METRICS}
     known |= {f"{m}_{k}" for m in ESTIMABLE for k in ("method", "stderr")}

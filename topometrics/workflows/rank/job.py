@@ -14,12 +14,15 @@ from analysis.names import UNROLLED_FEATURES
 from analysis.ranking import RBO_P, ImportanceModel, baseline_ranking, estimate_importance, mean_rbo, mixture_coefficients
 from topocore.errors import InputError
 from topocore.io import atomic_write_text
-from topocore.names import PAPER_ARCHS, PAPER_DATASETS, PAPER_METHODS, canonical_dataset, canonical_method
+from analysis.regression import min_group_rows
+from topocore.names import (
+    DENSE, PAPER_ARCHS, PAPER_DATASETS, PAPER_METHODS, canonical_dataset, canonical_method, num_classes_of,
+)
 from topocore.parallel import available_cores, resolve_n_jobs
 
 from .config import BASELINES, DIGITS_LABEL, KEY, NUM_CLASSES
 from .networks import networks_from_checkpoints, normalized_features, run_tasks, scoring_data
-from .published import check_published, no_published_accuracies, published_ranking, with_published_accuracy
+from .published import check_published, no_published_accuracies, pooled_methods, published_ranking, with_published_accuracy
 from .result import RankResult
 
 __all__ = ["RankJob"]
@@ -72,6 +75,15 @@ class RankJob:
     trusted : bool, str or sequence of str
         Model specs that ranked checkpoints may name (see :func:`pruners.load_checkpoint`);
         ``arch`` is trusted when it is a spec.
+    reference_methods : sequence of str or None
+        Methods of the reference networks.  Default: ``methods``, pooled with the
+        fewest of the paper's other methods (cheapest first: uniform, er, erk, ...)
+        that give every sparsity at least 7 reference networks with a published
+        accuracy -- the smallest group that the 5-fold CV with an inner 5-fold CV
+        takes (:func:`analysis.regression.min_group_rows`).  So a small job (e.g. 3
+        methods x 2 reference data sets = 6 networks) works; the added methods are
+        reference networks only (never ranked) and the report says so.  Their
+        adjusted R^2 is NaN (n <= p + 1), the importances are still defined.
     progress : bool
         Show progress bars.
     """
@@ -90,6 +102,7 @@ class RankJob:
     n_threads: int | None = None
     trusted: bool | str | Sequence[str] = ()
     progress: bool = True
+    reference_methods: Sequence[str] | None = None
 
     def __post_init__(self) -> None:
         from pruners.models import canonical_model, is_spec
@@ -118,15 +131,24 @@ class RankJob:
         self.references = tuple(canonical_dataset(d) for d in self.references)
         if self.dataset in self.references:
             raise InputError(f"the target data set {self.dataset!r} cannot also be a reference data set")
-        for d in (self.dataset, *self.references):
+        for d in self.references:
             if d not in NUM_CLASSES:
-                raise InputError(f"the paper has no networks for data set {d!r}; choose from {sorted(NUM_CLASSES)}")
+                raise InputError(f"the paper has no networks for reference data set {d!r}; choose from {sorted(NUM_CLASSES)}")
+        num_classes_of(self.dataset)  # a known data set (the target networks get its class count)
         self.input_shape = tuple(int(s) for s in self.input_shape)
+        if len(self.input_shape) != 3 or min(self.input_shape) < 1:
+            raise InputError(f"input_shape must be (C, H, W) with positive entries, got {self.input_shape}; "
+                             "pass three numbers such as 3,32,32 (--input-shape)")
         if not isinstance(self.random_state, (int, np.integer)) or isinstance(self.random_state, bool):
             raise InputError(f"random_state must be an int (the seed of every network), got {self.random_state!r}")
         self.random_state = int(self.random_state)
         if self.n_repeats < 1:
             raise InputError("n_repeats must be at least 1")
+        if self.reference_methods is None:
+            self.reference_methods = pooled_methods(
+                self.reference_arch, self.references, self.methods, self.sparsities, min_group_rows()
+            )
+        self.reference_methods = tuple(canonical_method(m) for m in self.reference_methods)
         self.n_jobs = resolve_n_jobs(self.n_jobs, default=min(4, available_cores()))
         if self.n_threads is None:
             self.n_threads = max(1, available_cores() // self.n_jobs)
@@ -146,7 +168,7 @@ class RankJob:
         for ds in datasets:
             arch = self.arch if ds == self.dataset else self.reference_arch
             for s in self.sparsities:
-                for m in self.methods:
+                for m in self.methods if ds == self.dataset else self.reference_methods:
                     out.append(
                         {
                             "arch": arch,
@@ -155,7 +177,7 @@ class RankJob:
                             "sparsity": s,
                             "seed": self.random_state,
                             "scoring": self.scoring,
-                            "num_classes": NUM_CLASSES[ds],
+                            "num_classes": num_classes_of(ds),
                             "input_shape": list(self.input_shape),
                             "scoring_dataset": self.dataset,
                             "data_root": None if self.data_root is None else str(self.data_root),
@@ -183,7 +205,7 @@ class RankJob:
     # ---------------------------------------------------------------- importance
     def check_published(self) -> None:
         """Fail before any work when the paper published no accuracy to learn the importances from."""
-        check_published(self.reference_arch, self.references, self.methods, self.sparsities)
+        check_published(self.reference_arch, self.references, self.reference_methods, self.sparsities)
 
     def reference_table(self, networks: pd.DataFrame) -> pd.DataFrame:
         """Reference networks with published accuracies and normalised features (the training table)."""
@@ -272,6 +294,8 @@ class RankJob:
                     )
         pub = with_published_accuracy(networks)[list(KEY) + ["accuracy", "dense_accuracy"]]
         pub = pub.rename(columns={"accuracy": "published_accuracy", "dense_accuracy": "published_dense_accuracy"})
+        # a re-run reads networks.csv back with these columns: replace them, never suffix them
+        networks = networks.drop(columns=[c for c in pub.columns if c not in KEY and c in networks.columns])
         nets = networks.merge(pub, on=list(KEY), how="left")
         return RankResult(pd.DataFrame(rankings), pd.DataFrame(rbos), pd.DataFrame(coefs), nets, importance, self.notes())
 
@@ -281,7 +305,7 @@ class RankJob:
         refs = " and ".join(self.references)
         notes = [
             f"Ranking {len(self.methods)} pruning methods for {self.arch} on {self.dataset} "
-            f"({NUM_CLASSES[self.dataset]} classes, input {shape}), seed {self.random_state}.",
+            f"({num_classes_of(self.dataset)} classes, input {shape}), seed {self.random_state}.",
             (
                 "Data-dependent methods scored on the built-in digits batch (scikit-learn's 8x8 digits "
                 f"upsampled to {shape}), not on {self.dataset}: pass --data-root to use the real data."
@@ -291,6 +315,15 @@ class RankJob:
             f"Importance vectors estimated from the {refs} networks with the paper's "
             f"published accuracies ({self.n_repeats} x 5-fold CV, 8 regressors); nothing about {self.dataset}'s accuracies is used.",
         ]
+        pooled = [m for m in self.reference_methods if m not in self.methods]
+        if pooled:
+            need = min_group_rows()
+            notes.append(
+                f"Reference networks pooled: {len(self.methods)} methods x {len(self.references)} reference data sets "
+                f"give fewer than {need} networks per sparsity, the smallest group the importance CV takes (5-fold with "
+                f"an inner 5-fold CV), so the reference networks also use {', '.join(pooled)} (not ranked); the "
+                "adjusted R^2 of such small groups is NaN, the importances are still estimated."
+            )
         notes += list(getattr(self, "_fit_notes", []))
         if self.reference_arch != self.arch:
             notes.append(
@@ -319,6 +352,8 @@ class RankJob:
             target = networks_from_checkpoints(
                 checkpoints, progress=self.progress, trusted=self.trusted, n_threads=self.n_threads
             )
+            target = target[target["method"].astype(str) != DENSE].reset_index(drop=True)  # unpruned baselines
+            target["dataset"] = target["dataset"].where(target["dataset"].notna(), self.dataset)
             self._check_target(target)
             refs = self.networks(out / "networks.csv", include_target=False)
             nets = pd.concat([target, refs], ignore_index=True)
@@ -335,11 +370,18 @@ class RankJob:
 
     @classmethod
     def from_checkpoints(
-        cls, checkpoints: Sequence[str | os.PathLike], *, trusted: bool | str | Iterable[str] = (), **kwargs
+        cls, checkpoints: Sequence[str | os.PathLike], *, trusted: bool | str | Iterable[str] = (),
+        dataset: str | None = None, **kwargs
     ) -> "RankJob":
         """A job whose architecture, data set, input shape, methods and sparsities are those of ``checkpoints``.
 
-        All checkpoints must share one architecture, data set and input shape.
+        All checkpoints must share one architecture, data set and input shape.  Checkpoints
+        that record no data set (``topometrics prune`` without ``--dataset``) need
+        ``dataset`` (CLI ``--dataset``), the data set they are for; given, it must agree
+        with those that record one.  Unpruned baselines (method ``dense``, e.g. from a
+        ``grid``) are left out.  A target data set outside the paper's (e.g. ``digits``)
+        is ranked with the importance vectors of the paper's data sets; its true ranking
+        is the checkpoints' measured accuracies when they all have one.
         ``trusted``: model specs the checkpoints may name (see :func:`pruners.load_checkpoint`).
         """
         from pruners import load_checkpoint
@@ -349,6 +391,16 @@ class RankJob:
             raise InputError("no checkpoints given")
         trusted = trusted if isinstance(trusted, bool) else tuple([trusted] if isinstance(trusted, str) else trusted)
         metas = [load_checkpoint(p, trusted=trusted).meta for p in checkpoints]
+        metas = [m for m in metas if str(m.get("method")) != DENSE]
+        if not metas:
+            raise InputError("every checkpoint is an unpruned baseline (method 'dense'); give pruned checkpoints")
+        if dataset is not None:
+            dataset = canonical_dataset(dataset)
+            recorded = sorted({canonical_dataset(m["dataset"]) for m in metas if m.get("dataset") is not None})
+            if recorded and recorded != [dataset]:
+                raise InputError(f"the checkpoints are for {recorded}, not --dataset {dataset}; drop --dataset or "
+                                 "give checkpoints of that data set")
+            metas = [dict(m, dataset=m.get("dataset") or dataset) for m in metas]
         archs = {canonical_model(m["arch"]) for m in metas}
         datasets = {m.get("dataset") for m in metas}
         shapes = {tuple(m["input_shape"]) for m in metas}
@@ -356,11 +408,13 @@ class RankJob:
             raise InputError(
                 f"checkpoints mix architectures {sorted(archs)} or input shapes {sorted(shapes)}: rank one model at a time"
             )
-        if len(datasets) != 1 or None in datasets:
+        if None in datasets:
             raise InputError(
-                f"checkpoints must share one data set in their metadata (found {sorted(map(str, datasets))}); "
-                "prune them with --dataset"
+                "some checkpoints record no data set (pruned without --dataset): pass --dataset NAME (dataset= in "
+                "Python), the data set they are for, e.g. --dataset cifar10"
             )
+        if len(datasets) != 1:
+            raise InputError(f"checkpoints mix data sets {sorted(map(str, datasets))}: rank one data set at a time")
         kwargs.setdefault("methods", tuple(dict.fromkeys(str(m["method"]) for m in metas)))
         kwargs.setdefault("sparsities", tuple(sorted({round(float(m["sparsity"]), 6) for m in metas})))
         return cls(arch=archs.pop(), dataset=datasets.pop(), input_shape=shapes.pop(), trusted=trusted, **kwargs)

@@ -138,7 +138,7 @@ def read_done(path: str | os.PathLike | None) -> pd.DataFrame:
     """Finished networks of an earlier run (an empty table when ``path`` is None or absent)."""
     if path is None or not Path(path).exists():
         return pd.DataFrame()
-    done = pd.read_csv(path)
+    done = pd.read_csv(path, float_precision="round_trip")  # re-read exactly as written
     missing = [c for c in KEY if c not in done.columns]
     if missing:
         raise InputError(f"{path} is not a networks table of this job (lacks {missing}); choose another --out")

@@ -11,7 +11,36 @@ from analysis.published import attach_dense_accuracy, load_pai_accuracy
 from topocore.errors import InputError
 from topocore.names import PAPER_ARCHS, PAPER_METHODS, PAPER_SPARSITIES
 
-__all__ = ["published_ranking", "with_published_accuracy", "check_published"]
+__all__ = ["published_ranking", "with_published_accuracy", "check_published", "published_counts", "pooled_methods"]
+
+#: Extra reference methods tried, cheapest first (layer-wise random ones need no scoring), when pooling.
+POOL_ORDER = ("uniform", "er", "erk", "synflow", "snip", "grasp", "prospr")
+
+
+def published_counts(arch: str, references: Sequence[str], methods: Sequence[str], sparsities: Sequence[float]) -> dict:
+    """``{sparsity: number of reference networks with a published accuracy}`` for these methods."""
+    pai = load_pai_accuracy().dropna(subset=["accuracy"])
+    pai = pai[(pai["arch"] == arch) & pai["dataset"].isin(references) & pai["method"].isin(methods)]
+    return {s: int(np.isclose(pai["sparsity"], s).sum()) for s in sparsities}
+
+
+def pooled_methods(arch: str, references: Sequence[str], methods: Sequence[str], sparsities: Sequence[float],
+                   need: int) -> tuple[str, ...]:
+    """Methods of the reference networks: ``methods`` plus the fewest paper methods that give every sparsity
+    at least ``need`` reference networks with a published accuracy (the smallest group the importance CV takes).
+
+    Returns ``methods`` unchanged when they suffice, or when even all the paper's methods do not (then
+    :func:`check_published` says what is missing).
+    """
+    chosen = list(dict.fromkeys(methods))
+    for extra in POOL_ORDER:
+        if min(published_counts(arch, references, chosen, sparsities).values(), default=need) >= need:
+            break
+        if extra not in chosen:
+            chosen.append(extra)
+    if min(published_counts(arch, references, chosen, sparsities).values(), default=need) < need:
+        return tuple(methods)
+    return tuple(chosen)
 
 
 def published_ranking(arch: str, dataset: str, sparsity: float, methods: Sequence[str]) -> list[str] | None:

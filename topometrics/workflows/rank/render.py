@@ -37,8 +37,9 @@ def to_text(result: "RankResult") -> str:
         lines.append("")
         lines.append("Agreement with the true ranking (mean RBO over the sparsities above, p in {0.25, 0.5, 0.75}):")
         for r in summ.itertuples(index=False):
-            std = 0.0 if not np.isfinite(r.std_rbo) else r.std_rbo
-            lines.append(f"  {STRATEGY_LABELS.get(r.strategy, r.strategy):<20s} {r.mean_rbo:.3f} +- {std:.3f}")
+            # a spread needs two sparsities: one gives its value and n = 1, not "+- 0.000"
+            spread = f"+- {r.std_rbo:.3f}" if r.triplets > 1 and np.isfinite(r.std_rbo) else f"(n = {int(r.triplets)})"
+            lines.append(f"  {STRATEGY_LABELS.get(r.strategy, r.strategy):<20s} {r.mean_rbo:.3f} {spread}")
     return "\n".join(lines)
 
 
