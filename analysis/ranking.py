@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from .importance import importance_table, importance_vectors
-from .names import BASELINE_COLUMNS, FEATURE_LABELS, PAI_METHODS, PAPER_METHODS, RANDOM_METHODS
+from .names import ANY_BASELINE_COLUMNS, FEATURE_LABELS, PAI_METHODS, PAPER_METHODS, RANDOM_METHODS
 from .regression import run_scenarios
 
 __all__ = [
@@ -444,7 +444,7 @@ def evaluate_rankings(
     baselines: pd.DataFrame | None = None,
     truth: pd.DataFrame | None = None,
     subsets: Mapping[str, Sequence[str]] = SUBSETS,
-    baseline_columns: Sequence[str] = BASELINE_COLUMNS,
+    baseline_columns: Sequence[str] = ANY_BASELINE_COLUMNS,
     scaling: str = "reference",
     loto: bool = True,
     n_repeats: int = 100,
