@@ -33,18 +33,25 @@ model get it in closed form (:func:`topometrics.dense_num_edges`); a saved graph
 carries it only in ``meta["dense_num_edges"]`` (``topometrics encode`` writes it),
 else the column is NaN for that row.
 
-Resumable: rows already in the output file for the same input (same resolved path)
-and holding every requested metric column are skipped.  After each input the whole
-table is written to a temporary file that replaces the output, so an interrupted run
-never leaves a partial row.  An input that fails with an error the user can fix is
-reported and left out (exit status 1 at the end); ``--stop-on-error`` stops there
-(exit status 2), as the memory guard does.
+Batch execution (:mod:`topometrics.workflows.batch`): one task per input, run in this
+process, in ``-j N`` local worker processes, or on dask (``--scheduler local`` /
+``--scheduler tcp://host:8786`` / ``--cluster slurm``).  Resumable: rows already in the
+output file for the same input (same resolved path), without an error and holding every
+requested metric column are skipped; each finished row is written as it arrives (the
+whole table rewritten atomically, in the order of the inputs), so an interrupted run
+never leaves a partial row, and re-read bit for bit (``float_precision="round_trip"``).
+The output is locked (``<out>.lock``): a second run on the same output stops at once
+(exit status 2).  An input that fails is recorded as a row with its message in
+``error`` (NaN/inf weights are refused before any kernel runs), the others are
+measured, and the exit status is 1; a re-run tries it again.  ``--stop-on-error``
+stops there (exit status 2 for errors the user can fix), as the memory guard does.
 """
 
 from __future__ import annotations
 
 import argparse
 
+from ._batch import EXECUTOR_EPILOG, add_executor_arguments
 from ._common import add_model_option, model_name, parse_bytes, parse_shape, trusted_models
 
 
@@ -57,6 +64,8 @@ def register(subparsers) -> argparse.ArgumentParser:
             "(the paper's 16 plus log_paths, effective_sparsity, effective_nodes): one CSV row per "
             "input, raw and normalised values, resumable."
         ),
+        epilog=EXECUTOR_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "checkpoints", nargs="+", metavar="INPUT",
@@ -102,48 +111,33 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="random_state of the spectral start vector and motif sample")
     parser.add_argument("--stop-on-error", action="store_true", help="stop at the first failing input")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_executor_arguments(parser)
     parser.set_defaults(func=run)
     return parser
 
 
-# ------------------------------------------------------------------------------- the table
-def _key(path) -> str:
+# --------------------------------------------------------------------------------------- run
+def _key(row) -> tuple:
+    """Rows are identified by the resolved path of their input."""
     import os
 
-    return os.path.realpath(os.fspath(path))
+    return (os.path.realpath(os.fspath(row["checkpoint"])),)
 
 
-def _read_table(out):
-    import pandas as pd
-
-    from topocore.errors import InputError
-
-    if not out.exists() or out.stat().st_size == 0:
-        return pd.DataFrame()
-    try:
-        table = pd.read_csv(out)
-    except Exception as exc:  # pandas raises several parser errors
-        raise InputError(f"{out} exists but is not a readable CSV ({exc}); move it away or pick another -o") from None
-    if len(table) and "checkpoint" not in table.columns:
-        raise InputError(f"{out} has no 'checkpoint' column: it was not written by `topometrics metrics`")
-    return table
-
-
-# --------------------------------------------------------------------------------------- run
 def run(args: argparse.Namespace) -> int:
     import sys
     import warnings
     from pathlib import Path
 
-    import pandas as pd
-    from tqdm.auto import tqdm
-
     from topocore.errors import InputError, ResourceLimitError
-    from topocore.io import atomic_write_csv
+    from topocore.io import check_writable
     from topometrics.computation import EstimatedMetricWarning
     from topometrics.paths import MissingDenseCountWarning
     from topometrics.registry import METRICS, resolve_metrics
-    from topometrics.workflows.measure import iter_describe, order_columns
+    from topometrics.workflows.batch import run_batch
+    from topometrics.workflows.measure import measure_task, order_columns
+
+    from ._batch import executor_factory, report_failures
 
     names = resolve_metrics(args.metrics) if args.metrics else list(METRICS)
     for flag, value in (("--motif-sample", args.motif_sample), ("--n2-sample", args.n2_sample)):
@@ -152,47 +146,35 @@ def run(args: argparse.Namespace) -> int:
     sample = args.motif_sample if args.motif_sample <= 1 else int(args.motif_sample)
     n2_sample = args.n2_sample if args.n2_sample <= 1 else int(args.n2_sample)
     out = Path(args.out)
-    table = _read_table(out)
-    rows = table.to_dict("records") if len(table) else []
-    done = {_key(r["checkpoint"]): i for i, r in enumerate(rows)}
+    check_writable(out, what="output table")
+    options = dict(
+        metrics=names, normalized=args.normalized, input_shape=args.input_shape, n_threads=args.n_threads,
+        random_state=args.seed, exact=False if args.inexact else (True if args.exact else "auto"), motif_sample=sample,
+        n2_sample=n2_sample, memory_limit=args.memory_limit or "available", timings=True, arch=model_name(args),
+        num_classes=args.num_classes, model_kwargs={"shortcut": args.shortcut} if args.shortcut else None,
+        trusted=trusted_models(args),
+    )
+    specs = [{"checkpoint": str(path), "item": str(path), "options": options} for path in args.checkpoints]
     wanted = names + ([f"{m}_norm" for m in names] if args.normalized else [])
-    have_all = all(m in table.columns for m in wanted) if len(table) else False
-    todo = [path for path in args.checkpoints if not (_key(path) in done and have_all)]
-    skipped = len(args.checkpoints) - len(todo)
-    if skipped and not args.quiet:
-        print(f"skipping {skipped} input(s) already in {out}", file=sys.stderr)
 
-    failures = 0
+    def is_done(row) -> bool:
+        return not str(row.get("error") or "").strip() and all(m in row for m in wanted)
+
+    def arrange(table):
+        return table[order_columns([{c: None for c in table.columns}])]
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MissingDenseCountWarning)  # NaN effective_sparsity of a bare graph is documented
         warnings.simplefilter("ignore", EstimatedMetricWarning)  # reported in the *_method columns
-        results = iter_describe(
-            todo, n_jobs=args.n_jobs, progress=not args.quiet, desc="metrics", metrics=names, normalized=args.normalized,
-            input_shape=args.input_shape, n_threads=args.n_threads, random_state=args.seed,
-            exact=False if args.inexact else (True if args.exact else "auto"), motif_sample=sample,
-            n2_sample=n2_sample, memory_limit=args.memory_limit or "available", timings=True, arch=model_name(args),
-            num_classes=args.num_classes, model_kwargs={"shortcut": args.shortcut} if args.shortcut else None,
-            trusted=trusted_models(args),
+        result = run_batch(
+            measure_task, specs, out, key=_key, executor=executor_factory(args, n_jobs=args.n_jobs, n_threads=args.n_threads),
+            is_done=is_done, failed_row=lambda spec, message: {"checkpoint": spec["checkpoint"], "error": message},
+            arrange=arrange, abort_on=(ResourceLimitError,), stop_on_error=args.stop_on_error,
+            progress=not args.quiet, desc="metrics", what="output table", label=lambda spec: spec["checkpoint"],
         )
-        for result in results:
-            path = todo[result.index]
-            if isinstance(result.error, ResourceLimitError):  # the memory guard stops the whole command
-                raise result.error
-            if result.error is not None:
-                failures += 1
-                tqdm.write(f"topometrics metrics: {path}: {result.error}", file=sys.stderr)
-                if args.stop_on_error:
-                    raise result.error
-                continue
-            key = _key(path)
-            if key in done:
-                merged = dict(rows[done[key]])
-                merged.update(result.row)
-                rows[done[key]] = merged
-            else:
-                done[key] = len(rows)
-                rows.append(result.row)
-            atomic_write_csv(out, pd.DataFrame(rows)[order_columns(rows)])
+    report_failures(result, "metrics")
     if not args.quiet:
-        print(f"{len(todo) - failures} input(s) measured, {failures} failed; table: {out}", file=sys.stderr)
-    return 1 if failures else 0
+        if result.skipped:
+            print(f"skipped {result.skipped} input(s) already in {out}", file=sys.stderr)
+        print(f"{result.ran - result.failed} input(s) measured, {result.failed} failed; table: {out}", file=sys.stderr)
+    return 1 if result.failed else 0
