@@ -165,7 +165,7 @@ class DaskExecutor:
                                      resources=dict(resources) if resources else None)
             futures[fut] = index
         try:
-            for fut in as_completed(list(futures)):
+            for fut in as_completed(list(futures), loop=self.client.loop):
                 index = futures[fut]
                 if fut.status == "finished":
                     yield fut.result()
