@@ -162,6 +162,7 @@ def check_finite(net: Network, what: str) -> None:
             continue
         bad = int((~torch.isfinite(tensor.detach())).sum())
         if bad:
+            name = name.removesuffix("_orig")  # a torch.nn.utils.prune re-parametrisation: the weight's own name
             raise InputError(
                 f"{what}: {name} holds {bad} NaN/inf values (of {tensor.numel()}); the network cannot be measured: "
                 "use a checkpoint saved before training diverged, or fix the weights"

@@ -193,7 +193,9 @@ def run_batch(
                                       outcome.get("user_error", False), exc)
                     result.failures.append(failure)
                     table.put(dict(failed_row(spec, outcome["error"])), merge=False)
-                    tqdm.write(f"{desc}: failed: {label(spec)}: {outcome['error']}", file=sys.stderr)
+                    name = label(spec)
+                    text = outcome["error"] if name in outcome["error"] else f"{name}: {outcome['error']}"
+                    tqdm.write(f"{desc}: failed: {text}", file=sys.stderr)
                 table.write()
                 result.ran += 1
                 bar.set_postfix(failed=result.failed, running=min(remaining, ex.workers))
