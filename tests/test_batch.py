@@ -250,3 +250,20 @@ def test_executor_options():
     with pytest.raises(InputError, match="slurm"):
         make_executor("dask", cluster="pbs")
     assert isinstance(make_executor(), LocalExecutor)
+
+
+def test_slurm_options_reach_the_job_script():
+    """No SLURM here: the cluster is built without submitting a job; its batch script carries the options."""
+    from topometrics.workflows.batch import slurm_cluster
+
+    cluster = slurm_cluster(
+        "cores=2 memory=6GB walltime=01:30:00 queue=gpu job_extra_directives='[\"--gres=gpu:1\"]' "
+        "worker_extra_args='[\"--resources\", \"GPU=1\"]'", jobs=0)
+    try:
+        script = cluster.job_script()
+    finally:
+        cluster.close()
+    assert "#SBATCH -p gpu" in script and "#SBATCH -t 01:30:00" in script and "#SBATCH --gres=gpu:1" in script
+    assert "--resources GPU=1" in script and "--nthreads 2" in script
+    with pytest.raises(InputError, match="cluster-options"):
+        slurm_cluster("no_such_option=1", jobs=0)

@@ -14,7 +14,12 @@ these functions.
 * :func:`export_graph` (:mod:`~topometrics.workflows.export`) -- a graph as
   ``.npz``, Parquet edge list or GraphML;
 * :class:`RankJob`, :class:`RankResult` (:mod:`~topometrics.workflows.rank`) -- the
-  main job: rank pruning methods before training (``topometrics rank``).
+  main job: rank pruning methods before training (``topometrics rank``);
+* :func:`run_grid` (:mod:`~topometrics.workflows.grid`) -- prune (and train, and
+  measure) every combination (``topometrics grid``);
+* :func:`run_batch`, :func:`make_executor` (:mod:`~topometrics.workflows.batch`) -- the
+  batch layer every long job runs on: resumable tables, local processes or a Dask
+  cluster (``--scheduler``, ``--cluster slurm``).
 
 Names are loaded lazily, so importing this package costs nothing.
 """
@@ -42,6 +47,9 @@ _LAZY: dict[str, str] = {
     "normalized_features": "rank",
     "published_ranking": "rank",
     "ranking_figure": "rank",
+    "run_grid": "grid",
+    "run_batch": "batch",
+    "make_executor": "batch",
 }
 
 __all__ = list(_LAZY)

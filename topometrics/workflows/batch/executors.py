@@ -224,7 +224,11 @@ def parse_cluster_options(text: str | Mapping[str, Any] | None) -> dict[str, Any
 
 
 def slurm_cluster(options: Mapping[str, Any] | str | None = None, *, jobs: int = 1):
-    """A :class:`dask_jobqueue.SLURMCluster` (``options``: its keyword arguments) scaled to ``jobs`` jobs."""
+    """A :class:`dask_jobqueue.SLURMCluster` (``options``: its keyword arguments) scaled to ``jobs`` jobs.
+
+    Defaults: one core, one worker process and 8 GB per job.  ``jobs=0`` submits
+    nothing (``cluster.job_script()`` shows the batch script each job would run).
+    """
     try:
         from dask_jobqueue import SLURMCluster
     except ImportError:
@@ -235,9 +239,11 @@ def slurm_cluster(options: Mapping[str, Any] | str | None = None, *, jobs: int =
     kwargs.setdefault("memory", "8GB")
     try:
         cluster = SLURMCluster(**kwargs)
-    except TypeError as exc:
-        raise InputError(f"--cluster-options: {exc}; see dask_jobqueue.SLURMCluster for the options") from None
-    cluster.scale(jobs=jobs)
+    except (TypeError, ValueError) as exc:  # dask-jobqueue reports an unknown option as a ValueError
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"--cluster-options: {first}; see dask_jobqueue.SLURMCluster for the options") from None
+    if jobs:
+        cluster.scale(jobs=jobs)
     return cluster
 
 
