@@ -5,14 +5,14 @@ Inputs (positional, any mix): checkpoints written by :func:`pruners.save_checkpo
 :meth:`encoders.MultipartiteGraph.save`, and plain ``torch.save``-d state dicts of the
 model given by ``--arch`` / ``--model`` (see :mod:`topometrics.workflows.inputs`).
 
-Rows come from :func:`topometrics.workflows.measure.iter_describe` (the toolkit's one
+Rows come from :func:`topometrics.workflows.measure.measure_item` (the toolkit's one
 measuring path, also behind ``topometrics.describe_many``): ``checkpoint`` (the path as
 given), the input's metadata (``arch, dataset, method, sparsity, seed, accuracy,
 dense_accuracy, num_classes, input_shape, ...``), ``num_nodes``, ``num_edges``,
 ``dense_num_edges``, ``achieved_sparsity``, the layer sparsity summary, one column per
 metric (raw values, see :func:`topometrics.compute`), ``<metric>_norm``
 (:func:`topometrics.normalize`; ``--no-normalized`` leaves them out), then
-``metrics_seconds``.
+``error`` (empty, or the message of a failed input), ``metrics_seconds``.
 
 ``motif4_method`` / ``motif4_stderr`` and ``n2_method`` / ``n2_stderr`` say how those
 were obtained (``exact`` and 0, or ``estimate`` and the standard error of the sampled
@@ -130,7 +130,6 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from topocore.errors import InputError, ResourceLimitError
-    from topocore.io import check_writable
     from topometrics.computation import EstimatedMetricWarning
     from topometrics.paths import MissingDenseCountWarning
     from topometrics.registry import METRICS, resolve_metrics
@@ -146,7 +145,6 @@ def run(args: argparse.Namespace) -> int:
     sample = args.motif_sample if args.motif_sample <= 1 else int(args.motif_sample)
     n2_sample = args.n2_sample if args.n2_sample <= 1 else int(args.n2_sample)
     out = Path(args.out)
-    check_writable(out, what="output table")
     options = dict(
         metrics=names, normalized=args.normalized, input_shape=args.input_shape, n_threads=args.n_threads,
         random_state=args.seed, exact=False if args.inexact else (True if args.exact else "auto"), motif_sample=sample,

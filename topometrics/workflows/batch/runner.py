@@ -134,8 +134,6 @@ def run_batch(
     An interrupted driver (Ctrl-C, SIGKILL) leaves the last complete table: re-running
     keeps the finished rows and runs the rest.
     """
-    from tqdm.auto import tqdm
-
     key_columns = list(key) if not callable(key) else []
     key_fn = key if callable(key) else (lambda row: tuple(row[k] for k in key_columns))
     is_done = is_done or (lambda row: not str(row.get(ERROR_COLUMN, "") or "").strip() or _is_nan(row.get(ERROR_COLUMN)))
@@ -150,71 +148,109 @@ def run_batch(
     else:
         lock_args, lock_kwargs = (lock,), {}
 
-    with output_lock(*lock_args, **lock_kwargs):
-        remove_stale_temporaries(out)
-        table = ResultTable(out, key_fn, arrange, what=what).load()
-        keys = [table.key(spec) for spec in specs]
-        table.set_order(dict.fromkeys(keys))
-        todo: list[tuple[int, Mapping[str, Any]]] = []
-        seen: set = set()
-        for i, (k, spec) in enumerate(zip(keys, specs)):
-            if k in seen:
-                continue
-            seen.add(k)
-            old = table.get(k)
-            if old is None or not is_done(old):
-                todo.append((i, spec))
-        result = BatchResult(table=pd.DataFrame(), skipped=len(seen) - len(todo))
-        if not todo:
-            result.table = table.frame(keys)
-            return result
-        owned = executor is None or isinstance(executor, str) or (callable(executor) and not hasattr(executor, "map"))
-        if executor is None or isinstance(executor, str):
-            ex = make_executor(executor or "local")
-        elif owned:
-            ex = executor()  # a factory: the cluster starts only now, under the lock, when there is work
-        else:
-            ex = executor
-        bar = tqdm(total=len(todo), desc=desc, unit="task", disable=not progress)
-        remaining = len(todo)
+    created = _missing_folders(Path(lock_args[0]) if lock_kwargs else out.parent)
+    existed = out.exists()
+    lock_path = None
+    try:
+        with output_lock(*lock_args, **lock_kwargs) as lock_path:
+            return _run_locked(task, specs, out, key_columns, key_fn, executor, is_done, failed_row, arrange, resources,
+                               abort_on, stop_on_error, progress, desc, what, label)
+    finally:
+        if not existed and not out.exists():  # nothing written (e.g. refused at once): leave no trace
+            _remove_trace(lock_path, created)
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and its missing ancestors, deepest first (those the lock will create)."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _remove_trace(lock_path: Path | None, created: list[Path]) -> None:
+    """Remove the lock file and the folders this run created, when it wrote nothing."""
+    if lock_path is not None:
         try:
-            for index, outcome in ex.map(task, todo, resources=resources):
-                spec = specs[index]
-                remaining -= 1
-                if "row" in outcome:
-                    row = {**{k: spec[k] for k in key_columns if k in spec}, **outcome["row"]}
-                    row.setdefault(ERROR_COLUMN, "")
-                    table.put(row, merge=True)
-                else:
-                    exc = outcome.get("exception")
-                    if abort_on and isinstance(exc, abort_on):
-                        raise exc
-                    failure = Failure(spec, outcome["error"], outcome.get("traceback", ""),
-                                      outcome.get("user_error", False), exc)
-                    result.failures.append(failure)
-                    table.put(dict(failed_row(spec, outcome["error"])), merge=False)
+            lock_path.unlink()
+        except FileNotFoundError:  # filelock removed it already
+            pass
+    for folder in created:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (someone else wrote there) or gone: keep it
+            break
+
+
+def _run_locked(task, specs, out, key_columns, key_fn, executor, is_done, failed_row, arrange, resources, abort_on,
+                stop_on_error, progress, desc, what, label) -> BatchResult:
+    from tqdm.auto import tqdm
+
+    remove_stale_temporaries(out)
+    table = ResultTable(out, key_fn, arrange, what=what).load()
+    keys = [table.key(spec) for spec in specs]
+    table.set_order(dict.fromkeys(keys))
+    todo: list[tuple[int, Mapping[str, Any]]] = []
+    seen: set = set()
+    for i, (k, spec) in enumerate(zip(keys, specs)):
+        if k in seen:
+            continue
+        seen.add(k)
+        old = table.get(k)
+        if old is None or not is_done(old):
+            todo.append((i, spec))
+    result = BatchResult(table=pd.DataFrame(), skipped=len(seen) - len(todo))
+    if not todo:
+        result.table = table.frame(keys)
+        return result
+    owned = executor is None or isinstance(executor, str) or (callable(executor) and not hasattr(executor, "map"))
+    if executor is None or isinstance(executor, str):
+        ex = make_executor(executor or "local")
+    elif owned:
+        ex = executor()  # a factory: the cluster starts only now, under the lock, when there is work
+    else:
+        ex = executor
+    bar = tqdm(total=len(todo), desc=desc, unit="task", disable=not progress)
+    remaining = len(todo)
+    try:
+        for index, outcome in ex.map(task, todo, resources=resources):
+            spec = specs[index]
+            remaining -= 1
+            if "row" in outcome:
+                row = {**{k: spec[k] for k in key_columns if k in spec}, **outcome["row"]}
+                row.setdefault(ERROR_COLUMN, "")
+                table.put(row, merge=True, key=keys[index])
+            else:
+                exc = outcome.get("exception")
+                if abort_on and isinstance(exc, abort_on):
+                    raise exc
+                failure = Failure(spec, outcome["error"], outcome.get("traceback", ""),
+                                  outcome.get("user_error", False), exc)
+                result.failures.append(failure)
+                table.put(dict(failed_row(spec, outcome["error"])), merge=False, key=keys[index])
+                if not stop_on_error:  # else the error is raised below and reported once, by the caller
                     name = label(spec)
                     text = outcome["error"] if name in outcome["error"] else f"{name}: {outcome['error']}"
                     tqdm.write(f"{desc}: failed: {text}", file=sys.stderr)
-                table.write()
-                result.ran += 1
-                bar.set_postfix(failed=result.failed, running=min(remaining, ex.workers))
-                bar.update(1)
-                if stop_on_error and result.failures:
-                    f = result.failures[0]
-                    if f.exception is not None:
-                        raise f.exception
-                    from topocore.errors import InputError
+            table.write()
+            result.ran += 1
+            bar.set_postfix(failed=result.failed, running=min(remaining, ex.workers))
+            bar.update(1)
+            if stop_on_error and result.failures:
+                f = result.failures[0]
+                if f.exception is not None:
+                    raise f.exception
+                from topocore.errors import InputError
 
-                    raise InputError(f.message)
-        finally:
-            bar.close()
-            if owned:
-                ex.close()
-        result.table = table.frame(keys)
-        return result
+                raise InputError(f.message)
+    finally:
+        bar.close()
+        if owned:
+            ex.close()
+    result.table = table.frame(keys)
+    return result
 
 
 def _is_nan(value: Any) -> bool:
     return isinstance(value, float) and value != value
-

@@ -119,9 +119,9 @@ class ResultTable:
     def get(self, key: tuple) -> dict[str, Any] | None:
         return self.rows.get(key)
 
-    def put(self, row: Mapping[str, Any], *, merge: bool = True) -> None:
-        """Store ``row`` under its key; ``merge`` keeps the old row's other columns."""
-        k = self.key(row)
+    def put(self, row: Mapping[str, Any], *, merge: bool = True, key: tuple | None = None) -> None:
+        """Store ``row`` under ``key`` (default: its own); ``merge`` keeps the old row's other columns."""
+        k = self.key(row) if key is None else key
         old = self.rows.get(k)
         self.rows[k] = {**old, **row} if (merge and old is not None) else dict(row)
 
