@@ -230,7 +230,7 @@ def _same(a: Any, b: Any) -> bool:
 
 #: Options of ``train_options`` (overrides of the paper's recipe, see :func:`pruners.training.recipe`).
 TRAIN_OPTIONS = frozenset({"epochs", "lr", "momentum", "weight_decay", "milestones", "batch_size", "num_workers", "amp",
-                           "eval_every"})
+                           "eval_every", "dst"})
 
 
 def check_options(
@@ -252,6 +252,7 @@ def check_options(
     unknown = set(train_options) - TRAIN_OPTIONS
     if unknown:
         raise InputError(f"unknown train_options {sorted(unknown)}; the options are {sorted(TRAIN_OPTIONS)}")
+    _dst_name(train_options.get("dst"))  # an unknown dynamic-sparse-training method fails now
     prune_options = {canonical_method(k): dict(v) for k, v in (prune_options or {}).items()}
     _reference_lookup(dense_reference)
     return train_options, prune_options
@@ -272,9 +273,22 @@ def is_finished(row: Mapping[str, Any] | None, path: Path, train_flag: bool) -> 
     return status == "trained" if train_flag else status in ("pruned", "trained")
 
 
-def check_resumable(row: Mapping[str, Any] | None, path: Path, train_flag: bool, epochs: int | None) -> None:
-    """Refuse to resume a finished training run with another number of epochs."""
-    if train_flag and is_finished(row, path, train_flag) and _int(row.get("trained_epochs")) != epochs:
+def check_resumable(row: Mapping[str, Any] | None, path: Path, train_flag: bool, epochs: int | None,
+                    dst: Any = None) -> None:
+    """Refuse to resume a finished training run with another number of epochs or another ``dst`` setting.
+
+    ``dst``: the grid's ``train_options["dst"]`` (dynamic sparse training; one output folder
+    holds one setting).
+    """
+    if not (train_flag and is_finished(row, path, train_flag)):
+        return
+    wanted_dst = _dst_name(dst)
+    if _dst_name(row.get("dst")) != wanted_dst:
+        raise InputError(
+            f"{path} was trained with dst={_dst_name(row.get('dst')) or 'none'}, this grid asks for "
+            f"dst={wanted_dst or 'none'}; use another output folder"
+        )
+    if _int(row.get("trained_epochs")) != epochs:
         raise InputError(
             f"{path} was trained for {_int(row.get('trained_epochs'))} epochs, this grid asks for {epochs}; "
             "use another output folder"
@@ -396,10 +410,22 @@ def _do_run(spec: RunSpec, path: Path, train_flag: bool, epochs: int | None, tra
         res = train(model, masks, train_set, test_set, epochs=epochs, device=device, random_state=spec.seed,
                     checkpoint=path, meta=meta, resume=True, progress=progress, **kwargs)
         result.update({"accuracy": res.accuracy, "trained_epochs": epochs, "train_seconds": round(res.seconds, 3), "status": "trained"})
+        if res.dst is not None:  # dynamic sparse training: the method and the final ITOP rate
+            result.update({"dst": res.dst.method.name, "itop_rate": res.dst.itop_rate})
     else:
         trained = result["trained_epochs"] > 0 and result["accuracy"] is not None
         result["status"] = "trained" if trained else "pruned"
     return result
+
+
+def _dst_name(spec: Any) -> str:
+    """Canonical name of a ``dst`` training option (method name, dict or engine); ``""`` for none."""
+    if spec is None or (isinstance(spec, float) and math.isnan(spec)) or spec == "":
+        return ""
+    from .dst import lookup
+
+    method = spec.get("method") if isinstance(spec, Mapping) else getattr(spec, "method", spec)
+    return lookup(method).name
 
 
 def _needs_data(method: str) -> bool:

@@ -36,7 +36,7 @@ from ..trace import (
     trace,
     weighted_layers,
 )
-from . import layers, pooling
+from . import gates, layers, pooling
 from .ops import (
     ARITH,
     ARITH_METHODS,
@@ -80,6 +80,7 @@ class Encoder:
         self.identity_shortcuts = bool(identity_shortcuts)
         self.table = PartitionTable()
         self.mask_sources: dict[str, int] = {}
+        self.learned: set[fx.Node] = set()  # constants computed from parameters (encoders.mge.gates)
 
     # ------------------------------------------------------------------ run the graph
     def run(self, count_only: bool = False) -> Any:
@@ -105,12 +106,18 @@ class Encoder:
                     )
             elif node.op == "get_attr":
                 env[node] = fetch_attr(self.model, str(node.target))
+                if gates.is_parameter(self.model, str(node.target)):
+                    self.learned.add(node)
             elif node.op == "output":
-                pass
+                outputs = flat_args(fx.node.map_arg(node.args, lambda n: env[n]), {})
+                if any(isinstance(v, Sym) and v.scale != 1.0 for v in outputs):
+                    raise self.unsupported(node, "the network output is multiplied by a learned scalar that no layer reads")
             else:
                 args = fx.node.map_arg(node.args, lambda n: env[n])
                 kwargs = fx.node.map_arg(node.kwargs, lambda n: env[n])
                 env[node] = self.dispatch(node, args, kwargs)
+                if not isinstance(env[node], Sym) and any(n in self.learned for n in node.all_input_nodes):
+                    self.learned.add(node)
         meta = {
             "encoding": "mge",
             "input_shape": list(self.input_shape),
@@ -224,7 +231,7 @@ class Encoder:
     def transparent(self, node: fx.Node, value: Any) -> Sym:
         if not isinstance(value, Sym):
             raise self.unsupported(node, "expected the activation as first argument")
-        return Sym(value.code, self._fresh_through(node, value), value.pools, node_scope(node))
+        return Sym(value.code, self._fresh_through(node, value), value.pools, node_scope(node), value.scale)
 
     def query_attr(self, node: fx.Node, value: Any, name: str) -> Any:
         if not isinstance(value, Sym):
@@ -245,6 +252,7 @@ class Encoder:
         if target in (operator.getitem, "__getitem__") and any(isinstance(a, Sym) for a in flat_args(args[1:], {})):
             raise self.unsupported(node, "indexing with an activation (data-dependent gather)")
         pools = tuple(dict.fromkeys(p for s in flat_args(args, kwargs) if isinstance(s, Sym) for p in s.pools))
+        scale = gates.common_scale(self, node, flat_args(args, kwargs))
         if target in (torch.cat, torch.concat, torch.concatenate, torch.stack, torch.hstack, torch.vstack):
             seq = args[0] if args else kwargs.get("tensors")
             seq = [as_code(x) for x in seq]
@@ -266,7 +274,7 @@ class Encoder:
                 f"{shape_of(args)} (fx node {node.name!r}, module {node_scope(node)!r}): {first_line(exc)}; "
                 f"check input_shape={self.input_shape}"
             ) from exc
-        return wrap(out, pools, node_scope(node))
+        return wrap(out, pools, node_scope(node), scale)
 
     def pad(self, node: fx.Node, args: tuple, kwargs: dict) -> Sym:
         value = args[0]
@@ -278,7 +286,7 @@ class Encoder:
             out = F.pad(value.code, pad, mode="constant", value=0)  # constants are not nodes
         else:
             out = F.pad(value.code, pad, mode=mode)
-        return Sym(out, None, value.pools, node_scope(node))
+        return Sym(out, None, value.pools, node_scope(node), value.scale)
 
     def arith(self, node: fx.Node, op: str, args: tuple, kwargs: dict, method: str | None = None) -> Sym:
         a = args[0]
@@ -313,7 +321,13 @@ class Encoder:
                 raise self.unsupported(node, "a constant that broadcasts the activation to a larger shape")
         elif not isinstance(const, (int, float, bool)):
             raise self.unsupported(node, f"arithmetic with a {type(const).__name__}")
-        return Sym(sym.code, self._fresh_through(node, sym, na if sa else nb), sym.pools, node_scope(node))
+        scale = sym.scale
+        gate = gates.learned_scalar(self, nb if sa else na, const) if op in ("mul", "div") else None
+        if gate is not None:  # a learned scalar gate scales the edges of this path (encoders.mge.gates)
+            if op == "div" and gate == 0.0:
+                raise self.unsupported(node, "dividing an activation by a learned scalar that is 0")
+            scale = scale * gate if op == "mul" else scale / gate
+        return Sym(sym.code, self._fresh_through(node, sym, na if sa else nb), sym.pools, node_scope(node), scale)
 
     # ------------------------------------------------------------------ residual additions
     def residual_add(self, node: fx.Node, branches: list[tuple[Sym, Any]]) -> Sym:
@@ -339,6 +353,8 @@ class Encoder:
         shape = tuple(branches[0][0].code.shape[1:])
         if fresh:
             target = min(b.fresh for b in fresh)
+            for b in fresh:  # a gated fresh branch: its producers' weights carry the gate
+                gates.scale_jobs_into(self.table, b.fresh, b.scale)
             for b in fresh:
                 if b.fresh != target:
                     self.table.merge(b.fresh, target)
@@ -346,11 +362,12 @@ class Encoder:
         else:
             target = self.table.new_partition(add_name, shape)
         for b in others:
-            if not self.identity_shortcuts:
+            if not self.identity_shortcuts or b.scale == 0.0:  # a zero gate removes the branch's edges
                 continue
             name = self._shortcut_name(scope, b.scope)
             self.table.jobs.append(
-                IdentityJob(name, b.code.numpy().reshape(-1).copy(), target, {"residual": add_name, "folded_pooling": list(b.pools)})
+                IdentityJob(name, b.code.numpy().reshape(-1).copy(), target, {"residual": add_name, "folded_pooling": list(b.pools)},
+                            weight=b.scale)
             )
         single_user = len(node.users) == 1
         return Sym(self.table.identity_code(target), target if single_user else None, (), scope)

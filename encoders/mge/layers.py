@@ -122,7 +122,9 @@ def _conv(enc: Encoder, node: fx.Node, path: str, param: str, x: Any, geom: dict
     if pre is not None:
         extra["padding_mode"] = pre[1]
         extra["padding"] = [pre[0][2], pre[0][3], pre[0][0], pre[0][1]]
-    return _weighted(enc, path, "conv", param, mw, code, g, (cout, Ho, Wo), extra)
+    out = _weighted(enc, path, "conv", param, mw, code, g, (cout, Ho, Wo), extra)
+    enc.table.jobs[-1].scale = input_scale(x)
+    return out
 
 
 def linear_module(enc: Encoder, node: fx.Node, m: nn.Linear, args: tuple, kwargs: dict) -> Sym:
@@ -161,7 +163,9 @@ def _linear(enc: Encoder, node: fx.Node, path: str, param: str, x: Any, fin: int
     mw = enc.masked_weight(param)
     g = dict(Cin=fin, H=1, W=1, Cout=fout, Ho=1, Wo=1, kh=1, kw=1, sh=1, sw=1, ph=0, pw=0, dh=1, dw=1, groups=1)
     extra = {"type": typename, "in_shape": [fin], "out_shape": [fout], "folded_pooling": list(x.pools)}
-    return _weighted(enc, path, "linear", param, mw, code, g, (fout,), extra)
+    out = _weighted(enc, path, "linear", param, mw, code, g, (fout,), extra)
+    enc.table.jobs[-1].scale = input_scale(x)
+    return out
 
 
 def _weighted(enc: Encoder, path, kind, param, mw, code, geom, out_shape, extra) -> Sym:
@@ -169,4 +173,9 @@ def _weighted(enc: Encoder, path, kind, param, mw, code, geom, out_shape, extra)
     pidx = enc.table.new_partition(path or kind, out_shape)
     enc.table.jobs.append(ConvJob(path or kind, kind, param, mw, code.numpy().reshape(-1).copy(), geom, pidx, extra))
     return Sym(enc.table.identity_code(pidx), pidx, (), path)
+
+
+def input_scale(x: Any) -> float:
+    """The learned scalar gate(s) applied to a layer's input (:mod:`encoders.mge.gates`)."""
+    return float(x.scale) if isinstance(x, Sym) else 1.0
 

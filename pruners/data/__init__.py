@@ -1,4 +1,4 @@
-"""Data sets for pruning and training: CIFAR-10/100, Tiny-ImageNet (32x32), digits, synthetic.
+"""Data sets for pruning and training: CIFAR-10/100, Tiny-ImageNet (32x32), the MNIST family, digits, synthetic.
 
 :func:`get_dataset` returns an :class:`ImageDataset` (a map-style torch ``Dataset`` holding
 the images in memory) whose items are normalised float images and integer labels::
@@ -10,16 +10,25 @@ the images in memory) whose items are normalised float images and integer labels
 Nothing is downloaded: a missing data set raises :class:`DataNotFoundError` describing
 the layout expected under ``root``.
 
-============  =====================================  =======  ===========  ===============
-name          source under ``root``                  classes  input_shape  normalisation
-============  =====================================  =======  ===========  ===============
-cifar10       ``cifar-10-batches-py/`` pickles       10       3x32x32      training-set mean/std
-cifar100      ``cifar-100-python/`` pickles          100      3x32x32      training-set mean/std
-tinyimagenet  ``tiny-imagenet-200/`` (box to 32x32)  200      3x32x32      training-set mean/std
-digits        bundled with scikit-learn               10       3x32x32 or   training-set mean/std
-                                                                1x8x8 ...
-synthetic     generated (class prototypes + noise)    any      any          none
-============  =====================================  =======  ===========  ===============
+==============  =======================================  =======  ===========  ===============
+name            source under ``root``                    classes  input_shape  normalisation
+==============  =======================================  =======  ===========  ===============
+cifar10         ``cifar-10-batches-py/`` pickles         10       3x32x32      training-set mean/std
+cifar100        ``cifar-100-python/`` pickles            100      3x32x32      training-set mean/std
+tinyimagenet    ``tiny-imagenet-200/`` (box to 32x32)    200      3x32x32      training-set mean/std
+mnist           ``mnist/`` IDX files                     10       1x28x28      training-set mean/std
+fashion_mnist   ``fashion_mnist/`` IDX files             10       1x28x28      training-set mean/std
+kmnist          ``kmnist/`` IDX files                    10       1x28x28      training-set mean/std
+emnist_letters  ``emnist_letters/`` IDX files            26       1x28x28      training-set mean/std
+digits          bundled with scikit-learn                10       3x32x32 or   training-set mean/std
+                                                                  1x8x8 ...
+digits_t2       digits, 2x2 tiles shuffled and rotated   10       as digits    training-set mean/std
+digits_noisy    digits + fixed Gaussian noise (0.3)      10       as digits    training-set mean/std
+synthetic       generated (class prototypes + noise)     any      any          none
+==============  =======================================  =======  ===========  ===============
+
+The MNIST family's file names and folder spellings are in :mod:`pruners.data.idx`
+(EMNIST letters' labels are shifted to 0..25).
 
 Training splits of cifar10/cifar100/tinyimagenet are augmented by default (random crop 32
 with padding 4, horizontal flip); test splits never are.
@@ -37,7 +46,8 @@ from topocore.names import DATASETS, canonical_dataset
 
 from .base import DataNotFoundError, ImageDataset, channel_stats, make_loader, random_crop_flip
 from .cifar import CIFAR_STATS, load_cifar
-from .digits import load_digits
+from .digits import NOISE_SIGMA, load_digits
+from .idx import IDX_DATASETS, load_idx_dataset
 from .synthetic import make_synthetic
 from .tinyimagenet import load_tinyimagenet
 
@@ -58,7 +68,7 @@ __all__ = [
 # spelling: "CIFAR_10", "Tiny ImageNet", ...) are topocore.names', re-exported here.
 
 #: Data sets whose ``input_shape`` is chosen by the caller (the others are 3x32x32 images).
-RESHAPABLE = frozenset({"digits", "synthetic"})
+RESHAPABLE = frozenset({"digits", "digits_t2", "digits_noisy", "synthetic"})
 _SPLITS = {"train": "train", "test": "test", "val": "test", "valid": "test", "validation": "test"}
 
 _Loaded = tuple  # (images, labels, classes or None, mean or None, std or None, num_classes)
@@ -83,8 +93,9 @@ def _digits(key: str, root: str | None, split: str, opts: dict[str, Any]) -> _Lo
     shape = opts["input_shape"] or DATASETS[key]["input_shape"]
     if len(shape) != 3:
         raise InputError(f"input_shape must be (C, H, W), got {shape}")
-    images, labels = load_digits(split, shape)
-    mean, std = channel_stats(images if split == "train" else load_digits("train", shape)[0])
+    variant = {"tiles": 2 if key == "digits_t2" else None, "noise": NOISE_SIGMA if key == "digits_noisy" else None}
+    images, labels = load_digits(split, shape, **variant)
+    mean, std = channel_stats(images if split == "train" else load_digits("train", shape, **variant)[0])
     return images, labels, None, mean, std, DATASETS[key]["num_classes"]
 
 
@@ -97,13 +108,22 @@ def _synthetic(key: str, root: str | None, split: str, opts: dict[str, Any]) -> 
     return images, labels, None, None, None, n_cls
 
 
+def _idx(key: str, root: str | None, split: str, opts: dict[str, Any]) -> _Loaded:
+    images, labels, classes = load_idx_dataset(key, root, split)
+    mean, std = channel_stats(images if split == "train" else load_idx_dataset(key, root, "train")[0])
+    return images, labels, classes, mean, std, DATASETS[key]["num_classes"]
+
+
 #: The data loaders by canonical name; the names are those of :data:`topocore.names.DATASETS`.
 LOADERS: dict[str, Callable[[str, "str | None", str, dict[str, Any]], _Loaded]] = {
     "cifar10": _cifar,
     "cifar100": _cifar,
     "tinyimagenet": _tinyimagenet,
     "digits": _digits,
+    "digits_t2": _digits,
+    "digits_noisy": _digits,
     "synthetic": _synthetic,
+    **{name: _idx for name in IDX_DATASETS},
 }
 
 
@@ -137,7 +157,9 @@ def get_dataset(
     Parameters
     ----------
     name : str
-        ``cifar10``, ``cifar100``, ``tinyimagenet``, ``digits`` or ``synthetic``, in any
+        ``cifar10``, ``cifar100``, ``tinyimagenet``, ``mnist``, ``fashion_mnist``, ``kmnist``,
+        ``emnist_letters``, ``digits`` (and its harder variants ``digits_t2``, ``digits_noisy``,
+        see :mod:`pruners.data.digits`) or ``synthetic``, in any
         spelling :func:`topocore.names.canonical_dataset` accepts (``"CIFAR_10"``,
         ``"Tiny ImageNet"``).
     root : path-like, optional
@@ -152,7 +174,7 @@ def get_dataset(
     normalize : bool
         Per-channel ``(x - mean) / std`` with the training split's statistics.
     input_shape : tuple, optional
-        ``digits``: ``(1, 8, 8)`` native or an upsampled ``(C, H, W)`` (default
+        ``digits`` and its variants: ``(1, 8, 8)`` native or an upsampled ``(C, H, W)`` (default
         ``(3, 32, 32)``); ``synthetic``: any shape (default ``(3, 32, 32)``).
     num_classes, n_samples, random_state :
         ``synthetic`` only (defaults 10 classes, 512 train / 256 test samples,

@@ -7,7 +7,7 @@ import argparse
 from ._batch import EXECUTOR_EPILOG, add_executor_arguments
 from ._common import parse_shape
 from .prune import parse_option, setup_torch
-from .train import add_training_arguments
+from .train import add_dst_arguments, add_training_arguments, dst_spec
 
 
 def _split(values: list[str] | None) -> list[str]:
@@ -69,6 +69,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("-j", "--n-jobs", type=int, default=1, metavar="N",
                         help="runs at a time: local worker processes, or dask workers with --scheduler/--cluster (default 1)")
     add_training_arguments(parser)
+    add_dst_arguments(parser)
     add_executor_arguments(parser, gpus=True)
     parser.set_defaults(func=run)
     return parser
@@ -109,6 +110,11 @@ def run(args: argparse.Namespace) -> int:
             train_options[name] = value
     train_options["num_workers"] = args.workers
     train_options["eval_every"] = args.eval_every
+    dst = dst_spec(args)
+    if dst is not None:
+        if not args.train:
+            raise InputError("--dst trains with dynamic sparse training: add --train")
+        train_options["dst"] = dst
     archs = _split(args.archs) + _split(args.models)
     if not archs:
         raise InputError("name the models of the grid: --archs (zoo names) and/or --models (package.module:factory)")

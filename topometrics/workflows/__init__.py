@@ -15,6 +15,17 @@ these functions.
   ``.npz``, Parquet edge list or GraphML;
 * :class:`RankJob`, :class:`RankResult` (:mod:`~topometrics.workflows.rank`) -- the
   main job: rank pruning methods before training (``topometrics rank``);
+* :func:`topology_trajectory`, :func:`trajectory_figure`
+  (:mod:`~topometrics.workflows.trajectory`) -- topometrics of the recorded states of a
+  dynamic-sparse-training run (:class:`pruners.dst.DynamicSparsity` with
+  ``record_every=k``) and their plot against the epoch.
+* :func:`train_dag`, :class:`DagConfig` (:mod:`~topometrics.workflows.dag_train`) --
+  train a ``dagnet`` with a connectivity penalty, derive its block graph, retrain it
+  from scratch, measure it (``topometrics dag train``);
+* :func:`measure_checkpoints` (:mod:`~topometrics.workflows.dag_measure`) -- measure
+  derived ``dagnet`` checkpoints into one table (``topometrics dag measure``);
+* :mod:`~topometrics.workflows.dag_report` -- GraphML, drawing, report and the
+  Table-2 style summary of those runs.
 * :func:`run_grid` (:mod:`~topometrics.workflows.grid`) -- prune (and train, and
   measure) every combination (``topometrics grid``);
 * :func:`run_batch`, :func:`make_executor` (:mod:`~topometrics.workflows.batch`) -- the
@@ -47,6 +58,17 @@ _LAZY: dict[str, str] = {
     "normalized_features": "rank",
     "published_ranking": "rank",
     "ranking_figure": "rank",
+    "topology_trajectory": "trajectory",
+    "trajectory_figure": "trajectory",
+    "unit_weight_model": "trajectory",
+    "TRAJECTORY_COLUMNS": "trajectory",
+    "DagConfig": "dag_train",
+    "train_dag": "dag_train",
+    "measure_checkpoints": "dag_measure",
+    "measure_checkpoint": "dag_measure",
+    "load_dagnet_checkpoint": "dag_measure",
+    "summary_table": "dag_report",
+    "summary_markdown": "dag_report",
     "run_grid": "grid",
     "run_batch": "batch",
     "make_executor": "batch",

@@ -118,7 +118,10 @@ def run_grid(
         Folder of the data sets (see :func:`pruners.data.get_dataset`).
     train_options : dict, optional
         Overrides of the recipe: ``epochs`` (milestones scale with it), ``lr``, ``momentum``,
-        ``weight_decay``, ``milestones``, ``batch_size``, ``num_workers``, ``amp``, ``eval_every``.
+        ``weight_decay``, ``milestones``, ``batch_size``, ``num_workers``, ``amp``, ``eval_every``;
+        ``dst`` trains every run with dynamic sparse training (a method name or a dict, see
+        :func:`pruners.train`), starting from the pruned masks; the table then gains the columns
+        ``dst`` and ``itop_rate``, and one output folder holds one ``dst`` setting.
     prune_options : dict, optional
         ``{method: {option: value}}`` passed to :func:`pruners.prune`.
     input_shape : tuple, optional
@@ -166,7 +169,7 @@ def run_grid(
     specs = []
     for run in runs:
         epochs = epochs_of(run, train, train_options)
-        check_resumable(existing.get(normalize_key(run.key)), out / run.relpath, train, epochs)
+        check_resumable(existing.get(normalize_key(run.key)), out / run.relpath, train, epochs, train_options.get("dst"))
         specs.append({
             "arch": run.arch, "dataset": run.dataset, "method": run.method, "sparsity": run.sparsity, "seed": run.seed,
             "out": str(out), "train": bool(train), "epochs": epochs, "train_options": train_options,
