@@ -136,6 +136,10 @@ class DaskExecutor:
 
     name = "dask"
 
+    #: Submissions of a task the cluster lost or cancelled before giving up (a task whose worker
+    #: died is re-run by the scheduler itself, up to ``distributed.scheduler.allowed-failures``).
+    max_attempts = 3
+
     def __init__(self, client, *, n_threads: int | None = None, owned: Sequence[Any] = ()):
         self.client = client
         self.n_threads = n_threads
@@ -159,25 +163,40 @@ class DaskExecutor:
 
         threads = 1 if self.n_threads is None else resolve_n_threads(self.n_threads)
         token = uuid.uuid4().hex[:8]
-        futures = {}
-        for index, spec in specs:
-            fut = self.client.submit(call_task, index, fn, spec, threads, key=f"batch-{token}-{index}", pure=False,
+        futures: dict[Any, int] = {}
+        attempts: dict[int, int] = {}
+        specs_of = dict(specs)
+
+        def submit(index: int):
+            attempts[index] = attempts.get(index, 0) + 1
+            fut = self.client.submit(call_task, index, fn, specs_of[index], threads,
+                                     key=f"batch-{token}-{index}-{attempts[index]}", pure=False,
                                      resources=dict(resources) if resources else None)
             futures[fut] = index
+            return fut
+
+        pending = as_completed([submit(index) for index, _ in specs], loop=self.client.loop)
         try:
-            for fut in as_completed(list(futures), loop=self.client.loop):
-                index = futures[fut]
+            for fut in pending:
+                index = futures.pop(fut)
                 if fut.status == "finished":
                     yield fut.result()
-                else:  # the task could not run (e.g. KilledWorker: its workers kept dying)
-                    exc = fut.exception()
-                    yield index, {"error": f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:2000],
-                                  "user_error": False, "traceback": "".join(traceback.format_exception(exc)),
-                                  "exception": None, "seconds": float("nan")}
+                    continue
+                exc = fut.exception() if fut.status == "error" else None
+                if exc is None and attempts[index] < self.max_attempts:
+                    # lost or cancelled by the cluster (e.g. its worker died while the scheduler moved it): run it again
+                    pending.add(submit(index))
+                    continue
+                # the task could not run: KilledWorker (its workers kept dying), or lost every time
+                reason = exc if exc is not None else RuntimeError(
+                    f"the cluster lost the task {attempts[index]} times (status {fut.status})")
+                yield index, {"error": f"{type(reason).__name__}: {' '.join(str(reason).split())}"[:2000],
+                              "user_error": False, "traceback": "".join(traceback.format_exception(reason)),
+                              "exception": None, "seconds": float("nan")}
         finally:
-            pending = [f for f in futures if not f.done()]
-            if pending:
-                self.client.cancel(pending)
+            left = [f for f in futures if not f.done()]
+            if left:
+                self.client.cancel(left)
 
     def close(self) -> None:
         """Close the client and the cluster this executor started."""
