@@ -128,6 +128,8 @@ _DATASET_ALIASES = _alias_table(
 #: The paper's five sparsities.
 PAPER_SPARSITIES = (0.6, 0.8, 0.9, 0.95, 0.98)
 PAI_METHODS = ("snip", "grasp", "synflow", "prospr")
+#: ``er`` is ER as the paper's authors ran it (whole weight shape, searched eps); RigL's
+#: channel-only ER is ``er_channel`` (see ``pruners.methods.er`` / ``er_channel``).
 RANDOM_METHODS = ("uniform", "er", "erk")
 #: The paper's seven pruning-at-initialization methods.
 PAPER_METHODS = PAI_METHODS + RANDOM_METHODS
@@ -135,7 +137,7 @@ PAPER_METHODS = PAI_METHODS + RANDOM_METHODS
 #: in-time over-parameterization) and those of ``pruners.dst`` (``set`` is also called ``rlr``).
 DST_METHODS = ("snfs", "rigl", "itop", "dsr", "set", "ch3l3")
 #: Other pruners of ``pruners.prune``.
-OTHER_METHODS = ("iter_snip", "ntksap", "magnitude", "random")
+OTHER_METHODS = ("iter_snip", "ntksap", "magnitude", "random", "er_channel")
 KNOWN_METHODS = PAPER_METHODS + DST_METHODS + OTHER_METHODS
 #: The no-pruning pseudo-method of dense baselines.
 DENSE = "dense"
@@ -153,6 +155,8 @@ _METHOD_ALIASES = _alias_table(
         "random-link-regrowth": "set",
         "sparse-momentum": "snfs",
         "ch3-l3": "ch3l3",
+        "rigl-er": "er_channel",
+        "er-rigl": "er_channel",
     },
 )
 
@@ -233,6 +237,8 @@ METRIC_LABELS = {
     "layer_density": "Layer-Density",
     "delta_r": "Delta_r",
     "delta_r_imdb": "Delta_r_imdb",
+    "delta_r_bound_ratio": "Delta_r/bound",
+    "delta_r_imdb_bound_ratio": "Delta_r_imdb/bound",
     "lambda_imsg": "lambda_imsg",
 }
 

@@ -13,7 +13,9 @@ index of the ``(C, H, W)`` (or ``(F,)``) tensor.
 * **Conv2d** (any kernel, stride, padding, dilation, groups): an edge
   ``(ci, y, x) -> (co, oy, ox)`` for every unmasked weight tap that multiplies input
   ``(ci, y, x)`` into output ``(co, oy, ox)``; zero-padding positions are not nodes
-  and give no edge.  Weight = the tap's (unmasked) value, as float32.  With
+  and give no edge (with ``pad_nodes=True``, the convention of the authors' published
+  graphs, the padding positions of the convolutions reading the network input are
+  nodes of the input partition, with an edge for every unmasked tap reading them).  Weight = the tap's (unmasked) value, as float32.  With
   ``padding_mode`` ``reflect``/``replicate``/``circular`` a padding position is a copy
   of an input node, so two taps can reach the same node: those parallel edges are
   merged (summed), which is exactly the layer's Jacobian.

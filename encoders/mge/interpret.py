@@ -64,20 +64,46 @@ from .planning import build
 __all__ = ["Encoder"]
 
 
+class _Repad(Exception):
+    """A convolution reading the input needs more padding nodes than reserved: restart with ``pads``."""
+
+    def __init__(self, pads: tuple[int, int, int, int]) -> None:
+        super().__init__(pads)
+        self.pads = pads
+
+
 class Encoder:
-    """One encoding run: ``Encoder(model, input_shape, masks, identity_shortcuts).run()``.
+    """One encoding run: ``Encoder(model, input_shape, masks, identity_shortcuts, pad_nodes).run()``.
 
     ``masks`` is the user's argument; it is checked (:func:`encoders.masks.check_masks`)
     once the trace has shown which parameters are weights.  The partitions and jobs
     live in :attr:`table` (a :class:`~encoders.mge.partitions.PartitionTable`).
+
+    With ``pad_nodes`` the input partition is the input zero-padded by :attr:`input_pads`
+    ``(left, right, top, bottom)``; the network input is its interior
+    (:attr:`input_interior`), and a zero-padded convolution that reads exactly that
+    interior reads the padded partition instead, without padding
+    (:meth:`padded_input_for`).  The pads are found by running the interpretation again
+    whenever a convolution needs more than reserved (:class:`_Repad`; the first
+    convolution is usually the first operation, so the extra pass costs nothing).
     """
 
-    def __init__(self, model: nn.Module, input_shape: Sequence[int], masks: dict, identity_shortcuts: bool) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        input_shape: Sequence[int],
+        masks: dict,
+        identity_shortcuts: bool,
+        pad_nodes: bool = False,
+    ) -> None:
         self.model = model
         self.input_shape = tuple(int(s) for s in input_shape)
         self.given_masks = masks
         self.masks: dict = {}
         self.identity_shortcuts = bool(identity_shortcuts)
+        self.pad_nodes = bool(pad_nodes)
+        self.input_pads = (0, 0, 0, 0)
+        self.input_interior: torch.Tensor | None = None
         self.table = PartitionTable()
         self.mask_sources: dict[str, int] = {}
         self.learned: set[fx.Node] = set()  # constants computed from parameters (encoders.mge.gates)
@@ -88,13 +114,63 @@ class Encoder:
         graph = trace(self.model)
         params = [layer.param for layer in weighted_layers(self.model, graph)]
         self.masks = check_masks(self.model, self.given_masks, params)
+        while True:
+            try:
+                self._interpret(graph)
+                break
+            except _Repad as again:
+                self.input_pads = again.pads
+                self.table = PartitionTable()
+                self.mask_sources = {}
+                self.learned = set()
+        meta = {
+            "encoding": "mge",
+            "input_shape": list(self.input_shape),
+            "model": type(self.model).__name__,
+            "identity_shortcuts": self.identity_shortcuts,
+            "pad_nodes": self.pad_nodes,
+            "version": _library_version(),
+            "mask_sources": dict(self.mask_sources),
+        }
+        if self.pad_nodes:
+            left, right, top, bottom = self.input_pads
+            meta["input_padding"] = [top, bottom, left, right]
+        return build(self.table, meta, count_only)
+
+    def _input_value(self) -> Sym:
+        """The network input: the input partition, or the interior of the padded one."""
+        if not self.pad_nodes or len(self.input_shape) != 3:
+            p = self.table.new_partition("input", self.input_shape)
+            return Sym(self.table.identity_code(p), None, (), "")
+        left, right, top, bottom = self.input_pads
+        c, h, w = self.input_shape
+        p = self.table.new_partition("input", (c, h + top + bottom, w + left + right))
+        interior = self.table.identity_code(p)[:, :, top : top + h, left : left + w]
+        self.input_interior = interior
+        return Sym(interior, None, (), "")
+
+    def padded_input_for(self, code: torch.Tensor, pads: tuple[int, int, int, int]) -> torch.Tensor | None:
+        """With ``pad_nodes``: the padded input code replacing a zero-padded convolution's input
+        ``code`` (padding ``pads = (left, right, top, bottom)``), or None when ``code`` is not the
+        network input.  Raises :class:`_Repad` when more padding nodes are needed."""
+        if self.input_interior is None or code.shape != self.input_interior.shape or not torch.equal(code, self.input_interior):
+            return None
+        have = self.input_pads
+        if any(p > q for p, q in zip(pads, have)):
+            raise _Repad(tuple(max(p, q) for p, q in zip(pads, have)))
+        left, right, top, bottom = pads
+        full = self.table.identity_code(0)
+        rows = slice(have[2] - top, full.shape[2] - (have[3] - bottom))
+        cols = slice(have[0] - left, full.shape[3] - (have[1] - right))
+        return full[:, :, rows, cols]
+
+    def _interpret(self, graph: fx.Graph) -> None:
         env: dict[fx.Node, Any] = {}
         got_input = False
         for node in graph.nodes:
             if node.op == "placeholder":
                 if not got_input:
-                    p = self.table.new_partition("input", self.input_shape)
-                    env[node] = Sym(self.table.identity_code(p), None, (), "")
+                    env[node] = self._input_value()
                     got_input = True
                 elif node.args:
                     env[node] = node.args[0]  # default value of an optional argument
@@ -118,15 +194,6 @@ class Encoder:
                 env[node] = self.dispatch(node, args, kwargs)
                 if not isinstance(env[node], Sym) and any(n in self.learned for n in node.all_input_nodes):
                     self.learned.add(node)
-        meta = {
-            "encoding": "mge",
-            "input_shape": list(self.input_shape),
-            "model": type(self.model).__name__,
-            "identity_shortcuts": self.identity_shortcuts,
-            "version": _library_version(),
-            "mask_sources": dict(self.mask_sources),
-        }
-        return build(self.table, meta, count_only)
 
     # ------------------------------------------------------------------ dispatch
     def unsupported(self, node: fx.Node, why: str = "") -> UnsupportedOperationError:

@@ -42,6 +42,7 @@ class MeasureHook:
 
     metrics: tuple[str, ...] | None = None
     trusted: tuple[str, ...] = ()
+    conventions: str = "ours"
 
     def __call__(self, path, row) -> dict[str, Any]:
         from pruners.grid import RESULT_COLUMNS
@@ -50,8 +51,11 @@ class MeasureHook:
         from .measure import measure_network
 
         net = load_network(path, trusted=self.trusted)
-        values = measure_network(net, metrics=list(self.metrics) if self.metrics else None)
-        return {k: v for k, v in values.items() if k not in set(RESULT_COLUMNS)}
+        values = measure_network(net, metrics=list(self.metrics) if self.metrics else None, conventions=self.conventions)
+        row = {k: v for k, v in values.items() if k not in set(RESULT_COLUMNS)}
+        if self.conventions != "ours":  # the scale of the authors' published tables (topometrics.conventions)
+            row["conventions"] = self.conventions
+        return row
 
 
 def grid_task(spec: Mapping[str, Any]) -> dict[str, Any]:
