@@ -1,8 +1,13 @@
-"""Experiment grids: prune (and optionally train) every combination, resumably.
+"""Experiment grids: the runs of a grid and the pure per-run function (prune, train one spec -> row).
 
-:func:`run_grid` walks ``datasets x archs x seeds x (dense + methods x sparsities)``, writes one
-checkpoint per run under ``OUT/checkpoints/<dataset>/<arch>/<method>/s<sparsity>-seed<seed>.pt``
-and a results table ``OUT/results.csv`` with one row per run:
+A grid is ``datasets x archs x seeds x (dense + methods x sparsities)`` (:func:`plan_grid`);
+each run writes one checkpoint under
+``OUT/checkpoints/<dataset>/<arch>/<method>/s<sparsity>-seed<seed>.pt`` (:func:`run_one`)
+and contributes one row to the results table ``OUT/results.csv``.  The orchestration
+(scheduling runs on local processes or a Dask cluster, the resumable table, the output
+lock, per-run hooks such as the topometrics) is application-layer code:
+:func:`topometrics.workflows.grid.run_grid` (``topometrics grid``), on the batch layer
+:mod:`topometrics.workflows.batch`.  Columns of the table:
 
 ==================  =============================================================
 column              meaning
@@ -30,17 +35,10 @@ trained dense runs of the same arch and data set; else the value of ``dense_refe
 (a table with ``dataset, arch`` and ``dense_accuracy`` as a fraction or ``acc_mean`` in
 percent, like the paper's tables); else empty.  Checkpoint metadata is updated to match.
 
-Resumability: the table is rewritten atomically (:func:`topocore.io.atomic_write_csv`) after
-every run, rows of runs outside the current grid are kept, finished runs are skipped, and an
-interrupted training continues from its last per-epoch checkpoint.  The output lock
-(:func:`topocore.io.output_lock` on ``OUT/.grid.lock``) makes a second grid on the same folder
-fail at once with :class:`~topocore.errors.OutputLockedError` naming the lock file; the lock
-is released when the grid ends or its process dies.  A failing run is
-recorded (``status = failed``) and the grid goes on; re-running retries it.
-
-The per-run hook ``on_result(checkpoint_path, row) -> dict`` adds columns (for instance the
-topometrics of the run, computed by the command line, since :mod:`pruners` never imports
-the graph packages).  It runs once per finished run; failed hooks are retried on re-runs.
+Resumability (see :func:`topometrics.workflows.grid.run_grid`): finished runs are skipped, rows
+of runs outside the current grid are kept, an interrupted training continues from its last
+per-epoch checkpoint, a failing run is recorded (``status = failed``) and retried on re-runs;
+a second grid on the same folder fails at once naming the lock file ``OUT/.grid.lock``.
 """
 
 from __future__ import annotations
@@ -55,10 +53,8 @@ from typing import Any, Callable, Iterable, Mapping
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from topocore.errors import InputError, OutputLockedError
-from topocore.io import atomic_write_csv, output_lock
 
 from .checkpoint import _atomic_torch_save, _read_payload, load_checkpoint, save_checkpoint
 from .data import RESHAPABLE, canonical_dataset, get_dataset
@@ -67,8 +63,9 @@ from .models import canonical_model, is_spec, resolve_factory
 from .pipeline import DENSE, canonical_method, prune_model
 from .training import recipe, scaled_milestones, train
 
-__all__ = ["RunSpec", "plan_grid", "run_grid", "read_results", "fill_dense_accuracy", "RESULT_COLUMNS", "LOCK_NAME",
-           "GridLockedError"]
+__all__ = ["RunSpec", "plan_grid", "run_one", "check_options", "epochs_of", "is_finished", "check_resumable",
+           "read_results", "fill_dense_accuracy", "arrange_results", "sync_dense_accuracy", "RESULT_COLUMNS",
+           "RESULTS_FILE", "LOCK_NAME", "GridLockedError", "TRAIN_OPTIONS"]
 
 #: Leading columns of the results table, in order.
 RESULT_COLUMNS = [
@@ -174,7 +171,7 @@ def read_results(path: str | os.PathLike) -> pd.DataFrame:
     p = Path(path)
     if p.is_dir():
         p = p / RESULTS_FILE
-    df = pd.read_csv(p, keep_default_na=True)
+    df = pd.read_csv(p, keep_default_na=True, float_precision="round_trip")
     for col in ("error", "hook_status", "hook_error", "checkpoint", "status"):
         if col in df:
             df[col] = df[col].fillna("").astype(str)
@@ -217,18 +214,6 @@ def fill_dense_accuracy(df: pd.DataFrame, dense_reference: Any = None) -> pd.Dat
     return df
 
 
-def _write_table(rows: dict, out: Path, dense_reference: Any) -> pd.DataFrame:
-    df = pd.DataFrame(list(rows.values()))
-    for col in RESULT_COLUMNS:
-        if col not in df:
-            df[col] = "" if col in ("error", "hook_status", "hook_error", "checkpoint", "status") else float("nan")
-    df = fill_dense_accuracy(df, dense_reference)
-    extra = [c for c in df.columns if c not in RESULT_COLUMNS]
-    df = df[RESULT_COLUMNS + extra]
-    atomic_write_csv(out / RESULTS_FILE, df)
-    return df
-
-
 def _update_checkpoint_meta(path: Path, updates: Mapping[str, Any]) -> None:
     payload = _read_payload(path, "cpu")
     if all(_same(payload["meta"].get(k), v) for k, v in updates.items()):
@@ -243,160 +228,146 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
-def run_grid(
-    archs: Iterable[str],
-    methods: Iterable[str],
-    sparsities: Iterable[float],
-    datasets: Iterable[str],
-    random_states: Iterable[int],
+#: Options of ``train_options`` (overrides of the paper's recipe, see :func:`pruners.training.recipe`).
+TRAIN_OPTIONS = frozenset({"epochs", "lr", "momentum", "weight_decay", "milestones", "batch_size", "num_workers", "amp",
+                           "eval_every", "dst"})
+
+
+def check_options(
+    runs: Iterable[RunSpec],
+    train_options: Mapping[str, Any] | None,
+    prune_options: Mapping[str, Mapping[str, Any]] | None,
+    dense_reference: Any = None,
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Validate a grid's options before any run; returns ``(train_options, prune_options)`` canonicalised.
+
+    Model specs are imported now (a missing module or factory fails once, not in every
+    run); unknown training options and an unreadable ``dense_reference`` raise
+    :class:`~topocore.errors.InputError`.
+    """
+    for spec_arch in dict.fromkeys(r.arch for r in runs):
+        if is_spec(spec_arch):
+            resolve_factory(spec_arch)
+    train_options = dict(train_options or {})
+    unknown = set(train_options) - TRAIN_OPTIONS
+    if unknown:
+        raise InputError(f"unknown train_options {sorted(unknown)}; the options are {sorted(TRAIN_OPTIONS)}")
+    _dst_name(train_options.get("dst"))  # an unknown dynamic-sparse-training method fails now
+    prune_options = {canonical_method(k): dict(v) for k, v in (prune_options or {}).items()}
+    _reference_lookup(dense_reference)
+    return train_options, prune_options
+
+
+def epochs_of(spec: RunSpec, train_flag: bool, train_options: Mapping[str, Any]) -> int | None:
+    """Epochs a run trains for (None when the grid does not train)."""
+    if not train_flag:
+        return None
+    return int(train_options.get("epochs", recipe(spec.dataset, spec.arch)["epochs"]))
+
+
+def is_finished(row: Mapping[str, Any] | None, path: Path, train_flag: bool) -> bool:
+    """Whether a table row is a finished run of this grid (its checkpoint exists)."""
+    if row is None or not path.exists():
+        return False
+    status = row.get("status")
+    return status == "trained" if train_flag else status in ("pruned", "trained")
+
+
+def check_resumable(row: Mapping[str, Any] | None, path: Path, train_flag: bool, epochs: int | None,
+                    dst: Any = None) -> None:
+    """Refuse to resume a finished training run with another number of epochs or another ``dst`` setting.
+
+    ``dst``: the grid's ``train_options["dst"]`` (dynamic sparse training; one output folder
+    holds one setting).
+    """
+    if not (train_flag and is_finished(row, path, train_flag)):
+        return
+    wanted_dst = _dst_name(dst)
+    if _dst_name(row.get("dst")) != wanted_dst:
+        raise InputError(
+            f"{path} was trained with dst={_dst_name(row.get('dst')) or 'none'}, this grid asks for "
+            f"dst={wanted_dst or 'none'}; use another output folder"
+        )
+    if _int(row.get("trained_epochs")) != epochs:
+        raise InputError(
+            f"{path} was trained for {_int(row.get('trained_epochs'))} epochs, this grid asks for {epochs}; "
+            "use another output folder"
+        )
+
+
+_DATA_CACHE: dict[tuple, tuple] = {}
+
+
+def _datasets_for(dataset: str, data_root: Any, input_shape: tuple[int, ...] | None, with_test: bool) -> tuple:
+    """``(train, train without augmentation, test or None)`` of a data set, cached per process."""
+    key = (dataset, None if data_root is None else str(data_root), input_shape, with_test)
+    if key not in _DATA_CACHE:
+        extra = {"input_shape": input_shape} if dataset in RESHAPABLE and input_shape else {}
+        train_set = get_dataset(dataset, data_root, "train", **extra)
+        plain = copy.copy(train_set)
+        plain.augment = False
+        test_set = get_dataset(dataset, data_root, "test", **extra) if with_test else None
+        _DATA_CACHE[key] = (train_set, plain, test_set)
+    return _DATA_CACHE[key]
+
+
+def run_one(
+    spec: RunSpec,
     out: str | os.PathLike,
     *,
     train: bool = False,
-    data_root: str | os.PathLike | None = None,
+    epochs: int | None = None,
     train_options: Mapping[str, Any] | None = None,
-    prune_options: Mapping[str, Mapping[str, Any]] | None = None,
-    input_shape: tuple[int, ...] | None = None,
+    options: Mapping[str, Any] | None = None,
     model_kwargs: Mapping[str, Any] | None = None,
     device: str | torch.device = "cpu",
-    on_result: Callable[[Path, dict[str, Any]], Mapping[str, Any]] | None = None,
-    dense_reference: Any = None,
+    data_root: str | os.PathLike | None = None,
+    input_shape: tuple[int, ...] | None = None,
     progress: bool | None = None,
-    stop_on_error: bool = False,
-) -> pd.DataFrame:
-    """Run (or resume) a grid and return its results table (also written to ``OUT/results.csv``).
+) -> dict[str, Any]:
+    """Prune (unless its checkpoint exists) and train (when asked) one run of a grid; returns its table row.
 
-    Parameters
-    ----------
-    archs, methods, sparsities, datasets, random_states :
-        The grid axes (see :func:`plan_grid`; ``dense`` in ``methods`` adds baselines;
-        ``archs`` may hold ``"package.module:factory"`` model specs; ``random_states`` are
-        the int seeds, the table's ``seed`` column).
-    out : path
-        Output folder (created).
-    train : bool
-        Train every run after pruning (the paper's recipe, see :func:`pruners.training.recipe`).
-    data_root : path, optional
-        Folder of the data sets (see :func:`pruners.data.get_dataset`).
-    train_options : dict, optional
-        Overrides of the recipe: ``epochs`` (milestones scale with it), ``lr``, ``momentum``,
-        ``weight_decay``, ``milestones``, ``batch_size``, ``num_workers``, ``amp``, ``eval_every``;
-        ``dst`` trains every run with dynamic sparse training (a method name or a dict, see
-        :func:`pruners.train`), starting from the pruned masks; the table then gains the columns
-        ``dst`` and ``itop_rate``, and one output folder holds one ``dst`` setting.
-    prune_options : dict, optional
-        ``{method: {option: value}}`` passed to :func:`pruners.prune`.
-    input_shape : tuple, optional
-        Input shape for ``digits`` / ``synthetic`` (e.g. ``(1, 8, 8)``).
-    model_kwargs : dict, optional
-        Zoo options, e.g. ``{"shortcut": "A"}``.
-    device : str or torch.device
-    on_result : callable, optional
-        ``on_result(checkpoint_path, row) -> dict`` of extra columns, called once per finished run.
-    dense_reference : DataFrame or path, optional
-        Fallback dense accuracies (see :func:`fill_dense_accuracy`).
-    progress : bool, optional
-        tqdm bars (``None``: on a terminal only).
-    stop_on_error : bool
-        Re-raise the first failing run instead of recording it.
+    The pure per-run function of a grid (the application layer's
+    :func:`topometrics.workflows.grid.run_grid` schedules the runs and keeps the
+    table): the checkpoint is written to ``out / spec.relpath`` (an interrupted training
+    continues from its last per-epoch checkpoint); the row holds the key columns,
+    ``checkpoint``, ``status``, ``achieved_sparsity``, ``trained_epochs``, ``accuracy``,
+    ``prune_seconds`` and ``train_seconds``.  Errors propagate.
     """
-    runs = plan_grid(archs, methods, sparsities, datasets, random_states)
-    for spec_arch in dict.fromkeys(r.arch for r in runs):
-        if is_spec(spec_arch):
-            resolve_factory(spec_arch)  # a missing module or factory fails now, not in every run
+    path = Path(out) / spec.relpath
+    if train and epochs is None:
+        epochs = epochs_of(spec, train, train_options or {})
+
+    def datasets_for(dataset: str):
+        return _datasets_for(dataset, data_root, input_shape, train)
+
+    row = {"arch": spec.arch, "dataset": spec.dataset, "method": spec.method, "sparsity": spec.sparsity,
+           "seed": spec.seed, "checkpoint": spec.relpath, "error": ""}
+    row.update(_do_run(spec, path, train, epochs, dict(train_options or {}), dict(options or {}), model_kwargs, device,
+                       datasets_for, progress))
+    return row
+
+
+def sync_dense_accuracy(out: str | os.PathLike, table: pd.DataFrame) -> None:
+    """Write every finished run's ``dense_accuracy`` of ``table`` into its checkpoint's metadata."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    train_options = dict(train_options or {})
-    allowed = {"epochs", "lr", "momentum", "weight_decay", "milestones", "batch_size", "num_workers", "amp", "eval_every", "dst"}
-    unknown = set(train_options) - allowed
-    if unknown:
-        raise InputError(f"unknown train_options {sorted(unknown)}; the options are {sorted(allowed)}")
-    wanted_dst = _dst_name(train_options.get("dst"))
-    prune_options = {canonical_method(k): dict(v) for k, v in (prune_options or {}).items()}
-    _reference_lookup(dense_reference)  # validate early
-    disable = None if progress is None else not progress
+    for r in table.itertuples():
+        if r.status in ("pruned", "trained") and isinstance(r.checkpoint, str) and r.checkpoint:
+            p = out / r.checkpoint
+            if p.exists():
+                dense = None if pd.isna(r.dense_accuracy) else float(r.dense_accuracy)
+                _update_checkpoint_meta(p, {"dense_accuracy": dense})
 
-    with output_lock(out, name=LOCK_NAME):
-        rows: dict[tuple, dict[str, Any]] = {}
-        if (out / RESULTS_FILE).exists():
-            for rec in read_results(out).to_dict("records"):
-                rec = {k: v for k, v in rec.items()}
-                spec = RunSpec(str(rec["arch"]), str(rec["dataset"]), str(rec["method"]), float(rec["sparsity"]), int(rec["seed"]))
-                rows[spec.key] = rec
-        data_cache: dict[tuple, tuple] = {}
 
-        def datasets_for(dataset: str):
-            key = (dataset, input_shape)
-            if key not in data_cache:
-                extra = {"input_shape": input_shape} if dataset in RESHAPABLE and input_shape else {}
-                train_set = get_dataset(dataset, data_root, "train", **extra)
-                plain = copy.copy(train_set)
-                plain.augment = False
-                test_set = get_dataset(dataset, data_root, "test", **extra) if train else None
-                data_cache[key] = (train_set, plain, test_set)
-            return data_cache[key]
-
-        bar = tqdm(runs, desc="grid", disable=disable)
-        for spec in bar:
-            bar.set_postfix_str(f"{spec.dataset}/{spec.arch}/{spec.method}/s{spec.sparsity:g}/seed{spec.seed}")
-            row = rows.get(spec.key)
-            path = out / spec.relpath
-            epochs = None
-            if train:
-                epochs = int(train_options.get("epochs", recipe(spec.dataset, spec.arch)["epochs"]))
-            finished = (
-                row is not None
-                and path.exists()
-                and (row.get("status") == "trained" if train else row.get("status") in ("pruned", "trained"))
-            )
-            if finished and train and _dst_name(row.get("dst")) != wanted_dst:
-                raise InputError(
-                    f"{path} was trained with dst={_dst_name(row.get('dst')) or 'none'}, this grid asks for "
-                    f"dst={wanted_dst or 'none'}; use another output folder"
-                )
-            if finished and train and _int(row.get("trained_epochs")) != epochs:
-                raise InputError(
-                    f"{path} was trained for {_int(row.get('trained_epochs'))} epochs, this grid asks for {epochs}; "
-                    "use another output folder"
-                )
-            if not finished:
-                row = {"arch": spec.arch, "dataset": spec.dataset, "method": spec.method, "sparsity": spec.sparsity,
-                       "seed": spec.seed, "checkpoint": spec.relpath, "error": "", "hook_status": "", "hook_error": ""}
-                try:
-                    row.update(_do_run(spec, path, train, epochs, train_options, prune_options.get(spec.method, {}),
-                                       model_kwargs, device, datasets_for, progress))
-                except KeyboardInterrupt:
-                    raise
-                except Exception as exc:  # recorded in the table and reported; the grid goes on
-                    if stop_on_error:
-                        raise
-                    row.update({"status": "failed", "error": f"{type(exc).__name__}: {exc}"[:500]})
-                rows[spec.key] = row
-                _write_table(rows, out, dense_reference)
-            if on_result is not None and row.get("status") in ("pruned", "trained") and row.get("hook_status") != "ok":
-                try:
-                    extra = dict(on_result(path, dict(row)) or {})
-                    clash = set(extra) & set(RESULT_COLUMNS)
-                    if clash:
-                        raise InputError(f"on_result returned reserved columns {sorted(clash)}; rename them")
-                    row.update(extra)
-                    row["hook_status"], row["hook_error"] = "ok", ""
-                except KeyboardInterrupt:
-                    raise
-                except Exception as exc:  # the run itself is kept; the hook is retried next time
-                    if stop_on_error:
-                        raise
-                    row["hook_status"], row["hook_error"] = "failed", f"{type(exc).__name__}: {exc}"[:500]
-                rows[spec.key] = row
-                _write_table(rows, out, dense_reference)
-        df = _write_table(rows, out, dense_reference)
-        # keep the checkpoints' metadata in line with the table's dense accuracies
-        for r in df.itertuples():
-            if r.status in ("pruned", "trained") and isinstance(r.checkpoint, str) and r.checkpoint:
-                p = out / r.checkpoint
-                if p.exists():
-                    dense = None if pd.isna(r.dense_accuracy) else float(r.dense_accuracy)
-                    _update_checkpoint_meta(p, {"dense_accuracy": dense})
-    return df
+def arrange_results(df: pd.DataFrame, dense_reference: Any = None) -> pd.DataFrame:
+    """A results table with every :data:`RESULT_COLUMNS` column, dense accuracies filled, columns in order."""
+    df = df.copy()
+    for col in RESULT_COLUMNS:
+        if col not in df:
+            df[col] = "" if col in ("error", "hook_status", "hook_error", "checkpoint", "status") else float("nan")
+    df = fill_dense_accuracy(df, dense_reference)
+    extra = [c for c in df.columns if c not in RESULT_COLUMNS]
+    return df[RESULT_COLUMNS + extra]
 
 
 def _do_run(spec: RunSpec, path: Path, train_flag: bool, epochs: int | None, train_options: dict, options: dict,

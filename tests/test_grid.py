@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 
 from pruners import load_checkpoint
-from pruners.grid import LOCK_NAME, RESULT_COLUMNS, GridLockedError, fill_dense_accuracy, plan_grid, read_results, run_grid
+from pruners.grid import LOCK_NAME, RESULT_COLUMNS, GridLockedError, fill_dense_accuracy, plan_grid, read_results
+from topometrics.workflows.grid import run_grid
 from topocore.errors import OutputLockedError
 from topometrics.cli import main
 
@@ -162,7 +163,7 @@ def test_second_grid_on_the_same_folder_fails_at_once(tmp_path):
     out = tmp_path / "g"
     code = textwrap.dedent(f"""
         import pathlib, time
-        from pruners.grid import run_grid
+        from topometrics.workflows.grid import run_grid
         flags = pathlib.Path({str(tmp_path)!r})
         def hook(path, row):
             (flags / "started").touch()

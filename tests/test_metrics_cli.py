@@ -123,7 +123,10 @@ def test_bad_inputs(inputs, tmp_path, capsys):
     assert rc == 1
     err = capsys.readouterr().err
     assert "does not exist" in err and "junk.pt" in err
-    assert len(pd.read_csv(out)) == 1  # the good checkpoint was still measured
+    table = pd.read_csv(out, keep_default_na=False)
+    assert len(table) == 3  # the failing inputs are rows with their error; the good checkpoint was still measured
+    assert [bool(e) for e in table["error"]] == [True, True, False]
+    assert "does not exist" in table.loc[0, "error"] and table.loc[2, "sink"] != ""
     assert main(["metrics", str(inputs["ck0"]), "--metrics", "sink,bogus", "-o", str(out)]) == 2
     assert "unknown metric" in capsys.readouterr().err
     assert main(["metrics", str(inputs["sd"]), "--metrics", "sink", "-o", str(tmp_path / "x.csv"), "-q"]) == 1

@@ -11,7 +11,8 @@ import torch
 
 import pruners
 from pruners import load_checkpoint, prune, save_checkpoint
-from pruners.grid import read_results, run_grid
+from pruners.grid import read_results
+from topometrics.workflows.grid import run_grid
 from pruners.models import build, canonical_model, factory, get_model
 from pruners.pipeline import build_model, prune_model
 from topocore.errors import CheckpointError, InputError

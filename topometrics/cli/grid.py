@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ._batch import EXECUTOR_EPILOG, add_executor_arguments
 from ._common import check_output, parse_shape
 from .prune import parse_option, setup_torch
 from .train import add_dst_arguments, add_training_arguments, dst_spec
@@ -37,6 +38,8 @@ def register(subparsers) -> argparse.ArgumentParser:
             "'dense' adds unpruned baselines (sparsity 0) whose accuracy fills dense_accuracy of the matching runs "
             "(same arch, data set and seed, else the mean over seeds)."
         ),
+        epilog=EXECUTOR_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--archs", nargs="+", default=[], metavar="ARCH", help="zoo models (space- or comma-separated)")
     parser.add_argument("--models", nargs="+", default=[], metavar="MODULE:FACTORY",
@@ -69,47 +72,33 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: half the cores)")
     parser.add_argument("--stop-on-error", action="store_true", help="stop at the first failing run instead of recording it")
+    parser.add_argument("-j", "--n-jobs", type=int, default=1, metavar="N",
+                        help="runs at a time: local worker processes, or dask workers with --scheduler/--cluster (default 1)")
     add_training_arguments(parser)
     add_dst_arguments(parser)
+    add_executor_arguments(parser, gpus=True)
     parser.set_defaults(func=run)
     return parser
 
 
 def metrics_hook(metric_names: str | None, *, trusted: tuple[str, ...] = (), conventions: str = "ours"):
-    """``on_result`` adding a run's measurements (:func:`topometrics.workflows.measure.measure_network`).
-
-    One call of the workflows' measuring path per finished run (the checkpoint is read,
-    encoded and measured: ``num_nodes``, ``num_edges``, ``dense_num_edges``, the layer
-    sparsity summary, every selected topometric raw and as ``<metric>_norm``).  Columns
-    the grid's table already has (its metadata, ``achieved_sparsity``) are left out.
-    Unknown metric names raise :class:`topocore.errors.InputError` before any run.
-    ``conventions="published"`` measures on the scale of the authors' published tables
-    (:mod:`topometrics.conventions`) and adds ``conventions`` to each row.
-    """
-    from pruners.grid import RESULT_COLUMNS
+    """``on_result`` adding a run's measurements (:class:`topometrics.workflows.grid.MeasureHook`, which calls
+    :func:`topometrics.workflows.measure.measure_network`); unknown metric names raise
+    :class:`topocore.errors.InputError` before any run.  ``conventions="published"`` measures on the scale of
+    the authors' published tables (:mod:`topometrics.conventions`) and adds ``conventions`` to each row."""
     from topometrics.registry import resolve_metrics
-    from topometrics.workflows.inputs import load_network
-    from topometrics.workflows.measure import measure_network
+    from topometrics.workflows.grid import MeasureHook
 
-    names = resolve_metrics(metric_names)
-    reserved = set(RESULT_COLUMNS)
-
-    def hook(path, row):
-        net = load_network(path, trusted=trusted)
-        values = measure_network(net, metrics=names, conventions=conventions)
-        row = {k: v for k, v in values.items() if k not in reserved}
-        if conventions != "ours":
-            row["conventions"] = conventions
-        return row
-
-    return hook
+    return MeasureHook(tuple(resolve_metrics(metric_names)), tuple(trusted), conventions)
 
 
 def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from pruners.grid import run_grid
     from topocore.errors import InputError
+    from topometrics.workflows.grid import run_grid
+
+    from ._batch import executor_factory
 
     device = setup_torch(args)
     try:
@@ -146,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         train=args.train, data_root=args.data_root, train_options=train_options, prune_options=prune_options,
         input_shape=args.input_shape, model_kwargs={"shortcut": args.shortcut} if args.shortcut else None,
         device=device, on_result=on_result, dense_reference=args.dense_reference, stop_on_error=args.stop_on_error,
+        n_jobs=args.n_jobs, executor=executor_factory(args, n_jobs=args.n_jobs), gpus_per_task=args.gpus_per_task,
     )
     counts = df["status"].value_counts().to_dict()
     failed = df[df["status"] == "failed"]

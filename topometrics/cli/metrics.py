@@ -5,7 +5,7 @@ Inputs (positional, any mix): checkpoints written by :func:`pruners.save_checkpo
 :meth:`encoders.MultipartiteGraph.save`, and plain ``torch.save``-d state dicts of the
 model given by ``--arch`` / ``--model`` (see :mod:`topometrics.workflows.inputs`).
 
-Rows come from :func:`topometrics.workflows.measure.iter_describe` (the toolkit's one
+Rows come from :func:`topometrics.workflows.measure.measure_item` (the toolkit's one
 measuring path, also behind ``topometrics.describe_many``): ``checkpoint`` (the path as
 given), the input's metadata (``arch, dataset, method, sparsity, seed, accuracy,
 dense_accuracy, num_classes, input_shape, ...``), ``num_nodes``, ``num_edges``,
@@ -13,7 +13,8 @@ dense_accuracy, num_classes, input_shape, ...``), ``num_nodes``, ``num_edges``,
 metric (raw values, see :func:`topometrics.compute`), ``<metric>_norm``
 (:func:`topometrics.normalize`; ``--no-normalized`` leaves them out), ``conventions``
 (``--conventions``: ours or the published data's, :mod:`topometrics.conventions`; one
-table holds one of them), then ``metrics_seconds``.
+table holds one of them), then ``error`` (empty, or the message of a failed input) and
+``metrics_seconds``.
 
 ``motif4_method`` / ``motif4_stderr`` and ``n2_method`` / ``n2_stderr`` say how those
 were obtained (``exact`` and 0, or ``estimate`` and the standard error of the sampled
@@ -34,18 +35,25 @@ model get it in closed form (:func:`topometrics.dense_num_edges`); a saved graph
 carries it only in ``meta["dense_num_edges"]`` (``topometrics encode`` writes it),
 else the column is NaN for that row.
 
-Resumable: rows already in the output file for the same input (same resolved path)
-and holding every requested metric column are skipped.  After each input the whole
-table is written to a temporary file that replaces the output, so an interrupted run
-never leaves a partial row.  An input that fails with an error the user can fix is
-reported and left out (exit status 1 at the end); ``--stop-on-error`` stops there
-(exit status 2), as the memory guard does.
+Batch execution (:mod:`topometrics.workflows.batch`): one task per input, run in this
+process, in ``-j N`` local worker processes, or on dask (``--scheduler local`` /
+``--scheduler tcp://host:8786`` / ``--cluster slurm``).  Resumable: rows already in the
+output file for the same input (same resolved path), without an error and holding every
+requested metric column are skipped; each finished row is written as it arrives (the
+whole table rewritten atomically, in the order of the inputs), so an interrupted run
+never leaves a partial row, and re-read bit for bit (``float_precision="round_trip"``).
+The output is locked (``<out>.lock``): a second run on the same output stops at once
+(exit status 2).  An input that fails is recorded as a row with its message in
+``error`` (NaN/inf weights are refused before any kernel runs), the others are
+measured, and the exit status is 1; a re-run tries it again.  ``--stop-on-error``
+stops there (exit status 2 for errors the user can fix), as the memory guard does.
 """
 
 from __future__ import annotations
 
 import argparse
 
+from ._batch import EXECUTOR_EPILOG, add_executor_arguments
 from ._common import add_model_option, check_output, model_name, parse_bytes, parse_shape, trusted_models
 
 
@@ -58,6 +66,8 @@ def register(subparsers) -> argparse.ArgumentParser:
             "(the paper's 16 plus log_paths, effective_sparsity, effective_nodes): one CSV row per "
             "input, raw and normalised values, resumable."
         ),
+        epilog=EXECUTOR_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "checkpoints", nargs="+", metavar="INPUT",
@@ -114,48 +124,32 @@ def register(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("--stop-on-error", action="store_true", help="stop at the first failing input")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_executor_arguments(parser)
     parser.set_defaults(func=run)
     return parser
 
 
-# ------------------------------------------------------------------------------- the table
-def _key(path) -> str:
+# --------------------------------------------------------------------------------------- run
+def _key(row) -> tuple:
+    """Rows are identified by the resolved path of their input."""
     import os
 
-    return os.path.realpath(os.fspath(path))
+    return (os.path.realpath(os.fspath(row["checkpoint"])),)
 
 
-def _read_table(out):
-    import pandas as pd
-
-    from topocore.errors import InputError
-
-    if not out.exists() or out.stat().st_size == 0:
-        return pd.DataFrame()
-    try:
-        table = pd.read_csv(out)
-    except Exception as exc:  # pandas raises several parser errors
-        raise InputError(f"{out} exists but is not a readable CSV ({exc}); move it away or pick another -o") from None
-    if len(table) and "checkpoint" not in table.columns:
-        raise InputError(f"{out} has no 'checkpoint' column: it was not written by `topometrics metrics`")
-    return table
-
-
-# --------------------------------------------------------------------------------------- run
 def run(args: argparse.Namespace) -> int:
     import sys
     import warnings
     from pathlib import Path
 
-    import pandas as pd
-    from tqdm.auto import tqdm
-
     from topocore.errors import InputError, ResourceLimitError
-    from topocore.io import atomic_write_csv
     from topometrics.computation import EstimatedMetricWarning
     from topometrics.paths import MissingDenseCountWarning
     from topometrics.registry import DEFAULT_METRICS, resolve_metrics
-    from topometrics.workflows.measure import iter_describe, order_columns
+    from topometrics.workflows.batch import read_table, run_batch
+    from topometrics.workflows.measure import measure_task, order_columns
+
+    from ._batch import executor_factory, report_failures
 
     names = resolve_metrics(args.metrics) if args.metrics else list(DEFAULT_METRICS)
     for flag, value in (("--motif-sample", args.motif_sample), ("--n2-sample", args.n2_sample)):
@@ -165,59 +159,46 @@ def run(args: argparse.Namespace) -> int:
     n2_sample = args.n2_sample if args.n2_sample <= 1 else int(args.n2_sample)
     out = Path(args.out)
     check_output(out, "results table")
-    table = _read_table(out)
-    if len(table):
-        held = set(table["conventions"].dropna().astype(str)) if "conventions" in table.columns else {"ours"}
+    existing = read_table(out, what="output table")
+    if len(existing):
+        held = set(existing["conventions"].dropna().astype(str)) if "conventions" in existing.columns else {"ours"}
         if held != {args.conventions}:
             raise InputError(
                 f"{out} holds rows in conventions {sorted(held)}, not {args.conventions!r}; write to another -o "
                 "(values of different conventions are on different scales)"
             )
-    rows = table.to_dict("records") if len(table) else []
-    done = {_key(r["checkpoint"]): i for i, r in enumerate(rows)}
+    options = dict(
+        metrics=names, normalized=args.normalized, input_shape=args.input_shape, n_threads=args.n_threads,
+        random_state=args.seed, exact=False if args.inexact else (True if args.exact else "auto"), motif_sample=sample,
+        n2_sample=n2_sample, memory_limit=args.memory_limit or "available", timings=True, arch=model_name(args),
+        num_classes=args.num_classes, model_kwargs={"shortcut": args.shortcut} if args.shortcut else None,
+        trusted=trusted_models(args), conventions=args.conventions, missing_masks=args.missing_masks,
+    )
+    specs = [{"checkpoint": str(path), "item": str(path), "options": options, "extra": {"conventions": args.conventions}}
+             for path in args.checkpoints]
     wanted = names + ([f"{m}_norm" for m in names] if args.normalized else [])
-    have_all = all(m in table.columns for m in wanted) if len(table) else False
-    todo = [path for path in args.checkpoints if not (_key(path) in done and have_all)]
-    skipped = len(args.checkpoints) - len(todo)
-    if skipped and not args.quiet:
-        print(f"skipping {skipped} input(s) already in {out}", file=sys.stderr)
 
-    failures = 0
-    if todo:
-        from topometrics._numba import announce_compilation
+    def is_done(row) -> bool:
+        return not str(row.get("error") or "").strip() and all(m in row for m in wanted)
 
-        announce_compilation("metrics")
+    def arrange(table):
+        return table[order_columns([{c: None for c in table.columns}])]
+
+    from topometrics._numba import announce_compilation
+
+    announce_compilation("metrics")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MissingDenseCountWarning)  # NaN effective_sparsity of a bare graph is documented
         warnings.simplefilter("ignore", EstimatedMetricWarning)  # reported in the *_method columns
-        results = iter_describe(
-            todo, n_jobs=args.n_jobs, progress=not args.quiet, desc="metrics", metrics=names, normalized=args.normalized,
-            input_shape=args.input_shape, n_threads=args.n_threads, random_state=args.seed,
-            exact=False if args.inexact else (True if args.exact else "auto"), motif_sample=sample,
-            n2_sample=n2_sample, memory_limit=args.memory_limit or "available", timings=True, arch=model_name(args),
-            num_classes=args.num_classes, model_kwargs={"shortcut": args.shortcut} if args.shortcut else None,
-            trusted=trusted_models(args), conventions=args.conventions, missing_masks=args.missing_masks,
+        result = run_batch(
+            measure_task, specs, out, key=_key, executor=executor_factory(args, n_jobs=args.n_jobs, n_threads=args.n_threads),
+            is_done=is_done, failed_row=lambda spec, message: {"checkpoint": spec["checkpoint"], "error": message},
+            arrange=arrange, abort_on=(ResourceLimitError,), stop_on_error=args.stop_on_error,
+            progress=not args.quiet, desc="metrics", what="output table", label=lambda spec: spec["checkpoint"],
         )
-        for result in results:
-            path = todo[result.index]
-            if isinstance(result.error, ResourceLimitError):  # the memory guard stops the whole command
-                raise result.error
-            if result.error is not None:
-                failures += 1
-                if args.stop_on_error:  # printed once, as the command's error
-                    raise result.error
-                tqdm.write(f"topometrics metrics: {path}: {result.error}", file=sys.stderr)
-                continue
-            result.row["conventions"] = args.conventions
-            key = _key(path)
-            if key in done:
-                merged = dict(rows[done[key]])
-                merged.update(result.row)
-                rows[done[key]] = merged
-            else:
-                done[key] = len(rows)
-                rows.append(result.row)
-            atomic_write_csv(out, pd.DataFrame(rows)[order_columns(rows)])
+    report_failures(result, "metrics")
     if not args.quiet:
-        print(f"{len(todo) - failures} input(s) measured, {failures} failed; table: {out}", file=sys.stderr)
-    return 1 if failures else 0
+        if result.skipped:
+            print(f"skipped {result.skipped} input(s) already in {out}", file=sys.stderr)
+        print(f"{result.ran - result.failed} input(s) measured, {result.failed} failed; table: {out}", file=sys.stderr)
+    return 1 if result.failed else 0

@@ -6,6 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
+from ._batch import EXECUTOR_EPILOG, add_executor_arguments
 from ._common import MODEL_HELP, check_output, model_name, parse_floats, parse_shape, trusted_models
 
 DESCRIPTION = """\
@@ -40,7 +41,7 @@ def register(subparsers) -> argparse.ArgumentParser:
         "rank",
         help="rank pruning methods for a model and sparsity before training (the main job)",
         description=DESCRIPTION,
-        epilog=EPILOG,
+        epilog=EPILOG + "\n" + EXECUTOR_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     group = p.add_mutually_exclusive_group()
@@ -90,6 +91,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="numba threads per worker for the graph metrics (default: cores // workers)")
     p.add_argument("--out", default=None, help="output folder (default: ./topometrics-out/rank-<arch>-<dataset>)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    add_executor_arguments(p)
     p.set_defaults(func=run)
     return p
 
@@ -121,6 +123,10 @@ def run(args: argparse.Namespace) -> int:
             input_shape=tuple(args.input_shape),
             **common,
         )
+    if args.scheduler or args.cluster:
+        from ._batch import executor_factory
+
+        job.executor = executor_factory(args, n_jobs=job.n_jobs, n_threads=job.n_threads)
     out = Path(args.out) if args.out else Path("topometrics-out") / f"rank-{_stem(job.arch)}-{job.dataset}"
     check_output(out, "output folder")
     from topometrics._numba import announce_compilation

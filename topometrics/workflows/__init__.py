@@ -26,6 +26,11 @@ these functions.
   derived ``dagnet`` checkpoints into one table (``topometrics dag measure``);
 * :mod:`~topometrics.workflows.dag_report` -- GraphML, drawing, report and the
   Table-2 style summary of those runs.
+* :func:`run_grid` (:mod:`~topometrics.workflows.grid`) -- prune (and train, and
+  measure) every combination (``topometrics grid``);
+* :func:`run_batch`, :func:`make_executor` (:mod:`~topometrics.workflows.batch`) -- the
+  batch layer every long job runs on: resumable tables, local processes or a Dask
+  cluster (``--scheduler``, ``--cluster slurm``).
 
 Names are loaded lazily, so importing this package costs nothing.
 """
@@ -64,6 +69,9 @@ _LAZY: dict[str, str] = {
     "load_dagnet_checkpoint": "dag_measure",
     "summary_table": "dag_report",
     "summary_markdown": "dag_report",
+    "run_grid": "grid",
+    "run_batch": "batch",
+    "make_executor": "batch",
 }
 
 __all__ = list(_LAZY)

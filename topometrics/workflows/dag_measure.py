@@ -2,9 +2,10 @@
 
 :func:`measure_model` measures one model with its derived block graph;
 :func:`measure_checkpoints` (``topometrics dag measure``) does it for many checkpoints
-into one resumable CSV table: one row per checkpoint, a failing checkpoint becomes a row
-holding its ``error`` (and the run continues), rows already measured are skipped, and
-the table is rewritten atomically after every checkpoint under an output lock.
+into one resumable CSV table through the batch layer (:mod:`topometrics.workflows.batch`:
+local processes or a Dask cluster): one row per checkpoint, a failing checkpoint becomes
+a row holding its ``error`` (and the run continues), rows already measured are skipped,
+and the table is rewritten atomically after every checkpoint under an output lock.
 
 Columns: ``checkpoint``, the run's metadata (``dataset``, ``input_shape``, ``seed``,
 ``gate``, ``penalty``, ``lambda``, accuracies), ``rule`` / ``tau`` / ``k`` of the
@@ -23,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
-from topocore.errors import InputError, TopometricsError
+from topocore.errors import InputError
 
 __all__ = ["measure_model", "measure_checkpoint", "measure_checkpoints", "load_dagnet_checkpoint", "sparsity_columns"]
 
@@ -126,22 +127,13 @@ def measure_checkpoint(path, *, rule: str | None = None, tau: float | None = Non
     return row
 
 
-def _key(path) -> str:
-    return os.path.realpath(os.fspath(path))
+def _key(row) -> tuple:
+    return (os.path.realpath(os.fspath(row["checkpoint"])),)
 
 
-def _read_table(out: Path):
-    import pandas as pd
-
-    if not out.exists() or out.stat().st_size == 0:
-        return []
-    try:
-        table = pd.read_csv(out, keep_default_na=True)
-    except Exception as exc:  # pandas raises several parser error types
-        raise InputError(f"{out} exists but is not a readable CSV ({exc}); move it away or choose another --out") from None
-    if len(table) and "checkpoint" not in table.columns:
-        raise InputError(f"{out} has no 'checkpoint' column: it was not written by `topometrics dag measure`")
-    return table.to_dict("records")
+def measure_task(spec: dict) -> dict[str, Any]:
+    """Batch task (:func:`topometrics.workflows.batch.run_batch`): :func:`measure_checkpoint` of ``spec["checkpoint"]``."""
+    return measure_checkpoint(spec["checkpoint"], **spec["options"])
 
 
 def measure_checkpoints(
@@ -156,21 +148,24 @@ def measure_checkpoints(
     summary: str | os.PathLike | None = None,
     progress: bool = True,
     on_error=None,
+    executor: Any = None,
 ) -> tuple[list[dict[str, Any]], int]:
     """Measure ``paths`` into the CSV ``out`` (resumable); return ``(rows, number of failures)``.
 
     Every path is checked first (it exists and is a ``dagnet`` checkpoint, the output is
-    writable): a failure there raises before anything is written.  A checkpoint that
-    then fails to measure becomes a row with its ``error`` message.  ``summary``, when
-    given, receives the Table-2 style Markdown summary of all successful rows
+    writable): a failure there raises before anything is written.  The checkpoints are
+    then measured as tasks of the batch layer (:func:`topometrics.workflows.batch.run_batch`:
+    this process by default, ``executor`` for local worker processes or a Dask cluster);
+    each row is written as it arrives, a checkpoint that fails to measure becomes a row
+    with its ``error`` message (``on_error(path, message)`` is called for it), and a
+    second run on the same output fails at once (output lock).  ``summary``, when given,
+    receives the Table-2 style Markdown summary of all successful rows
     (:func:`~topometrics.workflows.dag_report.summary_table`).
     """
-    import pandas as pd
-    from tqdm.auto import tqdm
-
     from pruners.connectivity import check_rule
-    from topocore.io import atomic_write_csv, atomic_write_text, check_writable, output_lock
+    from topocore.io import atomic_write_text, check_writable
 
+    from .batch import read_table, run_batch
     from .dag_report import summary_markdown, summary_table
 
     paths = [str(p) for p in paths]
@@ -184,27 +179,20 @@ def measure_checkpoints(
         check_writable(summary, what="summary file")
     for p in paths:  # every input is checked before anything is written
         load_dagnet_checkpoint(p)
-    with output_lock(out):
-        rows = _read_table(out)
-        index = {_key(r["checkpoint"]): i for i, r in enumerate(rows)}
-        todo = [p for p in paths if _key(p) not in index or str(rows[index[_key(p)]].get("error") or "") not in ("", "nan")]
-        failures = 0
-        for p in tqdm(todo, desc="dag measure", unit="ckpt", disable=not progress):
-            try:
-                row = measure_checkpoint(p, rule=rule, tau=tau, k=k, mge=mge, random_state=random_state)
-            except TopometricsError as exc:
-                failures += 1
-                row = {"checkpoint": p, "error": str(exc)}
-                if on_error is not None:
-                    on_error(p, exc)
-            key = _key(p)
-            if key in index:
-                rows[index[key]] = row
-            else:
-                index[key] = len(rows)
-                rows.append(row)
-            atomic_write_csv(out, pd.DataFrame(rows))
-        if summary is not None:
-            atomic_write_text(summary, summary_markdown(summary_table(rows)))
-    return rows, failures
-
+    options = dict(rule=rule, tau=tau, k=k, mge=mge, random_state=random_state)
+    specs = [{"checkpoint": p, "options": options} for p in paths]
+    result = run_batch(
+        measure_task, specs, out, key=_key, executor=executor,
+        failed_row=lambda spec, message: {"checkpoint": spec["checkpoint"], "error": message},
+        progress=progress, desc="dag measure", what="output table", label=lambda spec: spec["checkpoint"],
+    )
+    if on_error is not None:
+        for failure in result.failures:
+            on_error(failure.spec["checkpoint"], failure.exception if failure.exception is not None else failure.message)
+    table = read_table(out, what="output table")
+    rows = table.to_dict("records") if len(table) else []
+    for row in rows:  # an empty error cell reads back as ""; keep the rows' own types otherwise
+        row["error"] = str(row.get("error") or "")
+    if summary is not None:
+        atomic_write_text(summary, summary_markdown(summary_table(rows)))
+    return rows, result.failed

@@ -46,7 +46,7 @@ from topocore.errors import InputError, TopometricsError
 
 from .inputs import Network, load_network
 
-__all__ = ["describe_many", "iter_describe", "measure_item", "measure_network", "Measured", "META_ORDER", "order_columns"]
+__all__ = ["describe_many", "iter_describe", "measure_item", "measure_network", "measure_task", "check_finite", "Measured", "META_ORDER", "order_columns"]
 
 #: Metadata columns written first, in this order, when present.
 META_ORDER = (
@@ -137,6 +137,7 @@ def measure_network(
         sparsity = net.meta.get("sparsity")
         check_memory(what or net.source or "the network", nodes, edges, names, memory_limit, n_threads,
                      float(sparsity) if isinstance(sparsity, (int, float)) and not isinstance(sparsity, bool) else None)
+    check_finite(net, what or net.source or "the network")
     methods: dict = {}
     probe = "log_paths" not in names  # the input-output connectivity comes from log_paths (O(N + E))
     options = dict(metrics=names + ["log_paths"] if probe else names, normalized=normalized, n_threads=n_threads,
@@ -167,6 +168,36 @@ def measure_network(
             row[f"{name}_method"] = methods[name]["method"]
             row[f"{name}_stderr"] = float(methods[name]["stderr"])
     return row
+
+
+def check_finite(net: Network, what: str) -> None:
+    """Refuse a network whose weights hold NaN or infinite values, before any kernel runs.
+
+    Such weights make the graph's edge weights meaningless and the spectral solvers fail
+    with an unrelated error; a :class:`~topocore.errors.InputError` names the tensor and
+    the number of bad values.  Cost: one pass over the weights (O(parameters) or O(E)).
+    """
+    import numpy as np
+
+    if net.graph is not None:
+        bad = int(np.count_nonzero(~np.isfinite(net.graph.weight)))
+        if bad:
+            raise InputError(
+                f"{what}: the graph holds {bad} NaN/inf edge weights; re-encode it from a checkpoint with finite weights"
+            )
+        return
+    import torch
+
+    for name, tensor in list(net.model.named_parameters()) + list(net.model.named_buffers()):
+        if not torch.is_floating_point(tensor):
+            continue
+        bad = int((~torch.isfinite(tensor.detach())).sum())
+        if bad:
+            name = name.removesuffix("_orig")  # a torch.nn.utils.prune re-parametrisation: the weight's own name
+            raise InputError(
+                f"{what}: {name} holds {bad} NaN/inf values (of {tensor.numel()}); the network cannot be measured: "
+                "use a checkpoint saved before training diverged, or fix the weights"
+            )
 
 
 def measure_item(
@@ -213,21 +244,10 @@ def measure_item(
     return row
 
 
-def _task(index: int, item: Any, options: dict, worker_threads: int | None) -> Measured:
-    """Measure one item; a user-fixable error becomes the result (so a batch goes on)."""
-    if worker_threads is not None:
-        from topocore.parallel import limit_worker_threads
-
-        limit_worker_threads(worker_threads)
-    try:
-        return Measured(index, item, row=measure_item(item, **options))
-    except TopometricsError as exc:
-        return Measured(index, item, error=exc)
-    finally:
-        if worker_threads is not None:
-            from ._worker import release_memory
-
-            release_memory()
+def measure_task(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """Batch task (:func:`topometrics.workflows.batch.run_batch`): ``spec["item"]`` measured with ``spec["options"]``
+    (``spec["extra"]``: constant columns added to the row, e.g. ``conventions``)."""
+    return {**measure_item(spec["item"], **spec["options"]), **spec.get("extra", {})}
 
 
 def iter_describe(
@@ -242,35 +262,40 @@ def iter_describe(
 
     ``options`` are those of :func:`measure_item`.  A user-fixable error of one item
     (a :class:`~topocore.errors.TopometricsError`: missing file, bad checkpoint,
-    unsupported layer, ...) is yielded as ``Measured.error`` and the others go on; any
-    other exception is a bug and propagates.  With ``n_jobs > 1`` the items are
-    measured by loky worker processes (items are pickled to them), each with
-    ``n_threads`` (default 1) numba threads.
+    unsupported layer, NaN weights, ...) is yielded as ``Measured.error`` and the others
+    go on; any other exception is a bug and propagates.  With ``n_jobs > 1`` the items
+    are measured by the batch layer's local worker processes
+    (:class:`~topometrics.workflows.batch.LocalExecutor`: items are pickled to them),
+    each with ``n_threads`` (default 1) numba threads.
     """
-    from topocore.parallel import resolve_n_jobs
-
-    items = list(items)
-    n = min(resolve_n_jobs(n_jobs, default=1), max(1, len(items)))
     from tqdm.auto import tqdm
 
+    from .batch import LocalExecutor
+
+    items = list(items)
+    executor = LocalExecutor(n_jobs, n_threads=options.get("n_threads"))
+    specs = [(i, {"item": item, "options": options}) for i, item in enumerate(items)]
     bar = tqdm(total=len(items), desc=desc, unit="net", disable=not progress or not items)
+    waiting: dict[int, Measured] = {}
+    nxt = 0
     try:
-        if n == 1:
-            results: Iterable[Measured] = (_task(i, item, options, None) for i, item in enumerate(items))
-        else:
-            from joblib import Parallel, delayed
-
-            from topocore.parallel import resolve_n_threads
-
-            threads = 1 if options.get("n_threads") is None else resolve_n_threads(options["n_threads"])
-            parallel = Parallel(n_jobs=n, backend="loky", return_as="generator")
-            results = parallel(delayed(_task)(i, item, options, threads) for i, item in enumerate(items))
-        for result in results:
+        for index, outcome in executor.map(measure_task, specs):
+            if "row" in outcome:
+                result = Measured(index, items[index], row=outcome["row"])
+            elif outcome.get("user_error") and outcome.get("exception") is not None:
+                result = Measured(index, items[index], error=outcome["exception"])
+            elif outcome.get("exception") is not None:  # a bug: keep its traceback
+                raise outcome["exception"]
+            else:
+                raise RuntimeError(f"measuring item {index} failed: {outcome['error']}\n{outcome.get('traceback', '')}")
             label = result.row.get("checkpoint") if result.row else None
             if label:
                 bar.set_postfix_str(str(label)[-40:])
             bar.update(1)
-            yield result
+            waiting[index] = result
+            while nxt in waiting:
+                yield waiting.pop(nxt)
+                nxt += 1
     finally:
         bar.close()
 
@@ -403,7 +428,7 @@ def order_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     first = [c for c in ("checkpoint",) if c in seen]
     measured = [c for c in _measurement_order(rows) if c in seen]
     meta = [k for k in META_ORDER if k in seen and k not in measured]
-    last = [c for c in ("metrics_seconds",) if c in seen]
+    last = [c for c in ("error", "metrics_seconds") if c in seen]
     others = sorted(set(seen) - set(first) - set(meta) - set(measured) - set(last))
     return [*first, *meta, *others, *measured, *last]
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -86,6 +86,11 @@ class RankJob:
         adjusted R^2 is NaN (n <= p + 1), the importances are still defined.
     progress : bool
         Show progress bars.
+    executor : executor, callable or None
+        Where the networks are built (:mod:`topometrics.workflows.batch`): None runs
+        ``n_jobs`` local worker processes; a dask executor (or a factory of one, e.g.
+        ``lambda: make_executor("dask", scheduler="local", n_jobs=2)``) runs them on a
+        cluster.  Not part of the saved configuration.
     """
 
     arch: str = "resnet20"
@@ -103,6 +108,7 @@ class RankJob:
     trusted: bool | str | Sequence[str] = ()
     progress: bool = True
     reference_methods: Sequence[str] | None = None
+    executor: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         from pruners.models import canonical_model, is_spec
@@ -199,7 +205,8 @@ class RankJob:
         if self.data_root is not None:
             scoring_data(self.dataset, str(self.data_root), self.input_shape)  # fail early with the layout message
         return run_tasks(
-            self.specs(include_target), path, n_jobs=self.n_jobs, progress=self.progress, desc=f"networks ({self.arch})"
+            self.specs(include_target), path, n_jobs=self.n_jobs, progress=self.progress, desc=f"networks ({self.arch})",
+            executor=self.executor, n_threads=self.n_threads,
         )
 
     # ---------------------------------------------------------------- importance
@@ -347,7 +354,8 @@ class RankJob:
         self.check_published()
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out / "config.json", pd.Series(asdict(self)).to_json(indent=2))
+        config = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "executor"}
+        atomic_write_text(out / "config.json", pd.Series(config).to_json(indent=2))
         if checkpoints:
             target = networks_from_checkpoints(
                 checkpoints, progress=self.progress, trusted=self.trusted, n_threads=self.n_threads

@@ -4,9 +4,10 @@ One network = one zoo model (or model spec) pruned at initialization
 (:func:`pruners.pipeline.prune_model`) and measured by the workflows' one measuring
 path (:func:`topometrics.workflows.measure.measure_network`: the 16 raw topometrics
 and the four rolled baselines, ``rolled="baselines"``).  :func:`run_tasks` runs the
-tasks inline or in joblib's loky worker processes and rewrites the table after every
+tasks inline, in joblib's loky worker processes or on dask, and rewrites the table after every
 finished network (:func:`topocore.io.atomic_write_csv`), so an interruption loses
-nothing finished.
+nothing finished; through the batch layer (:mod:`topometrics.workflows.batch`) the
+tasks also run on a dask cluster.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import pandas as pd
 
 from analysis.names import UNROLLED_FEATURES
 from topocore.errors import InputError
-from topocore.io import atomic_write_csv
 from topocore.names import canonical_dataset
 
 from ..inputs import Network, load_network
@@ -136,9 +136,11 @@ def normalized_features(networks: pd.DataFrame, features: Sequence[str] = UNROLL
 
 def read_done(path: str | os.PathLike | None) -> pd.DataFrame:
     """Finished networks of an earlier run (an empty table when ``path`` is None or absent)."""
+    from ..batch import read_table
+
     if path is None or not Path(path).exists():
         return pd.DataFrame()
-    done = pd.read_csv(path, float_precision="round_trip")  # re-read exactly as written
+    done = read_table(path, what="networks table")
     missing = [c for c in KEY if c not in done.columns]
     if missing:
         raise InputError(f"{path} is not a networks table of this job (lacks {missing}); choose another --out")
@@ -154,45 +156,40 @@ def run_tasks(
     progress: bool,
     desc: str,
     task: Callable[[dict], dict] | None = None,
+    executor: Any = None,
+    n_threads: int | None = None,
 ) -> pd.DataFrame:
     """Rows of every spec: those already in ``path`` are kept, the others computed (resumable).
 
-    After every finished network the whole table is rewritten atomically.  Returns the
-    rows of ``specs`` sorted by :data:`~.config.KEY`.
+    The batch layer (:func:`topometrics.workflows.batch.run_batch`) runs the tasks (in
+    this process, ``n_jobs`` local worker processes, or ``executor``: a dask executor or
+    a factory of one) and rewrites the table atomically after every finished network.  A
+    network that fails is recorded with its error and the job stops after the others
+    finished, raising the first failure (a re-run retries it).  Returns the rows of
+    ``specs`` sorted by :data:`~.config.KEY`.
     """
-    from tqdm.auto import tqdm
+    import tempfile
+
+    from ..batch import LocalExecutor, run_batch
 
     task = task or network_task
-    done = read_done(path)
-    have = {tuple(r) for r in done[list(KEY)].itertuples(index=False)} if len(done) else set()
-    todo = [sp for sp in specs if tuple(sp[k] for k in KEY) not in have]
-    rows = done.to_dict("records") if len(done) else []
-    bar = tqdm(total=len(todo), desc=desc, unit="net", disable=not progress or not todo)
-
-    def finish(row: dict) -> None:
-        rows.append(row)
-        if path is not None:
-            atomic_write_csv(Path(path), pd.DataFrame(rows))
-        bar.set_postfix_str(f"{row['dataset']} {row['method']} {row['sparsity']:g}")
-        bar.update(1)
-
-    try:
-        if n_jobs == 1:
-            for sp in todo:
-                finish(task(sp))
-        else:
-            # joblib's loky workers are fresh interpreters (no fork of a process holding
-            # numba/torch thread pools) that, unlike multiprocessing's spawn, do not
-            # re-run the caller's script: a plain script without an
-            # ``if __name__ == "__main__":`` guard works.
-            from joblib import Parallel, delayed
-
-            parallel = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator_unordered")
-            for row in parallel(delayed(task)(sp) for sp in todo):
-                finish(row)
-    finally:
-        bar.close()
-    table = pd.DataFrame(rows)
-    wanted = {tuple(sp[k] for k in KEY) for sp in specs}
-    table = table[[tuple(r) in wanted for r in table[list(KEY)].itertuples(index=False)]]
+    if executor is None:
+        executor = LocalExecutor(n_jobs, n_threads=n_threads)
+    with tempfile.TemporaryDirectory(prefix="topometrics-rank-") as tmp:
+        table_path = Path(path) if path is not None else Path(tmp) / "networks.csv"
+        if table_path.exists():
+            read_done(table_path)  # a foreign table fails here, naming the missing key columns
+        result = run_batch(
+            task, specs, table_path, key=list(KEY), executor=executor, progress=progress, desc=desc,
+            what="networks table", label=lambda sp: f"{sp['dataset']} {sp['arch']} {sp['method']} {sp['sparsity']:g}",
+        )
+    if result.failures:
+        first = result.failures[0]
+        if first.exception is not None:
+            raise first.exception
+        raise RuntimeError(f"{len(result.failures)} network(s) failed; the first: {first.message}\n{first.traceback}")
+    table = result.table
+    if "error" in table.columns and not table["error"].astype(str).str.strip().astype(bool).any():
+        table = table.drop(columns="error")
+    table["sparsity"] = table["sparsity"].astype(float).round(6)
     return table.sort_values(list(KEY)).reset_index(drop=True)
