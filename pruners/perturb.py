@@ -440,10 +440,21 @@ def perturbable(
     from topocore.masks import validate_masks
 
     held = _plain_weights(model)
-    given = validate_masks(model, masks, missing="ignore", device=None) if masks is not None else {}
     layers = list(prunable_layers(model))
     everything = [(f"{p}.weight" if p else "weight", m) for p, m in model.named_modules() if isinstance(m, prunable_types())]
     readout = everything[-1][0] if everything else None
+    given: dict[str, torch.Tensor] = {}
+    if masks is not None:
+        masks = dict(masks)
+        extra = None
+        if readout is not None and readout not in {n for n, _ in layers}:  # a readout its model keeps dense
+            extra = masks.pop(readout, masks.pop(f"{readout}_mask", None))
+        given = validate_masks(model, masks, missing="ignore", device=None)
+        if extra is not None:
+            extra = torch.as_tensor(extra)
+            if tuple(extra.shape) != tuple(dict(everything)[readout].weight.shape) or extra.dtype != torch.bool:
+                raise InputError(f"the mask given for the readout {readout!r} must be a bool tensor of its weight's shape")
+            given[readout] = extra
     chosen = []
     for name, module in layers:
         mask = given.get(name, held.get(name))
