@@ -44,6 +44,7 @@ __all__ = [
     "summarize",
     "mean_curves",
     "robustness_figure",
+    "perturbation_figure",
     "summary_markdown",
     "topometric_auc_correlation",
 ]
@@ -199,6 +200,37 @@ def robustness_figure(table: pd.DataFrame, *, by: str = "group", perturbations: 
     axes[-1].legend(fontsize=8, loc="lower left")
     if title:
         fig.suptitle(title)
+    return fig
+
+
+def perturbation_figure(table: pd.DataFrame, *, group=None, by: str = "group", title: str = ""):
+    """All perturbations of one group in one panel: accuracy vs fraction, a line per perturbation.
+
+    ``group`` selects the rows whose ``by`` column equals it (``None``: the whole table).
+    Lines are means over the group's curves (repeats and seeds), bands their min-max.
+    """
+    from matplotlib.figure import Figure
+
+    _check(table)
+    if group is not None:
+        if by not in table.columns or not (table[by] == group).any():
+            raise InputError(f"no rows with {by} == {group!r}; known: {sorted(set(table[by])) if by in table.columns else []}")
+        table = table[table[by] == group]
+    curves = mean_curves(table, by=[])
+    fig = Figure(figsize=(5.6, 4.0), constrained_layout=True)
+    ax = fig.subplots()
+    for i, name in enumerate(dict.fromkeys(table["perturbation"])):
+        c = curves[curves["perturbation"] == name].sort_values("fraction")
+        label = name.replace("_", " ") + (" (f = noise sd / layer sd)" if name == "noise" else "")
+        ax.plot(c["fraction"], c["accuracy_mean"], marker="o", markersize=3, color=f"C{i}", label=label)
+        ax.fill_between(c["fraction"], c["accuracy_min"], c["accuracy_max"], color=f"C{i}", alpha=0.2, linewidth=0)
+    ax.axhline(float(table["chance"].mean()), color="grey", linestyle="--", linewidth=0.8, label="chance")
+    ax.set_xlabel("fraction of active links perturbed")
+    ax.set_ylabel("test accuracy")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")
+    ax.set_title(title or (str(group) if group is not None else ""), fontsize=9)
     return fig
 
 

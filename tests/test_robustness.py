@@ -212,3 +212,17 @@ def test_correlation_of_topometric_with_auc():
     c = topometric_auc_correlation(nets, ["sink", "flat"]).set_index("metric")
     assert c.loc["sink", "pearson"] == pytest.approx(-1.0) and c.loc["sink", "spearman"] == pytest.approx(-1.0)
     assert math.isnan(c.loc["flat", "pearson"])
+
+
+def test_figures_have_a_line_per_group_and_per_perturbation(table):
+    from analysis.robustness import perturbation_figure, robustness_figure
+
+    t = pd.concat([table.assign(group="a"), table.assign(group="b", accuracy=table["accuracy"] * 0.5)])
+    fig = robustness_figure(t)
+    axes = fig.axes
+    assert len(axes) == 5 and axes[0].get_title() == "random removal"
+    assert [l.get_label() for l in axes[-1].get_lines()][:2] == ["a", "b"]
+    one = perturbation_figure(t, group="b")
+    assert len(one.axes) == 1 and len([l for l in one.axes[0].get_lines() if l.get_label() != "chance"]) == 5
+    with pytest.raises(InputError, match="no rows"):
+        perturbation_figure(t, group="c")
