@@ -14,7 +14,10 @@ these functions.
 * :func:`export_graph` (:mod:`~topometrics.workflows.export`) -- a graph as
   ``.npz``, Parquet edge list or GraphML;
 * :class:`RankJob`, :class:`RankResult` (:mod:`~topometrics.workflows.rank`) -- the
-  main job: rank pruning methods before training (``topometrics rank``).
+  main job: rank pruning methods before training (``topometrics rank``);
+* :func:`sweep`, :func:`run_robustness` (:mod:`~topometrics.workflows.robustness`) --
+  perturbation sweeps of trained networks (``topometrics robustness``); their summaries
+  (AUC, f50) and figures are :mod:`analysis.robustness`.
 
 Names are loaded lazily, so importing this package costs nothing.
 """
@@ -42,6 +45,9 @@ _LAZY: dict[str, str] = {
     "normalized_features": "rank",
     "published_ranking": "rank",
     "ranking_figure": "rank",
+    "sweep": "robustness",
+    "run_robustness": "robustness",
+    "RobustnessResult": "robustness",
 }
 
 __all__ = list(_LAZY)
