@@ -134,8 +134,18 @@ def _generator(generator: torch.Generator | None) -> torch.Generator:
 
 
 def _active(masks: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-    """Flat indices of the active links of every layer."""
-    return [torch.nonzero(m.reshape(-1), as_tuple=False).reshape(-1) for m in masks]
+    """Flat indices (on the CPU, where every draw and sort happens) of the active links of every layer."""
+    return [torch.nonzero(m.reshape(-1).cpu(), as_tuple=False).reshape(-1) for m in masks]
+
+
+def _values(w: torch.Tensor, ix: torch.Tensor) -> torch.Tensor:
+    """The weights at flat positions ``ix``, on the CPU."""
+    return w.detach().reshape(-1)[ix.to(w.device)].cpu()
+
+
+def _write(w: torch.Tensor, ix: torch.Tensor, values) -> None:
+    with torch.no_grad():
+        w.reshape(-1)[ix.to(w.device)] = values.to(w.device, w.dtype) if isinstance(values, torch.Tensor) else values
 
 
 # ------------------------------------------------------------------------------ removals
@@ -154,13 +164,13 @@ def _removal(
     if scope == "global":
         layer = torch.cat([torch.full((len(ix),), i, dtype=torch.long) for i, ix in enumerate(index)]) if index else torch.zeros(0, dtype=torch.long)
         flat = torch.cat(index) if index else torch.zeros(0, dtype=torch.long)
-        values = torch.cat([w.detach().reshape(-1)[ix].abs().float() for w, ix in zip(weights, index)]) if index else torch.zeros(0)
+        values = torch.cat([_values(w, ix).abs().float() for w, ix in zip(weights, index)]) if index else torch.zeros(0)
         order = order_of(values)
         queues = [(layer[order], flat[order])]
     else:
         queues = []
         for i, (w, ix) in enumerate(zip(weights, index)):
-            order = order_of(w.detach().reshape(-1)[ix].abs().float())
+            order = order_of(_values(w, ix).abs().float())
             queues.append((torch.full((len(ix),), i, dtype=torch.long), ix[order]))
     done = [0] * len(queues)
     removed = 0
@@ -171,9 +181,8 @@ def _removal(
                 chunk_layer, chunk_pos = layer_of[done[q]:k], position[done[q]:k]
                 for i in torch.unique(chunk_layer).tolist():
                     pos = chunk_pos[chunk_layer == i]
-                    with torch.no_grad():
-                        weights[i].reshape(-1)[pos] = 0
-                    masks[i].reshape(-1)[pos] = False
+                    _write(weights[i], pos, 0.0)
+                    masks[i].reshape(-1)[pos.to(masks[i].device)] = False
                 removed += k - done[q]
                 done[q] = k
         yield removed
@@ -267,7 +276,7 @@ def shuffle(
     check_scope(scope)
     g = _generator(generator)
     index = _active(masks)
-    original = [w.detach().reshape(-1)[ix].clone() for w, ix in zip(weights, index)]
+    original = [_values(w, ix).clone() for w, ix in zip(weights, index)]
     if scope == "global":
         n = sum(len(ix) for ix in index)
         rank = torch.empty(n, dtype=torch.long)
@@ -288,8 +297,7 @@ def shuffle(
             values = w0.clone()
             if len(pick) > 1:
                 values[pick] = w0[pick[torch.randperm(len(pick), generator=g)]]
-            with torch.no_grad():
-                w.reshape(-1)[ix] = values.to(w.dtype)
+            _write(w, ix, values)
             selected += len(pick)
         yield selected
 
@@ -318,16 +326,14 @@ def noise(
     check_scope(scope)
     g = _generator(generator)
     index = _active(masks)
-    original = [w.detach().reshape(-1)[ix].clone() for w, ix in zip(weights, index)]
+    original = [_values(w, ix).clone() for w, ix in zip(weights, index)]
     scaled = []
     for w0 in original:
         sd = float(w0.double().std(unbiased=False)) if len(w0) else 0.0
         scaled.append(torch.randn(len(w0), generator=g, dtype=torch.float64) * sd)
     for f in fractions:
         for w, ix, w0, z in zip(weights, index, original, scaled):
-            values = w0 if f == 0 else (w0.double() + f * z).to(w.dtype)
-            with torch.no_grad():
-                w.reshape(-1)[ix] = values
+            _write(w, ix, w0 if f == 0 else (w0.double() + f * z))
         yield 0 if f == 0 else sum(len(ix) for ix in index)
 
 
