@@ -438,8 +438,9 @@ class RobustnessResult:
         self.computed, self.skipped, self.seconds = computed, skipped, seconds
 
 
-def _key(path: str) -> str:
-    return os.path.realpath(os.fspath(path))
+def _key(path: str, out: Path) -> str:
+    """A checkpoint's identity in a job's table: its resolved path relative to the output folder."""
+    return os.path.relpath(os.path.realpath(os.fspath(path)), os.path.realpath(os.fspath(out)))
 
 
 def _read_existing(csv: Path):
@@ -506,9 +507,9 @@ def run_robustness(
     dataset = canonical_dataset(dataset)
     if not checkpoints:
         raise InputError("no checkpoint given; pass one or more checkpoint files")
-    if len({_key(c) for c in checkpoints}) != len(checkpoints):
-        raise InputError("a checkpoint is given twice; pass each once")
     out = Path(out)
+    if len({_key(c, out) for c in checkpoints}) != len(checkpoints):
+        raise InputError("a checkpoint is given twice; pass each once")
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file; name a folder (it receives robustness.csv, robustness.png, report.md)")
     settings = {"dataset": dataset, "fractions": fractions, "scope": scope, "include_readout": bool(include_readout),
@@ -533,7 +534,7 @@ def run_robustness(
                                  device=device, random_state=random_state, trusted=trusted)
         info["source"] = str(path)
         group = group_of(info["meta"], str(path), group_by)
-        networks.append((str(path), _key(path), group, sweeper, info))
+        networks.append((str(path), _key(path, out), group, sweeper, info))
 
     check_writable(out / "robustness.csv", what="--out")
     out.mkdir(parents=True, exist_ok=True)
