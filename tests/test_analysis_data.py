@@ -248,9 +248,9 @@ def test_load_unrolled_maps_cleans_and_reports(small_graph_data):
     report = " ".join(df.attrs["report"])
     assert "dropped 2 exact duplicate rows" in report
     assert "dropped 1 rows with missing or infinite feature values" in report and "seed=7" in report
-    assert "no dense accuracy for [('mobilenetv2', 'cifar10')]" in report
+    assert "no dense accuracy for [('mobilenet_v2', 'cifar10')]" in report
     assert set(UNROLLED_FEATURES) <= set(df.columns)
-    assert set(df["arch"]) == {"conv6", "resnet20", "mobilenetv2"} and "rigl" in set(df["method"])
+    assert set(df["arch"]) == {"conv6", "resnet20", "mobilenet_v2"} and "rigl" in set(df["method"])
     assert set(df["dataset"]) == {"cifar10", "tinyimagenet"}
     raw = pd.read_csv(small_graph_data / "graph_metrics" / "unrolled" / "unrolled.csv")
     r0 = raw.iloc[0]
