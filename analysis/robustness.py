@@ -197,7 +197,7 @@ def robustness_figure(table: pd.DataFrame, *, by: str = "group", perturbations: 
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("test accuracy")
-    axes[-1].legend(fontsize=8, loc="lower left")
+    axes[-1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
     if title:
         fig.suptitle(title)
     return fig
