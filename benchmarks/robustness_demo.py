@@ -58,12 +58,12 @@ def _finished(path: Path) -> bool:
     return payload.get("training_state") is None and payload["meta"].get("accuracy") is not None
 
 
-def train_pai(out: Path, seeds, epochs: int) -> list[Path]:
+def train_pai(out: Path, seeds, epochs: int) -> tuple[list[Path], int]:
     from pruners import prune, train
     from pruners.pipeline import build_model
 
     train_set, test_set = _data()
-    paths = []
+    paths, trained = [], 0
     for method in PAI_METHODS:
         for seed in seeds:
             path = out / "checkpoints" / f"resnet20-{method}-s0.9-seed{seed}.pt"
@@ -77,8 +77,9 @@ def train_pai(out: Path, seeds, epochs: int) -> list[Path]:
                     "seed": seed, "dataset": "digits", "trained_epochs": epochs}
             result = train(model, masks, train_set, test_set, epochs=epochs, lr=0.05, momentum=0.9, weight_decay=1e-4,
                            batch_size=64, random_state=seed, checkpoint=path, meta=meta, resume=True, progress=False)
+            trained += 1
             print(f"{method} seed {seed}: test accuracy {result.accuracy:.4f} ({time.perf_counter() - t0:.0f} s)", flush=True)
-    return paths
+    return paths, trained
 
 
 def sparse_kaiming_(model, masks, seed: int) -> None:
@@ -95,7 +96,7 @@ def sparse_kaiming_(model, masks, seed: int) -> None:
             module.weight.copy_(torch.randn(module.weight.shape, generator=g) * std)
 
 
-def train_dst(out: Path, seeds, epochs: int, methods) -> list[Path]:
+def train_dst(out: Path, seeds, epochs: int, methods) -> tuple[list[Path], int]:
     from pruners import prune, train
     from pruners.pipeline import build_model
 
@@ -104,7 +105,7 @@ def train_dst(out: Path, seeds, epochs: int, methods) -> list[Path]:
     except ImportError:
         raise SystemExit("the dst demonstration needs pruners.dst (dynamic sparse training); merge it first") from None
     train_set, test_set = _data()
-    paths = []
+    paths, trained = [], 0
     for method in methods:
         for seed in seeds:
             path = out / "checkpoints" / f"mlp-er-s0.99-{method}-seed{seed}.pt"
@@ -122,8 +123,25 @@ def train_dst(out: Path, seeds, epochs: int, methods) -> list[Path]:
             result = train(model, masks, train_set, test_set, epochs=epochs, lr=0.05, momentum=0.9, weight_decay=1e-4,
                            milestones=[15, 22] if epochs == 30 else None, batch_size=64, random_state=seed,
                            checkpoint=path, meta=meta, resume=True, progress=False, dst=spec)
+            trained += 1
             print(f"{method} seed {seed}: test accuracy {result.accuracy:.4f} ({time.perf_counter() - t0:.0f} s)", flush=True)
-    return paths
+    return paths, trained
+
+
+def _times(out: Path, measured: dict[str, tuple[float, bool]]) -> dict[str, float]:
+    """Seconds per stage: this run's where it did work, else those of the run that did (``times.json``)."""
+    import json
+
+    from topocore.io import atomic_write_text
+
+    path = out / "times.json"
+    stored = json.loads(path.read_text()) if path.exists() else {}
+    for stage, (seconds, worked) in measured.items():
+        if worked or stage not in stored:
+            stored[stage] = round(seconds, 1)
+            stored[f"{stage}_load"] = round(os.getloadavg()[0], 2)
+    atomic_write_text(path, json.dumps(stored, indent=2) + "\n")
+    return stored
 
 
 def pai(args) -> str:
@@ -137,13 +155,14 @@ def pai(args) -> str:
 
     out = Path(args.out)
     t0 = time.perf_counter()
-    paths = train_pai(out, args.seeds, args.epochs)
+    paths, trained = train_pai(out, args.seeds, args.epochs)
     t_train = time.perf_counter() - t0
     result = run_robustness([str(p) for p in paths], dataset="digits", out=out / "sweep", perturbations=PAI_PERTURBATIONS,
                             repeats=args.repeats, random_state=0, n_jobs=args.n_jobs, group_by="method", progress=False,
                             log=print)
     t_sweep = time.perf_counter() - t0 - t_train
     topo_csv = out / "topometrics.csv"
+    measured_topo = not topo_csv.exists()
     if topo_csv.exists():
         topo = pd.read_csv(topo_csv)
     else:
@@ -169,10 +188,21 @@ def pai(args) -> str:
     for metric in order:
         cells = [wide.loc[metric, (k, p)] for p in PAI_PERTURBATIONS for k in ("pearson", "spearman")]
         lines.append(f"| {metric} | " + " | ".join("n/a" if pd.isna(c) else f"{c:+.2f}" for c in cells) + " |")
-    load = os.getloadavg()
-    lines += ["", f"Training {t_train:.0f} s ({args.epochs} epochs per network), sweep {t_sweep:.0f} s, topometrics "
-              f"{t_topo:.0f} s (times of this run; 0 when resumed); load average at the end {load[0]:.2f}, "
-              f"{os.cpu_count()} CPUs.", ""]
+    clusters = {"data-driven (snip, grasp, synflow, prospr)": ("snip", "grasp", "synflow", "prospr"),
+                "layer-wise random (uniform, er, erk)": ("uniform", "er", "erk")}
+    lines += ["", "Within each cluster of methods (reverse-order AUC; largest |r| over the topometrics):"]
+    reverse = joined[joined["perturbation"] == "reverse_weight_order_removal"]
+    for name, methods in clusters.items():
+        sub = topometric_auc_correlation(reverse[reverse["group"].isin(methods)], columns)
+        top = sub.loc[sub["pearson"].abs().idxmax()]
+        lines.append(f"- {name}: {int(top['n'])} networks, largest |Pearson r| {abs(top['pearson']):.2f} "
+                     f"({top['metric']}), largest |Spearman| {sub['spearman'].abs().max():.2f}")
+    times = _times(out, {"train": (t_train, trained > 0), "sweep": (t_sweep, result.computed > 0),
+                         "topometrics": (t_topo, measured_topo)})
+    lines += ["", f"Training {times['train']:.0f} s ({args.epochs} epochs per network; load average "
+              f"{times['train_load']:.1f}), sweep {times['sweep']:.0f} s (load {times['sweep_load']:.1f}), topometrics "
+              f"{times['topometrics']:.0f} s (load {times['topometrics_load']:.1f}); {os.cpu_count()} CPUs "
+              "(times of the run that did the work, from times.json).", ""]
     return "\n".join(lines)
 
 
@@ -185,7 +215,7 @@ def dst(args) -> str:
 
     out = Path(args.out)
     t0 = time.perf_counter()
-    paths = train_dst(out, args.seeds, args.epochs, args.methods)
+    paths, trained = train_dst(out, args.seeds, args.epochs, args.methods)
     t_train = time.perf_counter() - t0
     result = run_robustness([str(p) for p in paths], dataset="digits", out=out / "sweep", repeats=args.repeats,
                             random_state=0, n_jobs=args.n_jobs, progress=False, log=print)
@@ -206,9 +236,10 @@ def dst(args) -> str:
     base = table.groupby("group")["base_accuracy"].mean()
     for (group, perturbation), row in wide.iterrows():
         lines.append(f"| {group} | {perturbation} | {base[group]:.3f} | " + " | ".join(f"{row[f]:.3f}" for f in (0.5, 0.8, 0.9)) + " |")
-    load = os.getloadavg()
-    lines += ["", f"Training {t_train:.0f} s, sweep {t_sweep:.0f} s (this run; 0 when resumed); load average at the end "
-              f"{load[0]:.2f}, {os.cpu_count()} CPUs.", ""]
+    times = _times(out, {"train": (t_train, trained > 0), "sweep": (t_sweep, result.computed > 0)})
+    lines += ["", f"Training {times['train']:.0f} s (load average {times['train_load']:.1f}), sweep {times['sweep']:.0f} s "
+              f"(load {times['sweep_load']:.1f}); {os.cpu_count()} CPUs (times of the run that did the work, from "
+              "times.json).", ""]
     del pd
     return "\n".join(lines)
 
