@@ -33,7 +33,7 @@ from typing import Any, Iterable, Mapping, NamedTuple
 import torch
 import torch.nn as nn
 
-from topocore.masks import validate_masks
+from topocore.masks import prunable_names, validate_masks
 
 from .errors import MaskError
 
@@ -124,8 +124,9 @@ def _values_and_buffer(model: nn.Module, name: str) -> tuple[torch.Tensor, torch
 
 
 def _extra_weights(model: nn.Module, names: Iterable[str]) -> dict[str, torch.Tensor]:
-    """Unmasked values of the parameters among ``names`` that are not a prunable module's weight."""
-    prunable = prunable_parameters(model)
+    """Unmasked values of the parameters among ``names`` that are not a prunable module's weight
+    (functional weights, and the weights of layers a model keeps dense, ``prunable = False``)."""
+    prunable = set(prunable_names(model))
     return {name: _values_and_buffer(model, name)[0] for name in names if name not in prunable}
 
 

@@ -11,8 +11,11 @@ mask validator, errors, atomic writes and ``random_state`` handling are topocore
   see :mod:`pruners.models`;
 * :func:`save_checkpoint` / :func:`load_checkpoint` -- safe checkpoint files (weights, masks,
   metadata), see :mod:`pruners.checkpoint`;
-* :mod:`pruners.data` -- CIFAR-10/100, Tiny-ImageNet (32x32), digits and synthetic data;
+* :mod:`pruners.data` -- CIFAR-10/100, Tiny-ImageNet (32x32), the MNIST family (IDX files), digits and
+  synthetic data;
 * :func:`train` -- sparse training with the paper's recipe, see :mod:`pruners.training`;
+* :mod:`pruners.dst` -- dynamic sparse training (SET/RLR, RigL, SNFS, DSR, CH3-L3 regrowth):
+  masks that evolve during training, ``train(..., dst=...)``;
 * :mod:`pruners.pipeline` and :mod:`pruners.grid` -- one run from names, and resumable
   experiment grids;
 * :mod:`pruners.perturb` -- post-training perturbations (link removal by chance or by

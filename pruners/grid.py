@@ -279,7 +279,10 @@ def run_grid(
         Folder of the data sets (see :func:`pruners.data.get_dataset`).
     train_options : dict, optional
         Overrides of the recipe: ``epochs`` (milestones scale with it), ``lr``, ``momentum``,
-        ``weight_decay``, ``milestones``, ``batch_size``, ``num_workers``, ``amp``, ``eval_every``.
+        ``weight_decay``, ``milestones``, ``batch_size``, ``num_workers``, ``amp``, ``eval_every``;
+        ``dst`` trains every run with dynamic sparse training (a method name or a dict, see
+        :func:`pruners.train`), starting from the pruned masks; the table then gains the columns
+        ``dst`` and ``itop_rate``, and one output folder holds one ``dst`` setting.
     prune_options : dict, optional
         ``{method: {option: value}}`` passed to :func:`pruners.prune`.
     input_shape : tuple, optional
@@ -303,10 +306,11 @@ def run_grid(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     train_options = dict(train_options or {})
-    allowed = {"epochs", "lr", "momentum", "weight_decay", "milestones", "batch_size", "num_workers", "amp", "eval_every"}
+    allowed = {"epochs", "lr", "momentum", "weight_decay", "milestones", "batch_size", "num_workers", "amp", "eval_every", "dst"}
     unknown = set(train_options) - allowed
     if unknown:
         raise InputError(f"unknown train_options {sorted(unknown)}; the options are {sorted(allowed)}")
+    wanted_dst = _dst_name(train_options.get("dst"))
     prune_options = {canonical_method(k): dict(v) for k, v in (prune_options or {}).items()}
     _reference_lookup(dense_reference)  # validate early
     disable = None if progress is None else not progress
@@ -344,6 +348,11 @@ def run_grid(
                 and path.exists()
                 and (row.get("status") == "trained" if train else row.get("status") in ("pruned", "trained"))
             )
+            if finished and train and _dst_name(row.get("dst")) != wanted_dst:
+                raise InputError(
+                    f"{path} was trained with dst={_dst_name(row.get('dst')) or 'none'}, this grid asks for "
+                    f"dst={wanted_dst or 'none'}; use another output folder"
+                )
             if finished and train and _int(row.get("trained_epochs")) != epochs:
                 raise InputError(
                     f"{path} was trained for {_int(row.get('trained_epochs'))} epochs, this grid asks for {epochs}; "
@@ -430,10 +439,22 @@ def _do_run(spec: RunSpec, path: Path, train_flag: bool, epochs: int | None, tra
         res = train(model, masks, train_set, test_set, epochs=epochs, device=device, random_state=spec.seed,
                     checkpoint=path, meta=meta, resume=True, progress=progress, **kwargs)
         result.update({"accuracy": res.accuracy, "trained_epochs": epochs, "train_seconds": round(res.seconds, 3), "status": "trained"})
+        if res.dst is not None:  # dynamic sparse training: the method and the final ITOP rate
+            result.update({"dst": res.dst.method.name, "itop_rate": res.dst.itop_rate})
     else:
         trained = result["trained_epochs"] > 0 and result["accuracy"] is not None
         result["status"] = "trained" if trained else "pruned"
     return result
+
+
+def _dst_name(spec: Any) -> str:
+    """Canonical name of a ``dst`` training option (method name, dict or engine); ``""`` for none."""
+    if spec is None or (isinstance(spec, float) and math.isnan(spec)) or spec == "":
+        return ""
+    from .dst import lookup
+
+    method = spec.get("method") if isinstance(spec, Mapping) else getattr(spec, "method", spec)
+    return lookup(method).name
 
 
 def _needs_data(method: str) -> bool:

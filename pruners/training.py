@@ -81,7 +81,11 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 
 @dataclass
 class TrainResult:
-    """Outcome of :func:`train`: final test accuracy (fraction, NaN without test data) and per-epoch history."""
+    """Outcome of :func:`train`: final test accuracy (fraction, NaN without test data) and per-epoch history.
+
+    ``dst`` is the :class:`pruners.dst.DynamicSparsity` of a dynamic-sparse run (its final
+    masks, history and ITOP rate), ``None`` otherwise.
+    """
 
     accuracy: float
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -90,6 +94,7 @@ class TrainResult:
     device: str = "cpu"
     amp: bool = False
     resumed_from: int = 0
+    dst: Any = None
 
 
 def _loader(data: Any, batch_size: int, shuffle: bool, num_workers: int, generator: torch.Generator | None, pin: bool):
@@ -156,6 +161,7 @@ def train(
     eval_every: int = 1,
     progress: bool | None = None,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    dst: Any = None,
 ) -> TrainResult:
     """Train ``model`` with ``masks`` enforced; return the final test accuracy and the history.
 
@@ -195,17 +201,26 @@ def train(
         Evaluate on ``test_data`` every this many epochs (the last epoch always).
     on_epoch : callable, optional
         Called with each epoch's history record.
+    dst : str, dict or pruners.dst.DynamicSparsity, optional
+        Dynamic sparse training: a method name (``"set"``, ``"rigl"``, ...), a dict of
+        :class:`~pruners.dst.DynamicSparsity` keyword arguments with ``"method"``, or an
+        engine built on ``model`` (its current masks are the starting masks).  The engine
+        gets this run's epochs, steps per epoch, optimiser and ``random_state``, is stepped
+        after every optimiser step with the batch just trained on, and is returned in
+        :attr:`TrainResult.dst`.  Epoch records gain ``itop`` and ``dst_updates``;
+        checkpoints store the method and its options (``meta["dst"]``), its history
+        (``meta["dst_history"]``, a dict of columns) and, while unfinished, its state.
     """
     random_state = seed_of(random_state)
     with seeded(random_state):
         return _train(model, masks, train_data, test_data, epochs=epochs, lr=lr, momentum=momentum,
                       weight_decay=weight_decay, milestones=milestones, gamma=gamma, batch_size=batch_size, device=device,
                       amp=amp, num_workers=num_workers, random_state=random_state, checkpoint=checkpoint, meta=meta,
-                      resume=resume, eval_every=eval_every, progress=progress, on_epoch=on_epoch)
+                      resume=resume, eval_every=eval_every, progress=progress, on_epoch=on_epoch, dst=dst)
 
 
 def _train(model, masks, train_data, test_data, *, epochs, lr, momentum, weight_decay, milestones, gamma, batch_size,
-           device, amp, num_workers, random_state, checkpoint, meta, resume, eval_every, progress, on_epoch) -> TrainResult:
+           device, amp, num_workers, random_state, checkpoint, meta, resume, eval_every, progress, on_epoch, dst=None) -> TrainResult:
     epochs = int(epochs)
     if epochs < 1:
         raise InputError(f"epochs must be >= 1, got {epochs}")
@@ -217,6 +232,11 @@ def _train(model, masks, train_data, test_data, *, epochs, lr, momentum, weight_
         milestones = [int(epochs * 0.5), int(epochs * 0.75)]
     milestones = sorted(int(m) for m in milestones)
 
+    if dst is not None and hasattr(dst, "step"):  # an engine built on this model: its current masks are the starting masks
+        if masks is not None and any(not torch.equal(dst.masks[n].cpu(), m.cpu()) for n, m in
+                                     validate_masks(model, masks).items() if n in dst.masks):
+            raise InputError("masks differ from the masks of the DynamicSparsity given as dst; pass masks=None to use its own")
+        masks = dst.masks
     masks = validate_masks(model, masks if masks is not None else masks_from_model(model), missing="dense", device=None)
     model.to(device)
     masks = {n: m.to(device) for n, m in masks.items()}
@@ -263,6 +283,7 @@ def _train(model, masks, train_data, test_data, *, epochs, lr, momentum, weight_
         torch.set_rng_state(state_to_restore["torch_rng"])
 
     train_loader = _loader(train_data, batch_size, True, num_workers, generator, device.type == "cuda")
+    ds = _dynamic_sparsity(dst, model, masks, optimizer, epochs, len(train_loader), random_state, train_data, state_to_restore)
     base_meta = dict(meta or {})
     base_meta.update({"lr": lr, "momentum": momentum, "weight_decay": weight_decay, "milestones": list(milestones),
                       "gamma": gamma, "batch_size": batch_size, "epochs": epochs, "device": str(device), "amp": use_amp})
@@ -286,8 +307,11 @@ def _train(model, masks, train_data, test_data, *, epochs, lr, momentum, weight_
                 loss = F.cross_entropy(out, y)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
+            scale = scaler.get_scale() if use_amp else None
             scaler.update()
             enforce_masks(model)
+            if ds is not None:
+                ds.step(batch=(x, y), grad_scale=scale)
             loss_sum += loss.detach().double() * y.numel()
             correct_sum += (out.detach().argmax(1) == y).sum()
             seen += int(y.numel())
@@ -301,6 +325,10 @@ def _train(model, masks, train_data, test_data, *, epochs, lr, momentum, weight_
             "test_accuracy": None,
             "seconds": time.perf_counter() - t_epoch,
         }
+        if ds is not None:
+            masks = ds.masks
+            record.update({"itop": ds.itop_rate, "dst_updates": ds.update_count})
+            base_meta["dst"] = ds.describe()
         last = epoch + 1 == epochs
         if test_data is not None and (last or (eval_every > 0 and (epoch + 1) % eval_every == 0)):
             record["test_accuracy"] = evaluate(model, test_data, device=device, batch_size=max(batch_size, 256), amp=use_amp)
@@ -321,12 +349,41 @@ def _train(model, masks, train_data, test_data, *, epochs, lr, momentum, weight_
                 "torch_rng": torch.get_rng_state(),
                 "history": history,
             }
+            if ds is not None:
+                tstate["dst"] = ds.state_dict()
             save_checkpoint(ck_path, model, masks, {**base_meta, "trained_epochs": epoch + 1, "accuracy": None, "history": history},
                             training_state=tstate)
     seconds = elapsed_before + time.perf_counter() - t0
     if ck_path is not None:
         acc = None if math.isnan(accuracy) else accuracy
+        extra = {"dst_history": ds.history_records()} if ds is not None else {}
         save_checkpoint(ck_path, model, masks, {**base_meta, "trained_epochs": epochs, "accuracy": acc, "history": history,
-                                                "train_seconds": round(seconds, 3)})
+                                                "train_seconds": round(seconds, 3), **extra})
     return TrainResult(accuracy=accuracy, history=history, epochs=epochs, seconds=seconds, device=str(device), amp=use_amp,
-                       resumed_from=start_epoch)
+                       resumed_from=start_epoch, dst=ds)
+
+
+def _dynamic_sparsity(dst, model, masks, optimizer, epochs, steps_per_epoch, random_state, train_data, tstate):
+    """The :class:`pruners.dst.DynamicSparsity` of ``train(..., dst=...)`` (None without ``dst``), resumed from ``tstate``."""
+    saved = (tstate or {}).get("dst")
+    if dst is None:
+        if saved is not None:
+            raise InputError(f"the checkpoint was trained with dynamic sparse training ({saved['config']['method']}); "
+                             "resume it with the same dst (CLI: the same --dst)")
+        return None
+    from .dst import DynamicSparsity
+
+    if isinstance(dst, DynamicSparsity):
+        if dst.model is not model:
+            raise InputError("dst is a DynamicSparsity of another model; build it on the model you train")
+        ds = dst.bind(epochs=epochs, steps_per_epoch=steps_per_epoch).to(next(iter(masks.values())).device)
+        if ds.optimizer is None:
+            ds.optimizer = optimizer
+    else:
+        ds = DynamicSparsity.from_spec(dst, model, masks, epochs=epochs, steps_per_epoch=steps_per_epoch, optimizer=optimizer,
+                                       random_state=random_state, input_shape=getattr(train_data, "input_shape", None))
+    if tstate is not None:
+        if saved is None:
+            raise InputError("the checkpoint was trained without dynamic sparse training; resume it without dst (CLI: --dst)")
+        ds.load_state_dict(saved)
+    return ds

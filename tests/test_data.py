@@ -80,7 +80,7 @@ def test_missing_data_describes_layout(tmp_path):
     with pytest.raises(DataNotFoundError, match=r"tiny-imagenet-200/\{wnids.txt, train/<wnid>/images"):
         get_dataset("tinyimagenet", tmp_path, "train")
     with pytest.raises(ValueError, match="unknown data set"):
-        get_dataset("mnist", tmp_path)
+        get_dataset("imagenet21k", tmp_path)
     with pytest.raises(ValueError, match="split"):
         get_dataset("digits", split="dev")
 

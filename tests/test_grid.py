@@ -33,7 +33,7 @@ def test_plan_grid_order_dense_and_duplicates():
     with pytest.raises(ValueError, match=r"\[0, 1\)"):
         plan_grid(["resnet20"], ["er"], [1.2], ["digits"], [0])
     with pytest.raises(ValueError, match="unknown data set"):
-        plan_grid(["resnet20"], ["er"], [0.5], ["mnist"], [0])
+        plan_grid(["resnet20"], ["er"], [0.5], ["imagenet21k"], [0])
 
 
 def test_prune_only_grid_resumes_and_calls_hook(tmp_path):

@@ -76,8 +76,8 @@ def test_unknown_and_unimplemented_names_are_input_errors():
         canonical_method("RigL")  # known to topocore (published data), not a pruner here
     with pytest.raises(InputError, match="pseudo-method"):
         canonical_method("dense")  # only the pipeline knows the pseudo-method
-    with pytest.raises(InputError, match="unknown data set 'mnist'"):
-        pruners.data.canonical_dataset("mnist")
+    with pytest.raises(InputError, match="unknown data set 'imagenet21k'"):
+        pruners.data.canonical_dataset("imagenet21k")
 
 
 def test_models_registered_at_run_time_are_accepted(monkeypatch):

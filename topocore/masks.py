@@ -5,7 +5,11 @@ weight is kept.  Masks are passed as a ``{param_name: mask}`` dict keyed by the 
 parameter names (``"layer1.0.conv1.weight"``) -- the :mod:`torch.nn.utils.prune` buffer
 spelling ``"layer1.0.conv1.weight_mask"`` is accepted too -- or carried by the model as
 ``weight_mask`` buffers.  *Prunable parameters* are the ``weight`` of every ``Conv1d``,
-``Conv2d``, ``Conv3d`` and ``Linear`` module, first and last layers included.
+``Conv2d``, ``Conv3d`` and ``Linear`` module, first and last layers included, except a
+module that its model keeps dense by design: one whose attribute ``prunable`` is
+``False`` (e.g. the dense readout of the ``mlp`` zoo model, see :func:`is_prunable`).
+Such a layer never has a mask, so every pruner and dynamic-sparse-training method leaves
+it dense; the graph encoders still encode it (as a dense layer).
 
 :func:`validate_masks` is used by the encoder, the pruners, ``apply_masks`` and the
 checkpoint loader, so all of them accept and refuse the same inputs:
@@ -27,6 +31,7 @@ from .errors import InputError, MaskError
 
 __all__ = [
     "prunable_types",
+    "is_prunable",
     "prunable_layers",
     "prunable_names",
     "raw_weight",
@@ -45,16 +50,21 @@ def prunable_types() -> tuple[type, ...]:
     return (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 
 
+def is_prunable(module: Any) -> bool:
+    """Whether ``module``'s weight is prunable: a conv or linear layer not marked ``prunable = False``."""
+    return isinstance(module, prunable_types()) and getattr(module, "prunable", True) is not False
+
+
 def prunable_layers(model: Any) -> Iterator[tuple[str, Any]]:
     """Yield ``(param_name, module)`` for every prunable weight, in module registration order.
 
     ``param_name`` is ``"<module path>.weight"`` whether or not the module currently carries
     a pruning re-parametrisation.  A module reachable under several paths is reported once.
+    Modules marked ``prunable = False`` (kept dense by their model) are skipped.
     """
-    types = prunable_types()
     seen: set[int] = set()
     for path, module in model.named_modules():
-        if isinstance(module, types) and id(module) not in seen:
+        if is_prunable(module) and id(module) not in seen:
             seen.add(id(module))
             yield (f"{path}.weight" if path else "weight"), module
 

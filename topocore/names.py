@@ -22,8 +22,10 @@ __all__ = [
     "PAPER_ARCHS",
     "PUBLISHED_EXTRA_ARCHS",
     "IMAGENET_ARCHS",
+    "MLP_ARCHS",
     "DATASETS",
     "PAPER_DATASETS",
+    "MNIST_DATASETS",
     "PAPER_SPARSITIES",
     "PAI_METHODS",
     "RANDOM_METHODS",
@@ -64,8 +66,10 @@ PAPER_ARCHS = ("conv6", "resnet20", "resnet32", "wrn28_2")
 PUBLISHED_EXTRA_ARCHS = ("mobilenet_v2",)
 #: ImageNet-scale architectures of the zoo (default input (3, 224, 224), 1000 classes).
 IMAGENET_ARCHS = ("resnet18", "resnet50", "mobilenet_v2_imagenet")
+#: Fully connected networks (the sparse MLP of the dynamic-sparse-training literature).
+MLP_ARCHS = ("mlp",)
 #: Every architecture name the toolkit knows (the zoo may hold more through registration).
-ARCHS = PAPER_ARCHS + PUBLISHED_EXTRA_ARCHS + IMAGENET_ARCHS
+ARCHS = PAPER_ARCHS + PUBLISHED_EXTRA_ARCHS + IMAGENET_ARCHS + MLP_ARCHS
 _ARCH_ALIASES = _alias_table(
     ARCHS,
     {
@@ -77,6 +81,7 @@ _ARCH_ALIASES = _alias_table(
         "ResNet-18": "resnet18",
         "ResNet-50": "resnet50",
         "MobileNetV2-ImageNet": "mobilenet_v2_imagenet",
+        "sparse-mlp": "mlp",
     },
 )
 
@@ -89,10 +94,26 @@ DATASETS: dict[str, dict[str, Any]] = {
     "tinyimagenet": {"num_classes": 200, "input_shape": (3, 32, 32)},
     "digits": {"num_classes": 10, "input_shape": (3, 32, 32)},
     "synthetic": {"num_classes": 10, "input_shape": (3, 32, 32)},
+    "mnist": {"num_classes": 10, "input_shape": (1, 28, 28)},
+    "fashion_mnist": {"num_classes": 10, "input_shape": (1, 28, 28)},
+    "kmnist": {"num_classes": 10, "input_shape": (1, 28, 28)},
+    "emnist_letters": {"num_classes": 26, "input_shape": (1, 28, 28)},
 }
 #: The paper's three data sets.
 PAPER_DATASETS = ("cifar10", "cifar100", "tinyimagenet")
-_DATASET_ALIASES = _alias_table(DATASETS, {"tiny-imagenet-200": "tinyimagenet", "tiny imagenet": "tinyimagenet"})
+#: The MNIST family, read from IDX files (the robustness paper's four benchmarks).
+MNIST_DATASETS = ("mnist", "fashion_mnist", "kmnist", "emnist_letters")
+_DATASET_ALIASES = _alias_table(
+    DATASETS,
+    {
+        "tiny-imagenet-200": "tinyimagenet",
+        "tiny imagenet": "tinyimagenet",
+        "fmnist": "fashion_mnist",
+        "fashionmnist": "fashion_mnist",
+        "kuzushiji-mnist": "kmnist",
+        "emnist-letters": "emnist_letters",
+    },
+)
 
 # --------------------------------------------------------------------------- pruning methods
 
@@ -102,8 +123,9 @@ PAI_METHODS = ("snip", "grasp", "synflow", "prospr")
 RANDOM_METHODS = ("uniform", "er", "erk")
 #: The paper's seven pruning-at-initialization methods.
 PAPER_METHODS = PAI_METHODS + RANDOM_METHODS
-#: Dynamic sparse training methods that appear in the published data.
-DST_METHODS = ("snfs", "rigl", "itop", "dsr")
+#: Dynamic sparse training methods: those of the published data (``itop`` is RigL trained for
+#: in-time over-parameterization) and those of ``pruners.dst`` (``set`` is also called ``rlr``).
+DST_METHODS = ("snfs", "rigl", "itop", "dsr", "set", "ch3l3")
 #: Other pruners of ``pruners.prune``.
 OTHER_METHODS = ("iter_snip", "ntksap", "magnitude", "random")
 KNOWN_METHODS = PAPER_METHODS + DST_METHODS + OTHER_METHODS
@@ -119,6 +141,10 @@ _METHOD_ALIASES = _alias_table(
         "prospect": "prospr",
         "iterative-snip": "iter_snip",
         "ntk-sap": "ntksap",
+        "rlr": "set",
+        "random-link-regrowth": "set",
+        "sparse-momentum": "snfs",
+        "ch3-l3": "ch3l3",
     },
 )
 

@@ -17,6 +17,10 @@ Main entry points (loaded lazily, so that ``import topometrics`` and the
 * :func:`describe_many` -- checkpoints, ``(model, masks)`` pairs or saved graphs to one
   table (the application layer's :func:`topometrics.workflows.measure.describe_many`,
   exported here lazily; :class:`RankJob` / :class:`RankResult` likewise);
+* :func:`topology_trajectory`, :func:`trajectory_figure` -- topometrics of the recorded
+  states of a dynamic-sparse-training run (:class:`pruners.dst.DynamicSparsity` with
+  ``record_every=k``) and their plot against the epoch (application layer,
+  :mod:`topometrics.workflows.trajectory`, exported here lazily);
 * :func:`compute`, :data:`METRICS`, :func:`normalize` -- all metrics of one graph;
 * one function per metric in :mod:`topometrics.local`, :mod:`~topometrics.neighbor`,
   :mod:`~topometrics.strength`, :mod:`~topometrics.global_`,
@@ -44,6 +48,8 @@ _LAZY: dict[str, str] = {
     "describe_many": "workflows.measure",
     "RankJob": "workflows.rank",
     "RankResult": "workflows.rank",
+    "topology_trajectory": "workflows.trajectory",
+    "trajectory_figure": "workflows.trajectory",
     "compute": "computation",
     "METRICS": "registry",
     "Metric": "registry",

@@ -1,4 +1,4 @@
-"""Data sets for pruning and training: CIFAR-10/100, Tiny-ImageNet (32x32), digits, synthetic.
+"""Data sets for pruning and training: CIFAR-10/100, Tiny-ImageNet (32x32), the MNIST family, digits, synthetic.
 
 :func:`get_dataset` returns an :class:`ImageDataset` (a map-style torch ``Dataset`` holding
 the images in memory) whose items are normalised float images and integer labels::
@@ -10,16 +10,23 @@ the images in memory) whose items are normalised float images and integer labels
 Nothing is downloaded: a missing data set raises :class:`DataNotFoundError` describing
 the layout expected under ``root``.
 
-============  =====================================  =======  ===========  ===============
-name          source under ``root``                  classes  input_shape  normalisation
-============  =====================================  =======  ===========  ===============
-cifar10       ``cifar-10-batches-py/`` pickles       10       3x32x32      training-set mean/std
-cifar100      ``cifar-100-python/`` pickles          100      3x32x32      training-set mean/std
-tinyimagenet  ``tiny-imagenet-200/`` (box to 32x32)  200      3x32x32      training-set mean/std
-digits        bundled with scikit-learn               10       3x32x32 or   training-set mean/std
-                                                                1x8x8 ...
-synthetic     generated (class prototypes + noise)    any      any          none
-============  =====================================  =======  ===========  ===============
+==============  =======================================  =======  ===========  ===============
+name            source under ``root``                    classes  input_shape  normalisation
+==============  =======================================  =======  ===========  ===============
+cifar10         ``cifar-10-batches-py/`` pickles         10       3x32x32      training-set mean/std
+cifar100        ``cifar-100-python/`` pickles            100      3x32x32      training-set mean/std
+tinyimagenet    ``tiny-imagenet-200/`` (box to 32x32)    200      3x32x32      training-set mean/std
+mnist           ``mnist/`` IDX files                     10       1x28x28      training-set mean/std
+fashion_mnist   ``fashion_mnist/`` IDX files             10       1x28x28      training-set mean/std
+kmnist          ``kmnist/`` IDX files                    10       1x28x28      training-set mean/std
+emnist_letters  ``emnist_letters/`` IDX files            26       1x28x28      training-set mean/std
+digits          bundled with scikit-learn                10       3x32x32 or   training-set mean/std
+                                                                  1x8x8 ...
+synthetic       generated (class prototypes + noise)     any      any          none
+==============  =======================================  =======  ===========  ===============
+
+The MNIST family's file names and folder spellings are in :mod:`pruners.data.idx`
+(EMNIST letters' labels are shifted to 0..25).
 
 Training splits of cifar10/cifar100/tinyimagenet are augmented by default (random crop 32
 with padding 4, horizontal flip); test splits never are.
@@ -38,6 +45,7 @@ from topocore.names import DATASETS, canonical_dataset
 from .base import DataNotFoundError, ImageDataset, channel_stats, make_loader, random_crop_flip
 from .cifar import CIFAR_STATS, load_cifar
 from .digits import load_digits
+from .idx import IDX_DATASETS, load_idx_dataset
 from .synthetic import make_synthetic
 from .tinyimagenet import load_tinyimagenet
 
@@ -97,6 +105,12 @@ def _synthetic(key: str, root: str | None, split: str, opts: dict[str, Any]) -> 
     return images, labels, None, None, None, n_cls
 
 
+def _idx(key: str, root: str | None, split: str, opts: dict[str, Any]) -> _Loaded:
+    images, labels, classes = load_idx_dataset(key, root, split)
+    mean, std = channel_stats(images if split == "train" else load_idx_dataset(key, root, "train")[0])
+    return images, labels, classes, mean, std, DATASETS[key]["num_classes"]
+
+
 #: The data loaders by canonical name; the names are those of :data:`topocore.names.DATASETS`.
 LOADERS: dict[str, Callable[[str, "str | None", str, dict[str, Any]], _Loaded]] = {
     "cifar10": _cifar,
@@ -104,6 +118,7 @@ LOADERS: dict[str, Callable[[str, "str | None", str, dict[str, Any]], _Loaded]] 
     "tinyimagenet": _tinyimagenet,
     "digits": _digits,
     "synthetic": _synthetic,
+    **{name: _idx for name in IDX_DATASETS},
 }
 
 
@@ -137,7 +152,8 @@ def get_dataset(
     Parameters
     ----------
     name : str
-        ``cifar10``, ``cifar100``, ``tinyimagenet``, ``digits`` or ``synthetic``, in any
+        ``cifar10``, ``cifar100``, ``tinyimagenet``, ``mnist``, ``fashion_mnist``, ``kmnist``,
+        ``emnist_letters``, ``digits`` or ``synthetic``, in any
         spelling :func:`topocore.names.canonical_dataset` accepts (``"CIFAR_10"``,
         ``"Tiny ImageNet"``).
     root : path-like, optional

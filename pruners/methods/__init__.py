@@ -77,10 +77,11 @@ def canonical_method(method: str, *, dense: bool = False) -> str:
             f"choose one of {', '.join(choices)}"
         )
     if name not in choices:
-        raise InputError(
-            f"pruning method {name!r} is not implemented by pruners (it appears only in published data); "
-            f"choose one of {', '.join(choices)}"
-        )
+        from ..dst import METHODS as DST
+
+        where = ("it is a dynamic sparse training method: prune with another method and train with dst="
+                 f"{name!r} (CLI: --dst {name})") if name in DST else "it appears only in published data"
+        raise InputError(f"pruning method {name!r} is not implemented by pruners ({where}); choose one of {', '.join(choices)}")
     return name
 
 

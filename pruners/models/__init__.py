@@ -1,9 +1,11 @@
-"""Model zoo (the paper's CIFAR models and ImageNet-scale ones, written from the papers) and models of your own.
+"""Model zoo (the paper's CIFAR models, ImageNet-scale ones and the sparse MLP, written from the papers) and models of your own.
 
 CIFAR (default input ``(3, 32, 32)``, 10 classes): Conv-6, ResNet-20, ResNet-32,
 Wide-ResNet-28-2 and the CIFAR MobileNetV2 of the authors' published data
 (``mobilenet_v2``).  ImageNet (default input ``(3, 224, 224)``, 1000 classes):
-``resnet18``, ``resnet50`` and ``mobilenet_v2_imagenet``.
+``resnet18``, ``resnet50`` and ``mobilenet_v2_imagenet``.  Fully connected (default
+input ``(784,)``, 10 classes; any input shape, flattened): ``mlp``, the sparse MLP of
+the dynamic-sparse-training studies (3 x 1000 hidden units, dense readout).
 
 Use :func:`build` (seeded) or :func:`get_model`::
 
@@ -36,6 +38,7 @@ from topocore.random import seeded
 from .conv import Conv6
 from .factory import call_factory, is_spec, parse_spec, resolve_factory
 from .imagenet_resnet import ImageNetResNet, resnet18, resnet50
+from .mlp import MLP, mlp
 from .mobilenet import MobileNetV2, mobilenet_v2, mobilenet_v2_imagenet
 from .resnet import CifarResNet, resnet20, resnet32
 from .wide_resnet import WideResNet, wrn28_2
@@ -60,6 +63,8 @@ __all__ = [
     "resnet50",
     "mobilenet_v2",
     "mobilenet_v2_imagenet",
+    "MLP",
+    "mlp",
     "count_parameters",
 ]
 
@@ -75,7 +80,11 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "resnet18": resnet18,
     "resnet50": resnet50,
     "mobilenet_v2_imagenet": mobilenet_v2_imagenet,
+    "mlp": mlp,
 }
+
+#: Zoo models that accept any input shape (flattened), not only ``(C, H, W)``.
+_ANY_INPUT_SHAPE = {"mlp"}
 
 
 def canonical_name(name: str) -> str:
@@ -117,7 +126,8 @@ def get_model(
     Parameters
     ----------
     name : str
-        ``conv6``, ``resnet20``, ``resnet32`` or ``wrn28_2`` (aliases accepted), or a
+        A zoo name (``conv6``, ``resnet20``, ``resnet32``, ``wrn28_2``, ``mobilenet_v2``,
+        ``resnet18``, ``resnet50``, ``mobilenet_v2_imagenet``, ``mlp``; aliases accepted), or a
         model spec (see :mod:`pruners.models.factory`).
     num_classes : int, optional
         Size of the classifier output (default: the model's own, 10 for the CIFAR models
@@ -126,11 +136,13 @@ def get_model(
         Shape of one input sample without the batch dimension: ``(C, H, W)`` for the zoo,
         whose models adapt their first layer to ``C`` and (Conv-6) their first linear
         layer to ``H`` and ``W`` (default: the model's own, ``(3, 32, 32)`` for the CIFAR
-        models and specs, ``(3, 224, 224)`` for the ImageNet ones); any shape for a spec
-        (passed on when the factory takes it).
+        models and specs, ``(3, 224, 224)`` for the ImageNet ones); ``mlp`` takes any
+        shape and flattens it (``(784,)``, its default, or ``(1, 28, 28)``); any shape for
+        a spec (passed on when the factory takes it).
     **kwargs
-        Architecture options, e.g. ``shortcut="A"`` for the ResNets, or keyword
-        arguments of the factory.
+        Architecture options, e.g. ``shortcut="A"`` for the ResNets, ``hidden=(1000, 1000,
+        1000)`` and ``dense_readout=True`` for ``mlp`` (see :mod:`pruners.models.mlp`), or
+        keyword arguments of the factory.
     """
     if not is_spec(name):
         defaults = inspect.signature(MODELS[canonical_name(name)]).parameters
@@ -148,7 +160,7 @@ def get_model(
             raise InputError(f"input_shape must hold positive sizes, got {input_shape!r}")
         return call_factory(name, int(num_classes), shape, kwargs)
     canon = canonical_name(name)
-    if len(shape) != 3 or min(shape) < 1:
+    if not shape or min(shape) < 1 or (len(shape) != 3 and canon not in _ANY_INPUT_SHAPE):
         raise InputError(f"input_shape must be (C, H, W) with positive entries, got {input_shape!r}")
     constructor = MODELS[canon]
     try:

@@ -6,7 +6,7 @@ import argparse
 
 from ._common import parse_shape
 from .prune import parse_option, setup_torch
-from .train import add_training_arguments
+from .train import add_dst_arguments, add_training_arguments, dst_spec
 
 
 def _split(values: list[str] | None) -> list[str]:
@@ -64,6 +64,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: half the cores)")
     parser.add_argument("--stop-on-error", action="store_true", help="stop at the first failing run instead of recording it")
     add_training_arguments(parser)
+    add_dst_arguments(parser)
     parser.set_defaults(func=run)
     return parser
 
@@ -116,6 +117,11 @@ def run(args: argparse.Namespace) -> int:
             train_options[name] = value
     train_options["num_workers"] = args.workers
     train_options["eval_every"] = args.eval_every
+    dst = dst_spec(args)
+    if dst is not None:
+        if not args.train:
+            raise InputError("--dst trains with dynamic sparse training: add --train")
+        train_options["dst"] = dst
     archs = _split(args.archs) + _split(args.models)
     if not archs:
         raise InputError("name the models of the grid: --archs (zoo names) and/or --models (package.module:factory)")

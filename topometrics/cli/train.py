@@ -1,4 +1,5 @@
-"""``topometrics train``: train a pruned checkpoint (or prune and train) with masks enforced."""
+"""``topometrics train``: train a pruned checkpoint (or prune and train) with masks enforced, static or
+dynamic (``--dst METHOD``: masks evolve during training, see :mod:`pruners.dst`)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,41 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default 0: load in the main process)")
     g.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None, help="mixed precision (default: on for CUDA, off on CPU)")
     g.add_argument("--eval-every", type=int, default=1, help="evaluate on the test split every N epochs (default 1; 0: only at the end)")
+
+
+DST_NAMES = ("set", "rlr", "rigl", "snfs", "dsr", "ch3l3")
+
+
+def add_dst_arguments(parser: argparse.ArgumentParser) -> None:
+    """Dynamic-sparse-training options shared by ``train`` and ``grid`` (see :mod:`pruners.dst`)."""
+    from .prune import parse_option
+
+    g = parser.add_argument_group("dynamic sparse training (masks evolve during training; see pruners.dst)")
+    g.add_argument("--dst", metavar="METHOD", help=f"drop and regrow links during training: {', '.join(DST_NAMES)}")
+    g.add_argument("--drop-fraction", type=float, default=0.3, help="fraction of each layer's links replaced at an update (default 0.3)")
+    g.add_argument("--dst-schedule", choices=("cosine", "constant"), default="cosine",
+                   help="drop fraction annealed to 0 at --stop-at (cosine, RigL) or constant (default cosine)")
+    g.add_argument("--update-every", type=int, default=1, help="update the masks every N --update-unit (default 1)")
+    g.add_argument("--update-unit", choices=("epoch", "step"), default="epoch", help="unit of --update-every (default epoch)")
+    g.add_argument("--stop-at", type=float, default=0.75, help="no update after this fraction of training, in (0, 1] (default 0.75)")
+    g.add_argument("--dst-option", action="append", type=parse_option, default=[], metavar="KEY=VALUE",
+                   help="option of the DST method, e.g. --dst-option momentum=0.9 (snfs), --dst-option threshold=0.001 (dsr)")
+
+
+def dst_spec(args: argparse.Namespace) -> dict | None:
+    """The ``dst`` argument of :func:`pruners.train` from the command line (None without ``--dst``)."""
+    from topocore.errors import InputError
+
+    if not getattr(args, "dst", None):
+        if args.dst_option:
+            raise InputError("--dst-option needs --dst METHOD: name the method, e.g. --dst set")
+        return None
+    from pruners.dst import check_config
+
+    spec = {"drop_fraction": args.drop_fraction, "schedule": args.dst_schedule, "update_every": args.update_every,
+            "update_unit": args.update_unit, "stop_at": args.stop_at, **dict(args.dst_option)}
+    method = check_config(args.dst, **spec)["method"].name  # InputError before any pruning or training
+    return {"method": method, **spec}
 
 
 def training_kwargs(args: argparse.Namespace, dataset: str | None, arch: str) -> dict:
@@ -75,6 +111,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out instead of refusing")
     add_model_arguments(parser)
     add_training_arguments(parser)
+    add_dst_arguments(parser)
     parser.set_defaults(func=run)
     return parser
 
@@ -88,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
     from topocore.errors import InputError
 
     device = setup_torch(args)
+    dst = dst_spec(args)
     arch = model_name(args)
     if args.checkpoint:
         if args.arch or args.method or args.sparsity is not None:
@@ -116,7 +154,8 @@ def run(args: argparse.Namespace) -> int:
             options=dict(args.option), device=device,
         )
         dataset = meta["dataset"]
-        default_out = Path(f"{_file_stem(meta['arch'])}-{meta['method']}-s{args.sparsity:g}-seed{args.seed}-{dataset}.pt")
+        default_out = Path(f"{_file_stem(meta['arch'])}-{meta['method']}-s{args.sparsity:g}-seed{args.seed}-{dataset}"
+                           f"{'-' + dst['method'] if dst else ''}.pt")
     out = Path(args.out) if args.out else default_out
     if out.exists() and not (args.resume or args.overwrite):
         raise InputError(f"{out} exists: pass --resume to continue it, --overwrite to replace it, or another --out")
@@ -133,11 +172,14 @@ def run(args: argparse.Namespace) -> int:
         )
     kwargs = training_kwargs(args, dataset, meta["arch"])
     result = train(model, masks, train_set, test_set, device=device, random_state=args.seed, checkpoint=out,
-                   meta=meta, resume=args.resume, **kwargs)
+                   meta=meta, resume=args.resume, dst=dst, **kwargs)
     if args.resume and result.resumed_from == result.epochs:
         print(f"{out} is already trained for {result.epochs} epochs: test accuracy {result.accuracy:.4f}")
         return 0
     print(f"trained {meta['arch']} ({meta.get('method')}, sparsity {meta.get('sparsity')}) on {dataset} for "
           f"{result.epochs} epochs on {result.device}{' with AMP' if result.amp else ''}: test accuracy "
           f"{result.accuracy:.4f} -> {out}")
+    if result.dst is not None:
+        print(f"dynamic sparse training {result.dst.method.name}: {result.dst.update_count} mask updates, "
+              f"ITOP rate {result.dst.itop_rate:.4f} (fraction of positions ever active)")
     return 0

@@ -15,6 +15,10 @@ these functions.
   ``.npz``, Parquet edge list or GraphML;
 * :class:`RankJob`, :class:`RankResult` (:mod:`~topometrics.workflows.rank`) -- the
   main job: rank pruning methods before training (``topometrics rank``);
+* :func:`topology_trajectory`, :func:`trajectory_figure`
+  (:mod:`~topometrics.workflows.trajectory`) -- topometrics of the recorded states of a
+  dynamic-sparse-training run (:class:`pruners.dst.DynamicSparsity` with
+  ``record_every=k``) and their plot against the epoch;
 * :func:`sweep`, :func:`run_robustness` (:mod:`~topometrics.workflows.robustness`) --
   perturbation sweeps of trained networks (``topometrics robustness``); their summaries
   (AUC, f50) and figures are :mod:`analysis.robustness`.
@@ -45,6 +49,10 @@ _LAZY: dict[str, str] = {
     "normalized_features": "rank",
     "published_ranking": "rank",
     "ranking_figure": "rank",
+    "topology_trajectory": "trajectory",
+    "trajectory_figure": "trajectory",
+    "unit_weight_model": "trajectory",
+    "TRAJECTORY_COLUMNS": "trajectory",
     "sweep": "robustness",
     "run_robustness": "robustness",
     "RobustnessResult": "robustness",
