@@ -226,3 +226,30 @@ def test_figures_have_a_line_per_group_and_per_perturbation(table):
     assert len(one.axes) == 1 and len([l for l in one.axes[0].get_lines() if l.get_label() != "chance"]) == 5
     with pytest.raises(InputError, match="no rows"):
         perturbation_figure(t, group="c")
+
+
+def test_zoo_mlp_checkpoint_dense_readout_untouched(tmp_path):
+    """The mlp zoo model keeps its readout dense (prunable = False): never perturbed unless include_readout."""
+    from pruners import build, load_checkpoint, prune, save_checkpoint
+    from pruners.data import get_dataset
+    from pruners.perturb import perturb, perturbable
+
+    model = build("mlp", 10, (1, 8, 8), random_state=0, hidden=(40, 30))
+    masks = prune(model, "er", 0.8, random_state=0)
+    assert "readout.weight" not in masks
+    path = save_checkpoint(tmp_path / "mlp.pt", model, masks, {"arch": "mlp", "num_classes": 10, "input_shape": [1, 8, 8],
+                                                                "model_kwargs": {"hidden": [40, 30]}, "seed": 0})
+    ck = load_checkpoint(path)
+    readout = ck.model.readout.weight.detach().clone()
+    target = perturbable(ck.model)
+    assert target.readout == "readout.weight" and not target.readout_included
+    for _ in perturb(target, "random_removal", [0.5, 1.0], generator=torch.Generator().manual_seed(0)):
+        assert torch.equal(ck.model.readout.weight, readout)
+    test = get_dataset("digits", split="test", input_shape=(1, 8, 8))
+    t = sweep(path, test, ["random_removal", "noise"], [0.0, 0.5], 1)
+    assert not t["readout_included"].any() and (t["links_before"] == sum(int(m.sum()) for m in masks.values())).all()
+    with_readout = sweep(path, test, ["random_removal", "noise"], [0.0, 0.5], 1, include_readout=True)
+    assert with_readout["readout_included"].all()
+    assert (with_readout["links_before"] == t["links_before"] + 30 * 10).all()
+    parallel = sweep(path, test, ["random_removal", "noise"], [0.0, 0.5], 1, include_readout=True, n_jobs=2)
+    pd.testing.assert_frame_equal(with_readout, parallel)
