@@ -139,7 +139,7 @@ def _times(out: Path, measured: dict[str, tuple[float, bool]]) -> dict[str, floa
     for stage, (seconds, worked) in measured.items():
         if worked or stage not in stored:
             stored[stage] = round(seconds, 1)
-            stored[f"{stage}_load"] = round(os.getloadavg()[0], 2)
+            stored[f"{stage}_load"] = round(os.getloadavg()[0], 2)  # at the end of the run that did the work
     atomic_write_text(path, json.dumps(stored, indent=2) + "\n")
     return stored
 
@@ -199,10 +199,10 @@ def pai(args) -> str:
                      f"({top['metric']}), largest |Spearman| {sub['spearman'].abs().max():.2f}")
     times = _times(out, {"train": (t_train, trained > 0), "sweep": (t_sweep, result.computed > 0),
                          "topometrics": (t_topo, measured_topo)})
-    lines += ["", f"Training {times['train']:.0f} s ({args.epochs} epochs per network; load average "
-              f"{times['train_load']:.1f}), sweep {times['sweep']:.0f} s (load {times['sweep_load']:.1f}), topometrics "
-              f"{times['topometrics']:.0f} s (load {times['topometrics_load']:.1f}); {os.cpu_count()} CPUs "
-              "(times of the run that did the work, from times.json).", ""]
+    lines += ["", f"Training {times['train']:.0f} s ({args.epochs} epochs per network), sweep {times['sweep']:.0f} s, "
+              f"topometrics {times['topometrics']:.0f} s on {os.cpu_count()} CPUs; load averages "
+              f"{times['train_load']:.1f}, {times['sweep_load']:.1f}, {times['topometrics_load']:.1f} (times and loads of "
+              "the run that did the work, kept in times.json).", ""]
     return "\n".join(lines)
 
 
@@ -223,8 +223,8 @@ def dst(args) -> str:
     table = result.table
     for method in args.methods:
         fig = perturbation_figure(table, group=method,
-                                  title=f"{LABELS.get(method, method)}: mlp 3x1000, 99% sparse hidden layers, digits "
-                                        f"({len(args.seeds)} seeds x {args.repeats} repeats; mean, min-max band)")
+                                  title=f"{LABELS.get(method, method)}: mlp 3x1000, 99% sparse hidden layers, digits\n"
+                                        f"{len(args.seeds)} seeds x {args.repeats} repeats: mean, min-max band")
         atomic_write(out / f"{method}.png", lambda fh: fig.savefig(fh, format="png", dpi=110), mode="wb")
     curves = mean_curves(table, by=["group"])
     at = curves[curves["fraction"].isin([0.5, 0.8, 0.9])]
@@ -237,8 +237,8 @@ def dst(args) -> str:
     for (group, perturbation), row in wide.iterrows():
         lines.append(f"| {group} | {perturbation} | {base[group]:.3f} | " + " | ".join(f"{row[f]:.3f}" for f in (0.5, 0.8, 0.9)) + " |")
     times = _times(out, {"train": (t_train, trained > 0), "sweep": (t_sweep, result.computed > 0)})
-    lines += ["", f"Training {times['train']:.0f} s (load average {times['train_load']:.1f}), sweep {times['sweep']:.0f} s "
-              f"(load {times['sweep_load']:.1f}); {os.cpu_count()} CPUs (times of the run that did the work, from "
+    lines += ["", f"Training {times['train']:.0f} s, sweep {times['sweep']:.0f} s on {os.cpu_count()} CPUs; load averages "
+              f"{times['train_load']:.1f}, {times['sweep_load']:.1f} at the end of the run that did the work (kept in "
               "times.json).", ""]
     del pd
     return "\n".join(lines)

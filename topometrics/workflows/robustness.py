@@ -625,6 +625,6 @@ def _report(table, summary, summary_md, networks, settings, perturbations, repea
               "generator (`curve_seed`); weight-order removals are deterministic, so their repeats coincide.",
               "", f"{computed} curves computed, {skipped} already in robustness.csv; {seconds:.0f} s.", ""]
     if any(sweeper.zeros_as_pruned for *_, sweeper, _ in networks):
-        lines.insert(3, "**Note:** some checkpoints keep links whose weight is exactly zero; they were treated as pruned "
+        lines.insert(4, "**Note:** some checkpoints keep links whose weight is exactly zero; they were treated as pruned "
                         "(see the `zeros treated as pruned` column).\n")
     return "\n".join(lines)
