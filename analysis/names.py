@@ -46,6 +46,7 @@ __all__ = [
     "EXTRA_FEATURES",
     "RAMANUJAN_COLUMNS",
     "BASELINE_COLUMNS",
+    "ANY_BASELINE_COLUMNS",
     "KEY_COLUMNS",
     "REQUIRED_COLUMNS",
     "FEATURE_LABELS",
@@ -84,9 +85,18 @@ BIPARTITE_FEATURES = (
 )
 #: Metrics ``topometrics.compute`` gives beyond the paper's 16 (never features by default).
 EXTRA_FEATURES = ("log_paths", "effective_sparsity", "effective_nodes")
-#: Per-network means of the per-layer Ramanujan metrics and of the layer density.
-RAMANUJAN_COLUMNS = ("delta_r", "delta_r_imdb", "lambda_imsg")
+#: Per-network means of the per-layer Ramanujan metrics of the published data and of the layer
+#: density.  The published ``degree_bound`` / ``iterative_degree_bound`` are the bound *ratios*
+#: (``topometrics.per_layer``'s ``delta_r_bound_ratio`` / ``delta_r_imdb_bound_ratio``: delta_r
+#: divided by sqrt(d_L - 1) + sqrt(d_R - 1); at most 1), not the absolute ``delta_r`` /
+#: ``delta_r_imdb``, which are 8-15x larger on the published layers; a ranking by either is
+#: the same only within one layer, so the columns keep the ratio names.
+RAMANUJAN_COLUMNS = ("delta_r_bound_ratio", "delta_r_imdb_bound_ratio", "lambda_imsg")
 BASELINE_COLUMNS = ("layer_density",) + RAMANUJAN_COLUMNS
+#: Every baseline column a results table may carry: the published ratios and, from
+#: ``topometrics.describe(..., rolled=True)``, the absolute ``delta_r`` / ``delta_r_imdb``.
+ANY_BASELINE_COLUMNS = ("layer_density", "delta_r", "delta_r_bound_ratio", "delta_r_imdb", "delta_r_imdb_bound_ratio",
+                        "lambda_imsg")
 
 #: Encodings of the published data: name -> feature columns.
 ENCODINGS = {
@@ -100,8 +110,11 @@ UNROLLED_COLUMN_MAP = {
     "sink_nodes": "sink",
     "source_nodes": "source",
     "disc_nodes": "disconnected",
-    "r-out": "r_out",
-    "r-in": "r_in",
+    # swapped: their "r-out" sums the in-degrees of sink nodes (our r_in) and "r-in" the out-degrees of
+    # source nodes (our r_out); on all 2,337 rows "r-out" > 0 exactly when sink_nodes > 0 and "r-in" > 0
+    # exactly when source_nodes > 0 (tests/test_metric_normalization.py)
+    "r-out": "r_in",
+    "r-in": "r_out",
     "1-hop_nei": "n1",
     "2-hop_nei": "n2",
     "motif": "motif4",
@@ -140,10 +153,11 @@ ROLLED_SHORT_COLUMN_MAP = {
     "spectral_gap": "spectral_gap",
     "spectral_radius": "spectral_radius",
 }
-#: Published ``ramanunjan_results`` per-layer columns -> our names.
+#: Published ``ramanunjan_results`` per-layer columns -> our names (``layer_sparsity`` holds the
+#: layer's kept fraction, i.e. its density; the two bounds are ratios, see ``RAMANUJAN_COLUMNS``).
 RAMANUJAN_COLUMN_MAP = {
-    "degree_bound": "delta_r",
-    "iterative_degree_bound": "delta_r_imdb",
+    "degree_bound": "delta_r_bound_ratio",
+    "iterative_degree_bound": "delta_r_imdb_bound_ratio",
     "iterative_spectral_gap": "lambda_imsg",
     "layer_sparsity": "layer_density",
 }

@@ -27,7 +27,7 @@ from .published import (
 from .estimators import REGRESSORS
 from .importance import importance_table
 from .names import (
-    BASELINE_COLUMNS,
+    ANY_BASELINE_COLUMNS,
     ENCODINGS,
     KEY_COLUMNS,
     PAI_METHODS,
@@ -405,8 +405,10 @@ def analyze(
     the rankings.  That is what a one-architecture, one-data-set experiment needs
     (e.g. the digits pipeline of the README), and what ``topometrics rank`` does.
     Rankings are evaluated when both scenarios give importance vectors; baseline
-    strategies are added for the ``layer_density``, ``delta_r``, ``delta_r_imdb``
-    and ``lambda_imsg`` columns present.
+    strategies are added for the baseline columns present
+    (:data:`analysis.names.ANY_BASELINE_COLUMNS`: ``layer_density``, ``delta_r`` or
+    its bound ratio ``delta_r_bound_ratio``, ``delta_r_imdb`` or
+    ``delta_r_imdb_bound_ratio``, ``lambda_imsg``).
     """
     t0 = time.perf_counter()
     out = Path(out)
@@ -456,7 +458,7 @@ def analyze(
             present = [m for m in members if m in methods]
             if len(present) >= 2 and len(present) < len(methods):
                 subsets[name] = present
-        base_cols = [c for c in BASELINE_COLUMNS if c in table.columns]
+        base_cols = [c for c in ANY_BASELINE_COLUMNS if c in table.columns]
         _log(log, "ranking methods per (arch, dataset, sparsity)")
         per_triplet = evaluate_rankings(
             table,

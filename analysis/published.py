@@ -407,7 +407,9 @@ def load_ramanujan_layers(graph_data: str | Path, *, messages: list[str] | None 
     Returns
     -------
     DataFrame with the key columns, ``accuracy, layer_id, layer_name,
-    layer_density, delta_r, delta_r_imdb, lambda_imsg``.
+    layer_density, delta_r_bound_ratio, delta_r_imdb_bound_ratio, lambda_imsg`` (the
+    published ``layer_sparsity``, ``degree_bound``, ``iterative_degree_bound`` and
+    ``iterative_spectral_gap``; :data:`analysis.names.RAMANUJAN_COLUMN_MAP`).
 
     Raises
     ------

@@ -19,7 +19,10 @@ maximum of the table the importances were estimated on (``scaling="reference"``)
 ``"triplet"`` scales over the ranked methods only, ``"none"`` uses raw values.
 
 Baselines rank by one per-network quantity, higher first: the mean layer density
-and the Ramanujan metrics ``delta_r``, ``delta_r_imdb``, ``lambda_imsg``.
+and the Ramanujan metrics: in the published data the bound ratios
+``delta_r_bound_ratio``, ``delta_r_imdb_bound_ratio`` (their ``degree_bound``,
+``iterative_degree_bound``) and ``lambda_imsg``; ``delta_r`` / ``delta_r_imdb`` for
+tables measured with ``topometrics.describe(..., rolled=True)``.
 """
 
 from __future__ import annotations
@@ -57,7 +60,9 @@ SUBSETS = {"all": PAPER_METHODS, "pai": PAI_METHODS, "random": RANDOM_METHODS}
 STRATEGY_LABELS = {
     "layer_density": "Layer density",
     "delta_r": FEATURE_LABELS["delta_r"],
+    "delta_r_bound_ratio": FEATURE_LABELS["delta_r_bound_ratio"],
     "delta_r_imdb": FEATURE_LABELS["delta_r_imdb"],
+    "delta_r_imdb_bound_ratio": FEATURE_LABELS["delta_r_imdb_bound_ratio"],
     "lambda_imsg": FEATURE_LABELS["lambda_imsg"],
     "mixture": "Topometric mixture (in-sample)",
     "mixture_loto": "Topometric mixture (leave-one-triplet-out)",
@@ -460,7 +465,7 @@ def evaluate_rankings(
         In-sample importance (the paper's protocol: estimated on ``table`` itself);
         estimated here when None.
     baselines : DataFrame, optional
-        Per-network baseline columns (``layer_density``, ``delta_r``, ...), keyed
+        Per-network baseline columns (``layer_density``, ``delta_r_bound_ratio``, ...), keyed
         like ``table``; by default taken from ``table`` where present.
     truth : DataFrame, optional
         Networks whose mean accuracy per method gives the ground truth (default:

@@ -12,11 +12,16 @@ from .estimators import REGRESSOR_LABELS
 
 __all__ = ["markdown_table", "table3", "table3_markdown", "rbo_markdown", "write_table"]
 
-STRATEGY_ORDER = ("layer_density", "delta_r", "delta_r_imdb", "lambda_imsg", "mixture", "mixture_loto")
+STRATEGY_ORDER = (
+    "layer_density", "delta_r", "delta_r_bound_ratio", "delta_r_imdb", "delta_r_imdb_bound_ratio", "lambda_imsg",
+    "mixture", "mixture_loto",
+)
 STRATEGY_HEADERS = {
     "layer_density": "Layer density",
     "delta_r": "Δr",
+    "delta_r_bound_ratio": "Δr / bound",
     "delta_r_imdb": "Δr_imdb",
+    "delta_r_imdb_bound_ratio": "Δr_imdb / bound",
     "lambda_imsg": "λ_imsg",
     "mixture": "Mixture (paper, in-sample)",
     "mixture_loto": "Mixture (leave-one-triplet-out)",

@@ -25,7 +25,7 @@ import sys
 import time
 
 ARCHS = ["conv6", "resnet20", "resnet32", "wrn28_2"]
-METHODS = ["snip", "grasp", "synflow", "prospr", "uniform", "er", "erk", "iter_snip", "ntksap", "magnitude", "random"]
+METHODS = ["snip", "grasp", "synflow", "prospr", "uniform", "er", "er_channel", "erk", "iter_snip", "ntksap", "magnitude", "random"]
 
 
 def worker(arch: str, method: str, sparsity: float, repeats: int, shape: tuple[int, ...], n_threads: int, options: dict) -> dict:

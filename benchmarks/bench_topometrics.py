@@ -176,11 +176,11 @@ def _naive_metrics(g, first_size: int, last_size: int) -> tuple[dict, dict]:
     t["component_size"] = 0.0
 
     def spectral():
+        # after to_directed() every undirected edge is present in both directions, so the
+        # edge list already gives the symmetric matrix (as in the official code)
         edges = np.array(u.get_edgelist())
         w = np.abs(np.array(u.es["weight"], dtype=np.float32))
-        rows = np.concatenate([edges[:, 0], edges[:, 1]])
-        cols = np.concatenate([edges[:, 1], edges[:, 0]])
-        mat = sp.csc_matrix((np.concatenate([w, w]), (rows, cols)), shape=(n, n))
+        mat = sp.csc_matrix((w, (edges[:, 0], edges[:, 1])), shape=(n, n))
         vals = sorted(abs(x) for x in spla.eigsh(mat, k=3, which="LM", return_eigenvectors=False))[::-1]
         gap = vals[0] - vals[-1]
         lap = sp.csc_matrix(sp.diags(np.asarray(mat.sum(axis=1)).ravel()) - mat)

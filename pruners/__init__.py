@@ -16,6 +16,8 @@ mask validator, errors, atomic writes and ``random_state`` handling are topocore
 * :func:`train` -- sparse training with the paper's recipe, see :mod:`pruners.training`;
 * :mod:`pruners.dst` -- dynamic sparse training (SET/RLR, RigL, SNFS, DSR, CH3-L3 regrowth):
   masks that evolve during training, ``train(..., dst=...)``;
+* :mod:`pruners.connectivity` -- sparsity penalties on the edge gates of the zoo's ``dagnet``
+  and the block graph they leave (``derive_topology``);
 * :mod:`pruners.pipeline` and :mod:`pruners.grid` -- one run from names, and resumable
   experiment grids;
 * :mod:`pruners.perturb` -- post-training perturbations (link removal by chance or by

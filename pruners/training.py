@@ -162,6 +162,7 @@ def train(
     progress: bool | None = None,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
     dst: Any = None,
+    penalty: Callable[[nn.Module], torch.Tensor] | None = None,
 ) -> TrainResult:
     """Train ``model`` with ``masks`` enforced; return the final test accuracy and the history.
 
@@ -177,7 +178,7 @@ def train(
         ``random_state``.  ``test_data=None`` skips evaluation (accuracy NaN).
     epochs, lr, momentum, weight_decay, milestones, gamma, batch_size :
         SGD with momentum; the learning rate is multiplied by ``gamma`` at every epoch in
-        ``milestones`` (default: half and three quarters of ``epochs``).
+        ``milestones`` (default: half and three quarters of ``epochs``, rounded down; none below 1).
     device : str or torch.device, optional
         Default CUDA when available, else CPU.
     amp : bool, optional
@@ -210,17 +211,23 @@ def train(
         :attr:`TrainResult.dst`.  Epoch records gain ``itop`` and ``dst_updates``;
         checkpoints store the method and its options (``meta["dst"]``), its history
         (``meta["dst_history"]``, a dict of columns) and, while unfinished, its state.
+    penalty : callable, optional
+        ``penalty(model) -> scalar tensor`` added to the cross-entropy of every batch (e.g. a
+        connectivity penalty of :mod:`pruners.connectivity`); the history then records the
+        epoch's mean ``penalty`` next to ``train_loss`` (the cross-entropy alone).
     """
     random_state = seed_of(random_state)
     with seeded(random_state):
         return _train(model, masks, train_data, test_data, epochs=epochs, lr=lr, momentum=momentum,
                       weight_decay=weight_decay, milestones=milestones, gamma=gamma, batch_size=batch_size, device=device,
                       amp=amp, num_workers=num_workers, random_state=random_state, checkpoint=checkpoint, meta=meta,
-                      resume=resume, eval_every=eval_every, progress=progress, on_epoch=on_epoch, dst=dst)
+                      resume=resume, eval_every=eval_every, progress=progress, on_epoch=on_epoch, dst=dst,
+                      penalty=penalty)
 
 
 def _train(model, masks, train_data, test_data, *, epochs, lr, momentum, weight_decay, milestones, gamma, batch_size,
-           device, amp, num_workers, random_state, checkpoint, meta, resume, eval_every, progress, on_epoch, dst=None) -> TrainResult:
+           device, amp, num_workers, random_state, checkpoint, meta, resume, eval_every, progress, on_epoch, dst=None,
+           penalty=None) -> TrainResult:
     epochs = int(epochs)
     if epochs < 1:
         raise InputError(f"epochs must be >= 1, got {epochs}")
@@ -228,8 +235,8 @@ def _train(model, masks, train_data, test_data, *, epochs, lr, momentum, weight_
         raise InputError("checkpoint=... needs meta describing the model: pass meta with arch, num_classes, input_shape")
     device = resolve_device(device)
     use_amp = (device.type == "cuda") if amp is None else bool(amp) and device.type == "cuda"
-    if milestones is None:
-        milestones = [int(epochs * 0.5), int(epochs * 0.75)]
+    if milestones is None:  # a milestone at epoch 0 would divide the lr before the first step (epochs=1)
+        milestones = [m for m in (int(epochs * 0.5), int(epochs * 0.75)) if m >= 1]
     milestones = sorted(int(m) for m in milestones)
 
     if dst is not None and hasattr(dst, "step"):  # an engine built on this model: its current masks are the starting masks
@@ -297,6 +304,7 @@ def _train(model, masks, train_data, test_data, *, epochs, lr, momentum, weight_
         t_epoch = time.perf_counter()
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
         correct_sum = torch.zeros((), dtype=torch.int64, device=device)
+        penalty_sum = torch.zeros((), dtype=torch.float64, device=device)
         seen = 0
         for x, y in tqdm(train_loader, desc=f"epoch {epoch + 1}", disable=disable, leave=False):
             x = x.to(device, non_blocking=True)
@@ -305,7 +313,8 @@ def _train(model, masks, train_data, test_data, *, epochs, lr, momentum, weight_
             with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
                 out = model(x)
                 loss = F.cross_entropy(out, y)
-            scaler.scale(loss).backward()
+                extra = penalty(model) if penalty is not None else None
+            scaler.scale(loss if extra is None else loss + extra).backward()
             scaler.step(optimizer)
             scale = scaler.get_scale() if use_amp else None
             scaler.update()
@@ -313,6 +322,8 @@ def _train(model, masks, train_data, test_data, *, epochs, lr, momentum, weight_
             if ds is not None:
                 ds.step(batch=(x, y), grad_scale=scale)
             loss_sum += loss.detach().double() * y.numel()
+            if extra is not None:
+                penalty_sum += extra.detach().double() * y.numel()
             correct_sum += (out.detach().argmax(1) == y).sum()
             seen += int(y.numel())
         lr_now = optimizer.param_groups[0]["lr"]
@@ -329,6 +340,8 @@ def _train(model, masks, train_data, test_data, *, epochs, lr, momentum, weight_
             masks = ds.masks
             record.update({"itop": ds.itop_rate, "dst_updates": ds.update_count})
             base_meta["dst"] = ds.describe()
+        if penalty is not None:
+            record["penalty"] = float(penalty_sum) / max(seen, 1)
         last = epoch + 1 == epochs
         if test_data is not None and (last or (eval_every > 0 and (epoch + 1) % eval_every == 0)):
             record["test_accuracy"] = evaluate(model, test_data, device=device, batch_size=max(batch_size, 256), amp=use_amp)

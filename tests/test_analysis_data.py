@@ -301,9 +301,9 @@ def test_ramanujan_join_takes_methods_and_verifies_rows(small_graph_data):
     assert list(sub["method"]) == list(rolled["pruning_algorithm"])
     base = load_ramanujan(small_graph_data)
     report = " ".join(base.attrs["report"])
-    assert "infinite delta_r values" in report
-    # delta_r is -inf on the edgeless layers -> never infinite after loading
-    assert np.isfinite(base["delta_r"].dropna()).all()
+    assert "infinite delta_r_bound_ratio values" in report
+    # the published degree_bound (the bound ratio) is -inf on the edgeless layers -> never infinite after loading
+    assert np.isfinite(base["delta_r_bound_ratio"].dropna()).all()
     # lambda_imsg is undefined on layer 0: the network mean is over layers 1..2
     one = layers[(layers.arch == "conv6") & (layers.dataset == "cifar10") & (layers.method == "snip") & (layers.sparsity == 0.6)]
     got = base[(base.arch == "conv6") & (base.dataset == "cifar10") & (base.method == "snip") & (base.sparsity == 0.6)].iloc[0]
@@ -342,7 +342,8 @@ def test_load_published_bundle(small_graph_data):
     data = load_published(small_graph_data)
     assert set(data.encodings) == {"unrolled", "rolled", "rolled_channel"}
     assert all(set(df["method"]) == {"snip", "uniform"} for df in data.encodings.values())
-    assert {"layer_density", "delta_r", "delta_r_imdb", "lambda_imsg"} <= set(data.baselines.columns)
+    assert {"layer_density", "delta_r_bound_ratio", "delta_r_imdb_bound_ratio", "lambda_imsg"} <= set(data.baselines.columns)
+    assert not {"delta_r", "delta_r_imdb"} & set(data.baselines.columns)  # the published bounds are ratios
     assert any("networks" in r for r in data.report)
 
 
@@ -410,15 +411,16 @@ def test_density_correlations_and_scaled_profiles_by_hand():
             "layer_id": [0, 1, 2, 3] * 2,
             "layer_name": ["a", "b", "c", "d"] * 2,
             "layer_density": [0.1, 0.2, 0.3, 0.4, 0.2, 0.2, 0.4, 0.2],
-            "delta_r": [1.0, 2.0, 3.0, 4.0, 2.0, 2.0, 4.0, 2.0],  # = 10 x density: r = 1
-            "delta_r_imdb": [np.nan, 0.3, 0.2, 0.1, np.nan, 0.3, 0.1, 0.3],  # decreasing in density
+            "delta_r_bound_ratio": [1.0, 2.0, 3.0, 4.0, 2.0, 2.0, 4.0, 2.0],  # = 10 x density: r = 1
+            "delta_r_imdb_bound_ratio": [np.nan, 0.3, 0.2, 0.1, np.nan, 0.3, 0.1, 0.3],  # decreasing in density
             "lambda_imsg": [np.nan] * 7 + [1.0],  # defined on one layer only: undefined r
         }
     )
     corr = density_correlations(layers).set_index("metric")
-    assert corr.loc["delta_r", "r"] == pytest.approx(1.0) and corr.loc["delta_r", "n_layers"] == 8
-    d = layers.dropna(subset=["delta_r_imdb"])
-    assert corr.loc["delta_r_imdb", "r"] == pytest.approx(np.corrcoef(d["delta_r_imdb"], d["layer_density"])[0, 1])
+    assert corr.loc["delta_r_bound_ratio", "r"] == pytest.approx(1.0) and corr.loc["delta_r_bound_ratio", "n_layers"] == 8
+    d = layers.dropna(subset=["delta_r_imdb_bound_ratio"])
+    want = np.corrcoef(d["delta_r_imdb_bound_ratio"], d["layer_density"])[0, 1]
+    assert corr.loc["delta_r_imdb_bound_ratio", "r"] == pytest.approx(want)
     assert np.isnan(corr.loc["lambda_imsg", "r"])
     prof = scaled_layer_profile(layers, "conv6", "cifar10", 0.9)
     dens = prof[prof.metric == "layer_density"].set_index("layer_name")["scaled"]

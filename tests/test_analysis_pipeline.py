@@ -8,6 +8,7 @@ import pytest
 
 from analysis.names import UNROLLED_FEATURES
 from analysis.pipeline import analyze, prepare_results_table, reproduce
+from topocore.errors import InputError
 from topometrics.cli import main
 from test_analysis_data import write_graph_data
 
@@ -84,6 +85,15 @@ def test_analyze_cli_normalises_raw_topometrics_first(tmp_path, capsys):
     raw_table.drop(columns="num_edges").to_csv(csv, index=False)
     assert main(["analyze", str(csv), "--out", str(tmp_path / "o"), "--normalize", "yes", "--no-progress"]) == 2
     assert "num_nodes and num_edges" in capsys.readouterr().err
+    # a table measured in published conventions is normalised as such; mixed conventions are refused
+    published = raw_table.assign(conventions="published", n1=raw_table["n1"] + 1.0, n2=raw_table["n2"] + 1.0)
+    table, _ = normalize_features(published, None, "auto")
+    assert table.loc[src.name, "n1"] == pytest.approx((src["n1"] + 1.0) / src["num_edges"])
+    with pytest.raises(InputError, match="published"):
+        normalize_features(published.assign(n1=0.5), None, "auto")  # n1 < 1 cannot be published: the node counts
+    mixed = published.assign(conventions=["ours"] + ["published"] * (len(published) - 1))
+    with pytest.raises(InputError, match="mixes rows in conventions"):
+        normalize_features(mixed, None, "auto")
 
 
 def test_analyze_cli_writes_tables_and_figures(tmp_path, capsys):
@@ -146,7 +156,8 @@ def test_reproduce_cli_on_synthetic_published_data(tmp_path, capsys):
     assert set(t3["encoding"]) == {"unrolled", "rolled", "rolled_channel"} and len(t3) == 27
     t4 = pd.read_csv(out / "table4.csv")
     assert len(t4) == 4 * 6
-    assert {f"{s}_mean" for s in ("mixture", "layer_density", "delta_r", "delta_r_imdb", "lambda_imsg")} <= set(t4.columns)
+    strategies = ("mixture", "layer_density", "delta_r_bound_ratio", "delta_r_imdb_bound_ratio", "lambda_imsg")
+    assert {f"{s}_mean" for s in strategies} <= set(t4.columns)
     assert "mixture_loto_mean" not in t4.columns  # --loto-repeats 0 skips the honest variant (tested in test_analysis_ranking)
     assert "21-column schema" in (out / "data_report.md").read_text()
     assert main(["reproduce", "--data", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
@@ -168,7 +179,7 @@ def test_reproduce_published_data(reference_dir, tmp_path):
     assert len(per[(per.subset == "all") & (per.strategy == "mixture")]) == 60
     assert per["rbo"].between(0, 1).all()
     corr = res["ramanujan_correlations"]
-    imdb = corr[(corr.metric == "delta_r_imdb") & (corr.sparsity == 0.6)]["r"]
+    imdb = corr[(corr.metric == "delta_r_imdb_bound_ratio") & (corr.sparsity == 0.6)]["r"]
     assert (imdb > 0.9).all()  # Appendix D: strongly tied to layer density
     assert (tmp_path / "repro" / "table4.md").is_file()
 

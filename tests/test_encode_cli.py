@@ -109,3 +109,13 @@ def test_encode_cli_garbage_and_wrong_arch(tmp_path, capsys):
     assert "does not fit --arch conv6" in capsys.readouterr().err
     assert main(["encode", str(sd), "--arch", "resnet20", "--sparsity", "0.5"]) == 2
     assert "brings its own masks" in capsys.readouterr().err
+
+
+def test_encode_published_conventions_adds_padding_nodes(tmp_path):
+    out = tmp_path / "g.npz"
+    assert main(["encode", "-q", "--arch", "conv6", "--input-shape", "3,8,8", "--conventions", "published", "-o", str(out)]) == 0
+    g = MultipartiteGraph.load(out)
+    torch.manual_seed(0)
+    model = get_model("conv6", 10, (3, 8, 8))
+    want = encode(model, (3, 8, 8), pruners.prune(model, "uniform", 0.9, random_state=0), pad_nodes=True)
+    assert g == want and g.partitions[0].shape == (3, 10, 10) and g.meta["pad_nodes"] is True

@@ -49,7 +49,8 @@ def test_prune_only_grid_resumes_and_calls_hook(tmp_path):
     assert list(df.columns[: len(RESULT_COLUMNS)]) == RESULT_COLUMNS and {"kept", "layers"} <= set(df.columns)
     assert len(df) == 3 and set(df["status"]) == {"pruned"} and df["accuracy"].isna().all()
     assert df.loc[df.method == "dense", "achieved_sparsity"].item() == 0.0
-    assert df.loc[df.method == "er", "achieved_sparsity"].item() == pytest.approx(0.9, abs=1e-5)
+    # the authors' ER keeps its published per-layer densities, close to but not exactly the target
+    assert df.loc[df.method == "er", "achieved_sparsity"].item() == pytest.approx(0.9, abs=5e-3)
     for r in df.itertuples():
         assert (tmp_path / r.checkpoint).is_file() and r.hook_status == "ok"
         ck = load_checkpoint(tmp_path / r.checkpoint)
@@ -239,3 +240,19 @@ def test_grid_cli_metrics(tmp_path):
     assert 0.0 <= df["effective_sparsity"].item() <= 1.0
     assert main(["grid", "--archs", "resnet20", "--methods", "er", "--sparsities", "0.9", "--datasets", "synthetic",
                  "--out", str(out), "--metrics", "--metric-names", "bogus", "--threads", "1"]) == 2
+
+
+@pytest.mark.skipif(not _metrics_available(), reason="encoders.encode / topometrics.compute not available")
+def test_grid_cli_metrics_published_conventions(tmp_path):
+    """--conventions published: the first layer's padding positions are nodes, n1 counts the node itself."""
+    ours, pub = tmp_path / "ours", tmp_path / "pub"
+    args = ["grid", "--archs", "resnet20", "--methods", "uniform", "--sparsities", "0.9", "--datasets", "synthetic",
+            "--input-shape", "1,8,8", "--metrics", "--metric-names", "n1,sink", "--threads", "1"]
+    assert main([*args, "--out", str(ours)]) == 0
+    assert main([*args, "--out", str(pub), "--conventions", "published"]) == 0
+    a, b = read_results(ours), read_results(pub)
+    assert b["hook_status"].item() == "ok", b["hook_error"].item()
+    assert "conventions" not in a.columns and b["conventions"].item() == "published"
+    assert b["num_nodes"].item() == a["num_nodes"].item() + 1 * 10 * 10 - 1 * 8 * 8  # 1x8x8 input padded by 1
+    assert b["n1"].item() >= 1.0  # every node counts itself
+    assert b["n1_norm"].item() == pytest.approx(b["n1"].item() / b["num_edges"].item())

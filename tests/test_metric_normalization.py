@@ -18,11 +18,12 @@ def test_registry_names_and_fields():
     """The registry implements exactly the canonical names of topocore.names, in Table 2 order."""
     assert PAPER_METRICS == CANONICAL_PAPER_METRICS and len(PAPER_METRICS) == 16
     assert list(EXTRA_METRICS) == ["log_paths", "effective_sparsity", "effective_nodes"]
-    assert list(topometrics.METRICS) == list(CANONICAL_PAPER_METRICS) + list(EXTRA_METRICS)
+    assert list(topometrics.METRICS) == list(CANONICAL_PAPER_METRICS) + list(EXTRA_METRICS) + ["motif3"]
+    assert list(topometrics.DEFAULT_METRICS) == list(CANONICAL_PAPER_METRICS) + list(EXTRA_METRICS)
     for name, m in topometrics.METRICS.items():
         assert m.name == name
         assert m.category in ("local", "neighbor", "strength", "global", "expansion", "paths")
-        if name in PAPER_METRICS:
+        if name in PAPER_METRICS or name == "motif3":
             assert m.category == METRIC_CATEGORIES[name].lower()
         else:
             assert m.category == "paths"
@@ -30,10 +31,12 @@ def test_registry_names_and_fields():
         assert m.definition and "\n" not in m.definition
         assert m.complexity.startswith("O(")
         assert callable(m.func)
-    assert set(BIPARTITE_METRICS) == {
-        "n1", "motif4", "kcore", "strength", "components", "component_size", "cut_edges", "cut_nodes",
+    # the paper's rolled tables (analysis: BIPARTITE_FEATURES): a layer graph's motifs counted at size 3
+    assert list(BIPARTITE_METRICS) == [
+        "n1", "motif3", "kcore", "strength", "components", "component_size", "cut_edges", "cut_nodes",
         "spectral_gap", "spectral_radius",
-    }
+    ]
+    assert set(topometrics.BIPARTITE_DEFINABLE) == set(BIPARTITE_METRICS) | {"motif4"}
 
 
 def test_normalize_dict():
@@ -102,8 +105,8 @@ def published(reference_dir):
 
 # published column -> our metric name
 PUBLISHED = {
-    "sink_nodes": "sink", "source_nodes": "source", "disc_nodes": "disconnected", "r-out": "r_out",
-    "r-in": "r_in", "2-hop_nei": "n2", "cut-edges": "cut_edges", "motif": "motif4",
+    "sink_nodes": "sink", "source_nodes": "source", "disc_nodes": "disconnected", "r-out": "r_in",
+    "r-in": "r_out", "2-hop_nei": "n2", "cut-edges": "cut_edges", "motif": "motif4",
     "no_connected_components": "components", "mean_connected_components": "component_size",
     "avg_node_strength": "strength", "1-hop_nei": "n1", "cut-nodes": "cut_nodes", "k-core": "kcore",
     "spectral_gap": "spectral_gap", "spectral_radius": "spectral_radius",
@@ -118,6 +121,26 @@ def _integral(x) -> np.ndarray:
 def test_published_table_maps_onto_the_16_metrics(published):
     assert sorted(PUBLISHED.values()) == sorted(PAPER_METRICS)
     assert set(PUBLISHED) <= set(published.columns)
+
+
+def test_published_r_columns_are_swapped(published):
+    """Published ``r-out`` is our ``r_in`` (in-degrees of sinks) and ``r-in`` our ``r_out`` (out-degrees of
+    sources): on every row ``r-out`` > 0 exactly when there are sink nodes and ``r-in`` > 0 exactly when
+    there are source nodes, while the other pairing fails on dozens of rows (the few rows where these
+    columns are missing are left out)."""
+    from analysis.names import UNROLLED_COLUMN_MAP
+
+    assert UNROLLED_COLUMN_MAP["r-out"] == PUBLISHED["r-out"] == "r_in"
+    assert UNROLLED_COLUMN_MAP["r-in"] == PUBLISHED["r-in"] == "r_out"
+    t = published.dropna(subset=["r-out", "r-in", "sink_nodes", "source_nodes"])
+    assert len(t) > 2300
+    # their sink count subtracts every output node, so it is negative (and says nothing) on the 2 rows
+    # whose outputs include some without inputs
+    t = t[t["sink_nodes"] >= 0]
+    assert ((t["r-out"] > 0) == (t["sink_nodes"] > 0)).all()
+    assert ((t["r-in"] > 0) == (t["source_nodes"] > 0)).all()
+    assert ((t["r-in"] > 0) != (t["sink_nodes"] > 0)).sum() > 50
+    assert ((t["r-out"] > 0) != (t["source_nodes"] > 0)).sum() > 50
 
 
 def test_count_divisors_reproduce_published_integers(published):

@@ -134,6 +134,22 @@ def test_bad_inputs(inputs, tmp_path, capsys):
     assert "checkpoint" in capsys.readouterr().err
 
 
+def test_published_conventions(inputs, tmp_path, capsys):
+    out = tmp_path / "pub.csv"
+    rc = main(["metrics", str(inputs["ck0"]), "--metrics", "n1,sink,strength", "--conventions", "published",
+               "-o", str(out), "-q"])
+    assert rc == 0
+    row = pd.read_csv(out).iloc[0]
+    graph = encoders.encode(inputs["model"], SHAPE, inputs["masks"], pad_nodes=True)
+    want = topometrics.compute(graph, "n1,sink,strength", conventions="published")
+    assert row["conventions"] == "published" and row["num_nodes"] == graph.num_nodes
+    for name in ("n1", "sink", "strength"):
+        assert row[name] == pytest.approx(want[name]), name
+    # a table holds one convention; a saved graph without padding nodes cannot be measured in published
+    assert main(["metrics", str(inputs["ck1"]), "--metrics", "n1", "-o", str(out), "-q"]) == 2
+    assert "conventions ['published']" in capsys.readouterr().err
+    assert main(["metrics", str(inputs["graph"]), "--metrics", "n1", "--conventions", "published", "-o", str(out), "-q"]) == 1
+    assert "pad_nodes=True" in capsys.readouterr().err
 def test_encoded_graph_keeps_the_dense_count_and_workers_agree(inputs, tmp_path):
     """A graph written by `topometrics encode -o` records dense_num_edges: effective_sparsity is defined for it."""
     g = tmp_path / "g.npz"

@@ -6,11 +6,11 @@ import math
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from pruners import get_model, prunable_names, prune
-from pruners.layerwise import layer_densities
+from pruners.layerwise import er_epsilon, layer_densities
 from pruners.selection import allocate_counts, exponential_schedule, global_top_k, n_to_keep
 
 ZOO = ["conv6", "resnet20", "resnet32", "wrn28_2"]
@@ -93,9 +93,9 @@ def _bisection_densities(shapes, density, kernel):
 
 
 @pytest.mark.parametrize("arch", ZOO)
-@pytest.mark.parametrize("method", ["er", "erk"])
+@pytest.mark.parametrize("method", ["er_channel", "erk"])
 @pytest.mark.parametrize("sparsity", [0.6, 0.9, 0.98])
-def test_er_erk_per_layer_densities_match_closed_form(arch, method, sparsity):
+def test_er_channel_erk_per_layer_densities_match_closed_form(arch, method, sparsity):
     model = get_model(arch, 10, (3, 32, 32))
     names = prunable_names(model)
     params = dict(model.named_parameters())
@@ -114,13 +114,80 @@ def test_er_erk_per_layer_densities_match_closed_form(arch, method, sparsity):
         assert bool(masks[names[0]].all())
 
 
-def test_er_differs_from_erk_on_convs_and_matches_on_linear():
+def test_er_channel_differs_from_erk_on_convs_and_matches_on_linear():
     conv, lin = (64, 32, 3, 3), (10, 64)
-    assert layer_densities([conv], 0.5, "er") == pytest.approx(layer_densities([conv], 0.5, "erk"))  # one layer: both = D
-    d_er = layer_densities([conv, lin], 0.2, "er")
+    assert layer_densities([conv], 0.5, "er_channel") == pytest.approx(layer_densities([conv], 0.5, "erk"))  # one layer: both = D
+    d_er = layer_densities([conv, lin], 0.2, "er_channel")
     d_erk = layer_densities([conv, lin], 0.2, "erk")
     assert d_er != d_erk
-    assert layer_densities([lin, (20, 10)], 0.3, "er") == pytest.approx(layer_densities([lin, (20, 10)], 0.3, "erk"))
+    assert layer_densities([lin, (20, 10)], 0.3, "er_channel") == pytest.approx(layer_densities([lin, (20, 10)], 0.3, "erk"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(min_value=50, max_value=10**7), st.integers(min_value=20, max_value=10**4))
+def test_er_epsilon_search_stops_one_step_past_a_hit(target, total_dims):
+    """The searched eps is eps' (1 - 0.5 * 0.95^k) when eps' S is above the target, eps' (1 + 0.5 * 0.95^k)
+    otherwise, for an eps' with eps' S within 5 weights of the target (the step taken after the hit)."""
+    shapes = [(total_dims - 3, 1, 1, 1)]  # sum(shape) = total_dims
+    exact = er_epsilon(shapes, target, solve="exact")
+    assert exact * total_dims == pytest.approx(target)
+    try:
+        got = er_epsilon(shapes, target)
+    except ValueError:
+        assume(False)  # unreachable from eps = 10 (the search's limit), reported as an InputError
+    ratios = [(1 - 0.5 * 0.95**k, 1 + 0.5 * 0.95**k) for k in range(2000)]
+    hits = [
+        k for k, (down, up) in enumerate(ratios)
+        if abs(got / down * total_dims - target) < 5 + 1e-6 * target and got / down * total_dims > target
+        or abs(got / up * total_dims - target) < 5 + 1e-6 * target and got / up * total_dims <= target
+    ]
+    assert hits, (got, exact)
+
+
+def test_published_er_densities_no_resolve_and_search_offset():
+    conv_small, conv_big, lin = (16, 3, 3, 3), (256, 256, 3, 3), (10, 256)
+    shapes = [conv_small, conv_big, lin]
+    sizes = [math.prod(s) for s in shapes]
+    total = sum(sizes)
+    # density 0.5: eps * sum(shape)/prod(shape) > 1 on the small conv and the linear layer; not re-solved
+    exact = layer_densities(shapes, 0.5, "er", solve="exact")
+    eps = 0.5 * total / sum(sum(s) for s in shapes)
+    assert exact == pytest.approx([min(1.0, eps * sum(s) / math.prod(s)) for s in shapes])
+    assert exact[0] == 1.0 and exact[2] == 1.0
+    assert sum(d * n for d, n in zip(exact, sizes)) < 0.5 * total  # fewer weights than asked
+    erk = layer_densities(shapes, 0.5, "erk")
+    assert sum(d * n for d, n in zip(erk, sizes)) == pytest.approx(0.5 * total)
+    # without saturation the published ER is ERK times eps_search / eps_exact
+    d = 0.01
+    searched = layer_densities(shapes, d, "er")
+    ratio = er_epsilon(shapes, d * total) / er_epsilon(shapes, d * total, solve="exact")
+    assert ratio != 1.0
+    assert searched == pytest.approx([ratio * x for x in layer_densities(shapes, d, "erk")])
+    with pytest.raises(ValueError, match="search"):
+        layer_densities(shapes, d, "er", solve="bisect")
+
+
+@pytest.mark.parametrize("arch", ["conv6", "resnet20"])
+@pytest.mark.parametrize("sparsity", [0.6, 0.9, 0.98])
+def test_prune_er_counts_follow_published_densities(arch, sparsity):
+    model = get_model(arch, 10, (3, 32, 32))
+    names = prunable_names(model)
+    params = dict(model.named_parameters())
+    shapes = [tuple(params[n].shape) for n in names]
+    total = sum(math.prod(s) for s in shapes)
+    with pytest.warns(UserWarning, match=r"'er' keeps \d+ of \d+ weights.*sparsity 0\.\d+ instead of"):
+        masks = prune(model, "er", sparsity, random_state=3)
+    expected = layer_densities(shapes, 1 - sparsity, "er")
+    for name, shape, d in zip(names, shapes, expected):
+        assert abs(int(masks[name].sum()) - d * math.prod(shape)) < 1, name
+    kept = sum(int(m.sum()) for m in masks.values())
+    assert abs(kept - sum(d * math.prod(s) for d, s in zip(expected, shapes))) <= 0.5 + 1e-6
+    assert kept != n_to_keep(total, sparsity)
+    exact = prune(model, "er", sparsity, random_state=3, epsilon="exact") if sparsity > 0.9 else None
+    if exact is not None:  # no layer saturates: the exact eps keeps n_keep up to rounding
+        assert abs(sum(int(m.sum()) for m in exact.values()) - n_to_keep(total, sparsity)) <= 1
+    with pytest.raises(ValueError, match="epsilon"):
+        prune(model, "er", sparsity, epsilon="bisect")
 
 
 @pytest.mark.parametrize("arch", ZOO)

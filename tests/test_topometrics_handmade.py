@@ -179,7 +179,8 @@ def test_disconnected_network():
     # two chains x0 -> h0 -> y0 and x1 -> h1 -> y1, plus an isolated hidden node
     g = make_graph([2, 3, 2], [0, 2, 1, 3], [2, 5, 3, 6])
     ref = reference_metrics(g, dense_num_edges=12)
-    got = topometrics.compute(g, dense_num_edges=12)
+    got = topometrics.compute(g, [*topometrics.DEFAULT_METRICS, "motif3"], dense_num_edges=12)
+    assert got["motif3"] == 2  # the two chains are the connected 3-node subsets
     assert got["components"] == 3 and got["component_size"] == pytest.approx(7 / 3)
     assert got["cut_edges"] == 4 and got["cut_nodes"] == 2
     assert got["spectral_gap"] == pytest.approx(0.0, abs=1e-12)  # two identical components

@@ -25,8 +25,11 @@ def bipartite(n_left, n_right, left, right, weight=None, name="fc"):
                           left.size / (n_left * n_right), f"{name}.weight")
 
 
-def reference_delta_r(left, right, n_left, n_right):
-    """Independent: eigenvalues of the full bipartite adjacency of the non-isolated nodes."""
+def reference_delta_r(left, right, n_left, n_right, whole_layer=False):
+    """Independent: eigenvalues of the full bipartite adjacency of the non-isolated nodes.
+
+    ``whole_layer``: the published rule for a layer's delta_r (any degrees, at least 4
+    nodes); else the Ramanujan requirement min(d_L, d_R) >= 3 of the IMDB subgraphs."""
     G = nx.Graph()
     G.add_edges_from((("L", int(a)), ("R", int(b))) for a, b in zip(left, right))
     if G.number_of_edges() == 0:
@@ -35,7 +38,7 @@ def reference_delta_r(left, right, n_left, n_right):
     rights = [v for v in G if v[0] == "R"]
     d_l = sum(G.degree(v) for v in lefts) / len(lefts)
     d_r = sum(G.degree(v) for v in rights) / len(rights)
-    if min(d_l, d_r) < 3:
+    if (G.number_of_nodes() < 4) if whole_layer else (min(d_l, d_r) < 3):
         return math.nan, math.nan
     ev = np.sort(np.abs(np.linalg.eigvalsh(nx.to_numpy_array(G))))[::-1]
     # +-sigma_1 are the trivial pair; the next magnitude is sigma_2
@@ -45,7 +48,7 @@ def reference_delta_r(left, right, n_left, n_right):
 
 def reference_ramanujan(bg: BipartiteGraph):
     left, right, w = bg.left, bg.right, np.abs(bg.weight.astype(float))
-    dr, bound = reference_delta_r(left, right, bg.n_left, bg.n_right)
+    dr, bound = reference_delta_r(left, right, bg.n_left, bg.n_right, whole_layer=True)
     deg = np.bincount(left, minlength=bg.n_left)
     diffs, ratios, gaps = [], [], []
     for d in sorted(set(deg[deg >= 3].tolist())):
@@ -62,7 +65,7 @@ def reference_ramanujan(bg: BipartiteGraph):
         gaps.append(ev[0] - ev[2])
     mean = lambda xs: float(np.mean(xs)) if xs else math.nan  # noqa: E731
     return {
-        "delta_r": dr, "delta_r_bound": bound, "delta_r_bound_ratio": dr / bound if bound == bound else math.nan,
+        "delta_r": dr, "delta_r_bound": bound, "delta_r_bound_ratio": dr / bound if bound == bound and bound else math.nan,
         "delta_r_imdb": mean(diffs), "delta_r_imdb_bound_ratio": mean(ratios), "lambda_imsg": mean(gaps),
         "imdb_subgraphs": len(diffs),
     }
@@ -80,10 +83,18 @@ def test_complete_bipartite_is_ramanujan():
     assert out["lambda_imsg"] == pytest.approx(s[0] - s[1])
 
 
-def test_sparse_layer_is_undefined():
+def test_sparse_layer_follows_the_published_rule():
+    # a matching of 3 edges: every degree 1, bound 0, sigma_2 = 1: delta_r = -1 (published ratio -inf -> NaN)
     out = topometrics.ramanujan_metrics(bipartite(4, 4, [0, 1, 2], [0, 1, 2]))
-    assert all(math.isnan(out[k]) for k in ("delta_r", "delta_r_imdb", "lambda_imsg"))
+    assert out["delta_r"] == pytest.approx(-1.0) and out["delta_r_bound"] == 0.0
+    assert math.isnan(out["delta_r_bound_ratio"])
+    assert all(math.isnan(out[k]) for k in ("delta_r_imdb", "lambda_imsg"))  # IMDB keeps min degree 3
     assert out["imdb_subgraphs"] == 0
+    # a star K_{1,3}: 4 nodes, d_L = 3, d_R = 1, rank 1: delta_r = sqrt(2) + 0 - 0, ratio 1 (as published)
+    star = topometrics.ramanujan_metrics(bipartite(1, 3, [0, 0, 0], [0, 1, 2]))
+    assert star["delta_r"] == pytest.approx(math.sqrt(2)) and star["delta_r_bound_ratio"] == pytest.approx(1.0)
+    # fewer than 4 nodes: undefined, as in the published data
+    assert math.isnan(topometrics.ramanujan_metrics(bipartite(1, 2, [0, 0], [0, 1]))["delta_r"])
     empty = topometrics.ramanujan_metrics(bipartite(3, 3, [], []))
     assert math.isnan(empty["delta_r"])
 

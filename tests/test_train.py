@@ -189,3 +189,15 @@ def test_training_is_reproducible_with_augmentation_and_leaves_global_rng():
     other = build_model("resnet20", 10, SHAPE, random_state=0)
     train(other, masks, data, None, epochs=1, batch_size=16, random_state=10, progress=False)
     assert not all(torch.equal(states[0][k], v) for k, v in other.state_dict().items())
+
+
+def test_default_milestones_never_divide_the_lr_before_the_first_step():
+    """With epochs=1 the default milestones (half, three quarters of epochs) round to 0: none is kept."""
+    from pruners.data import get_dataset
+    from pruners.models import get_model
+
+    data = get_dataset("synthetic", split="train", input_shape=(1, 8, 8), n_samples=16)
+    torch.manual_seed(0)
+    model = get_model("dagnet", 10, (1, 8, 8), nodes=(2, 2), channels=2)
+    result = train(model, None, data, None, epochs=1, lr=0.05, batch_size=16, progress=False)
+    assert result.history[0]["lr"] == 0.05

@@ -23,6 +23,7 @@ __all__ = [
     "PUBLISHED_EXTRA_ARCHS",
     "IMAGENET_ARCHS",
     "MLP_ARCHS",
+    "OTHER_ARCHS",
     "DATASETS",
     "PAPER_DATASETS",
     "MNIST_DATASETS",
@@ -35,6 +36,7 @@ __all__ = [
     "KNOWN_METHODS",
     "DENSE",
     "PAPER_METRICS",
+    "MACRO_METRICS",
     "METRIC_CATEGORIES",
     "METRIC_LABELS",
     "name_key",
@@ -68,8 +70,10 @@ PUBLISHED_EXTRA_ARCHS = ("mobilenet_v2",)
 IMAGENET_ARCHS = ("resnet18", "resnet50", "mobilenet_v2_imagenet")
 #: Fully connected networks (the sparse MLP of the dynamic-sparse-training literature).
 MLP_ARCHS = ("mlp",)
+#: Other zoo architectures: the DAG-wired network of blocks with gated edges (pruners.models.dagnet).
+OTHER_ARCHS = ("dagnet",)
 #: Every architecture name the toolkit knows (the zoo may hold more through registration).
-ARCHS = PAPER_ARCHS + PUBLISHED_EXTRA_ARCHS + IMAGENET_ARCHS + MLP_ARCHS
+ARCHS = PAPER_ARCHS + PUBLISHED_EXTRA_ARCHS + IMAGENET_ARCHS + MLP_ARCHS + OTHER_ARCHS
 _ARCH_ALIASES = _alias_table(
     ARCHS,
     {
@@ -93,6 +97,8 @@ DATASETS: dict[str, dict[str, Any]] = {
     "cifar100": {"num_classes": 100, "input_shape": (3, 32, 32)},
     "tinyimagenet": {"num_classes": 200, "input_shape": (3, 32, 32)},
     "digits": {"num_classes": 10, "input_shape": (3, 32, 32)},
+    "digits_t2": {"num_classes": 10, "input_shape": (3, 32, 32)},
+    "digits_noisy": {"num_classes": 10, "input_shape": (3, 32, 32)},
     "synthetic": {"num_classes": 10, "input_shape": (3, 32, 32)},
     "mnist": {"num_classes": 10, "input_shape": (1, 28, 28)},
     "fashion_mnist": {"num_classes": 10, "input_shape": (1, 28, 28)},
@@ -112,6 +118,8 @@ _DATASET_ALIASES = _alias_table(
         "fashionmnist": "fashion_mnist",
         "kuzushiji-mnist": "kmnist",
         "emnist-letters": "emnist_letters",
+        "digits-t2": "digits_t2",
+        "digits-noisy": "digits_noisy",
     },
 )
 
@@ -120,6 +128,8 @@ _DATASET_ALIASES = _alias_table(
 #: The paper's five sparsities.
 PAPER_SPARSITIES = (0.6, 0.8, 0.9, 0.95, 0.98)
 PAI_METHODS = ("snip", "grasp", "synflow", "prospr")
+#: ``er`` is ER as the paper's authors ran it (whole weight shape, searched eps); RigL's
+#: channel-only ER is ``er_channel`` (see ``pruners.methods.er`` / ``er_channel``).
 RANDOM_METHODS = ("uniform", "er", "erk")
 #: The paper's seven pruning-at-initialization methods.
 PAPER_METHODS = PAI_METHODS + RANDOM_METHODS
@@ -127,7 +137,7 @@ PAPER_METHODS = PAI_METHODS + RANDOM_METHODS
 #: in-time over-parameterization) and those of ``pruners.dst`` (``set`` is also called ``rlr``).
 DST_METHODS = ("snfs", "rigl", "itop", "dsr", "set", "ch3l3")
 #: Other pruners of ``pruners.prune``.
-OTHER_METHODS = ("iter_snip", "ntksap", "magnitude", "random")
+OTHER_METHODS = ("iter_snip", "ntksap", "magnitude", "random", "er_channel")
 KNOWN_METHODS = PAPER_METHODS + DST_METHODS + OTHER_METHODS
 #: The no-pruning pseudo-method of dense baselines.
 DENSE = "dense"
@@ -145,6 +155,8 @@ _METHOD_ALIASES = _alias_table(
         "random-link-regrowth": "set",
         "sparse-momentum": "snfs",
         "ch3-l3": "ch3l3",
+        "rigl-er": "er_channel",
+        "er-rigl": "er_channel",
     },
 )
 
@@ -169,6 +181,19 @@ PAPER_METRICS = (
     "cut_nodes",
     "spectral_gap",
     "spectral_radius",
+)
+#: Macro-topology metrics of a block graph (Janik & Nowak 2021, Table 2): the registry
+#: ``topometrics.dag.METRICS`` implements exactly these, in this order, apart from the 16
+#: MGE topometrics (their tables prefix the MGE columns with ``mge_``).
+MACRO_METRICS = (
+    "log_paths",
+    "mean_path",
+    "max_path",
+    "ln_communicability",
+    "edge_connectivity",
+    "mean_degree",
+    "pca_elongation",
+    "q1d",
 )
 #: Paper Table 2 category of each metric (``motif3`` is the rolled encodings' motif count).
 METRIC_CATEGORIES = {
@@ -212,6 +237,8 @@ METRIC_LABELS = {
     "layer_density": "Layer-Density",
     "delta_r": "Delta_r",
     "delta_r_imdb": "Delta_r_imdb",
+    "delta_r_bound_ratio": "Delta_r/bound",
+    "delta_r_imdb_bound_ratio": "Delta_r_imdb/bound",
     "lambda_imsg": "lambda_imsg",
 }
 

@@ -9,6 +9,8 @@ Main entry points (loaded lazily, so that ``import topometrics`` and the
     table = topometrics.describe_many(["a.pt", "b.pt", (model, masks)])  # one row each
     graph = encoders.encode(model, (3, 32, 32))
     raw = topometrics.compute(graph)                 # the 16 topometrics + extras
+    pub = topometrics.compute(encoders.encode(model, (3, 32, 32), pad_nodes=True),
+                              conventions="published")  # on the published data's scale
     norm = topometrics.normalize(raw, graph.num_nodes, graph.num_edges)
     table = topometrics.per_layer(model)             # rolled / Ramanujan baselines
 
@@ -27,7 +29,8 @@ Main entry points (loaded lazily, so that ``import topometrics`` and the
   :mod:`~topometrics.expansion`, :mod:`~topometrics.paths`, re-exported here
   (except ``strength``, whose name is its module's: use
   ``topometrics.strength.strength`` or ``METRICS["strength"].func``);
-* :func:`motif4_estimate`, :func:`graphlet4_counts`;
+* :func:`motif4_estimate`, :func:`graphlet4_counts`; :func:`motif3` (the rolled
+  encodings' motif count, computed only when named);
 * :func:`per_layer`, :func:`aggregate_layers` (:func:`topocore.tables.aggregate_layers`),
   :func:`ramanujan_metrics`.
 """
@@ -56,6 +59,8 @@ _LAZY: dict[str, str] = {
     "PAPER_METRICS": "registry",
     "EXTRA_METRICS": "registry",
     "BIPARTITE_METRICS": "registry",
+    "BIPARTITE_DEFINABLE": "registry",
+    "DEFAULT_METRICS": "registry",
     "normalize": "registry",
     "PreparedGraph": "prepared",
     "prepare": "prepared",
@@ -67,6 +72,7 @@ _LAZY: dict[str, str] = {
     "n1": "neighbor",
     "n2": "neighbor",
     "motif4": "neighbor",
+    "motif3": "triads",
     "motif4_estimate": "neighbor",
     "graphlet4_counts": "neighbor",
     "MotifEstimate": "neighbor",

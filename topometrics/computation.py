@@ -10,6 +10,7 @@ from topocore.errors import InputError
 
 from . import expansion, neighbor, paths
 from ._numba import resolve_n_threads
+from .conventions import check_conventions, published_graph, to_published
 from .cost import MAX_EXACT_WORK, exact_work
 from .prepared import PreparedGraph, prepare
 from .registry import METRICS, resolve_metrics
@@ -43,6 +44,7 @@ def compute(
     timings: dict[str, float] | None = None,
     methods: dict[str, dict] | None = None,
     progress: bool = False,
+    conventions: str = "ours",
 ) -> dict[str, float]:
     """Compute topometrics of a graph.
 
@@ -93,6 +95,14 @@ def compute(
         ``<metric>_method`` and ``<metric>_stderr`` columns from it.
     progress : bool
         Show a tqdm progress bar over the metrics.
+    conventions : {"ours", "published"}
+        ``"ours"`` (default): the definitions of :data:`topometrics.METRICS`.
+        ``"published"``: the scale of the authors' published tables
+        (:mod:`topometrics.conventions`, with the measured table of differences):
+        edge weights rounded to float16, ``n1`` and ``n2`` count the node itself
+        (+ 1), ``strength`` sums in- and out-edges (x 2); an MGE must be encoded with
+        ``encoders.encode(..., pad_nodes=True)``.  Weight-based metrics of untrained
+        networks are not comparable with the published (trained) rows.
 
     Returns
     -------
@@ -104,7 +114,9 @@ def compute(
     Raises
     ------
     topocore.errors.InputError
-        An unknown metric name, an invalid ``n_threads`` or ``dense_num_edges``.
+        An unknown metric name, an invalid ``n_threads`` or ``dense_num_edges``, an
+        unknown ``conventions``, or ``conventions="published"`` with an MGE encoded
+        without ``pad_nodes=True``.
     topometrics.SpectralConvergenceError
         (a ``RuntimeError``, not an input error) ARPACK did not converge for a spectral
         metric even after a retry with a larger Krylov subspace; a larger
@@ -114,6 +126,9 @@ def compute(
     resolve_n_threads(n_threads)
     if exact not in (True, False, "auto"):
         raise InputError(f"exact must be True, False or 'auto', got {exact!r}")
+    conventions = check_conventions(conventions)
+    if conventions == "published":
+        graph = published_graph(graph)
     owned = not isinstance(graph, PreparedGraph)
     pg = prepare(graph, n_threads=n_threads)
     if not owned and n_threads is not None:
@@ -147,6 +162,8 @@ def compute(
             bar.close()
         if owned:
             pg.release()
+    if conventions == "published":
+        results = to_published(results)
     return {name: results[name] for name in names}
 
 

@@ -56,7 +56,7 @@ MAX_EXACT_WORK = 1e12
 BASELINE_BYTES = 800 * 2**20
 
 #: Metrics that need U (the undirected CSR); the others need only G's CSRs or the edge arrays.
-U_METRICS = ("motif4", "kcore", "components", "component_size", "cut_edges", "cut_nodes", "spectral_gap",
+U_METRICS = ("motif4", "motif3", "kcore", "components", "component_size", "cut_edges", "cut_nodes", "spectral_gap",
              "spectral_radius")
 G_METRICS = ("sink", "source", "disconnected", "r_out", "r_in", "n1", "n2", "strength", "log_paths",
              "effective_sparsity", "effective_nodes")
@@ -86,7 +86,7 @@ def memory_estimate(num_nodes: int, num_edges: int, metrics: Iterable[str] | Non
     of a metric is the process's peak while it runs (the graph and the CSR structures it
     needs included).
     """
-    from .registry import METRICS
+    from .registry import DEFAULT_METRICS
 
     n, e, k = int(num_nodes), int(num_edges), max(1, int(n_threads))
     b = 4 if n <= 2**31 - 1 else 8
@@ -105,7 +105,7 @@ def memory_estimate(num_nodes: int, num_edges: int, metrics: Iterable[str] | Non
         "components": 16 * n,
         "component_size": 16 * n,
     }
-    names = list(METRICS) if metrics is None else list(metrics)
+    names = list(DEFAULT_METRICS) if metrics is None else list(metrics)
     for name in names:
         if name in U_METRICS:
             out[name] = BASELINE_BYTES + graph + u_csr + scratch.get(name, 8 * n)

@@ -30,9 +30,18 @@ Index (always in this order)
    (:func:`topometrics.per_layer` + :func:`topometrics.aggregate_layers`):
    ``layer_density``, ``delta_r``, ``delta_r_imdb``, ``lambda_imsg``, then
    ``rolled_<metric>`` (raw) for every selected metric definable on one layer's
-   bipartite graph (:data:`topometrics.BIPARTITE_METRICS`); with
+   bipartite graph (:data:`topometrics.BIPARTITE_METRICS`), where selecting
+   ``motif4`` selects the rolled motif count ``rolled_motif3`` (a layer graph's motifs
+   are counted at size 3, as in the paper's rolled tables); with
    ``rolled="baselines"`` the four baselines only (no metric runs on the layer
    graphs: about 1.3 s less per ResNet-20 at 3x32x32 and sparsity 0.9).
+
+``conventions="published"`` puts every value on the scale of the authors' published
+tables (:mod:`topometrics.conventions`, with its measured table of differences): the
+MGE is encoded with the first layer's padding positions as nodes
+(``encoders.encode(..., pad_nodes=True)``, which the sizes and ``dense_num_edges``
+count too), weights are rounded to float16, ``n1`` / ``n2`` count the node itself and
+``strength`` sums in- and out-edges.
 
 Every value is a float64 (counts are exact below 2**53); the Series has no name.
 """
@@ -46,6 +55,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from topocore.errors import InputError
 
 from .computation import compute
+from .conventions import check_conventions
 from .paths import dense_num_edges as _dense_num_edges
 from .registry import BIPARTITE_METRICS, normalize, resolve_metrics
 
@@ -79,6 +89,7 @@ def describe(
     motif_sample: int | float = 0.001,
     n2_sample: int | float = 0.01,
     methods: dict | None = None,
+    conventions: str = "ours",
 ):
     """Size, sparsity and topometrics of a pruned network, as one pandas Series.
 
@@ -109,6 +120,9 @@ def describe(
         exactly unless the exact ``motif4`` / ``n2`` cannot finish in reasonable time;
         ``False`` estimates them from node samples; ``methods`` (a dict) is filled with
         how each was obtained.
+    conventions : {"ours", "published"}
+        ``"published"``: values on the scale of the authors' published tables (module
+        docstring and :mod:`topometrics.conventions`).
 
     Returns
     -------
@@ -118,7 +132,8 @@ def describe(
     Raises
     ------
     topocore.errors.InputError
-        Unknown metrics, a non-boolean flag, an invalid ``n_threads``; the encoder's
+        Unknown metrics, a non-boolean flag, an invalid ``n_threads`` or
+        ``conventions``; the encoder's
         errors (:class:`encoders.EncodingError`, :class:`encoders.MaskError`, ...)
         are ``InputError`` too.
     topometrics.SpectralConvergenceError
@@ -142,12 +157,16 @@ def describe(
     _check_exact(exact)
     if rolled != "baselines" and not isinstance(rolled, bool):
         raise InputError(f"rolled must be True or False, or 'baselines' for the four baselines only, got {rolled!r}")
-    graph = encoders.encode(model, input_shape, masks, n_threads=n_threads)
-    dense = _dense_num_edges(model, input_shape)
-    row = _measure(graph, names, normalized, dense, n_threads, random_state, exact, motif_sample, n2_sample, methods)
+    conventions = check_conventions(conventions)
+    pad_nodes = conventions == "published"
+    graph = encoders.encode(model, input_shape, masks, n_threads=n_threads, pad_nodes=pad_nodes)
+    dense = _dense_num_edges(model, input_shape, pad_nodes=pad_nodes)
+    row = _measure(
+        graph, names, normalized, dense, n_threads, random_state, exact, motif_sample, n2_sample, methods, conventions
+    )
     if rolled:
-        bipartite = [] if rolled == "baselines" else [name for name in names if name in BIPARTITE_METRICS]
-        row.update(_rolled_baselines(model, masks, bipartite, n_threads, random_state))
+        bipartite = [] if rolled == "baselines" else _rolled_names(names)
+        row.update(_rolled_baselines(model, masks, bipartite, n_threads, random_state, conventions))
     return _series(row)
 
 
@@ -163,6 +182,7 @@ def describe_graph(
     motif_sample: int | float = 0.001,
     n2_sample: int | float = 0.01,
     methods: dict | None = None,
+    conventions: str = "ours",
 ):
     """Size, sparsity and topometrics of an encoded network, as one pandas Series.
 
@@ -171,8 +191,9 @@ def describe_graph(
     graph : MultipartiteGraph or path
         A graph from :func:`encoders.encode`, or the ``.npz`` file written by
         :meth:`MultipartiteGraph.save`.
-    metrics, normalized, n_threads, random_state, exact, motif_sample, n2_sample, methods
-        As in :func:`describe`.
+    metrics, normalized, n_threads, random_state, exact, motif_sample, n2_sample, methods, conventions
+        As in :func:`describe`; ``conventions="published"`` needs a graph encoded with
+        ``pad_nodes=True``.
     dense_num_edges : int, optional
         Edge count of the dense network's MGE (for ``dense_num_edges`` and
         ``effective_sparsity``); default ``graph.meta["dense_num_edges"]``.  Without
@@ -203,9 +224,13 @@ def describe_graph(
     names = resolve_metrics(metrics)
     _check_flag("normalized", normalized)
     _check_exact(exact)
+    conventions = check_conventions(conventions)
     dense = dense_num_edges if dense_num_edges is not None else graph.meta.get("dense_num_edges")
     return _series(
-        _measure(graph, names, normalized, dense, n_threads, random_state, exact, motif_sample, n2_sample, methods)
+        _measure(
+            graph, names, normalized, dense, n_threads, random_state, exact, motif_sample, n2_sample, methods,
+            conventions,
+        )
     )
 
 
@@ -230,12 +255,12 @@ def _series(row: dict):
 
 def _measure(
     graph, names: list[str], normalized: bool, dense, n_threads, random_state, exact="auto", motif_sample=0.001,
-    n2_sample=0.01, methods=None,
+    n2_sample=0.01, methods=None, conventions="ours",
 ) -> dict[str, float]:
     """Size fields, sparsity summary, raw and normalised metrics of one graph."""
     raw = compute(
         graph, names, random_state=random_state, n_threads=n_threads, dense_num_edges=dense, exact=exact,
-        motif_sample=motif_sample, n2_sample=n2_sample, methods=methods,
+        motif_sample=motif_sample, n2_sample=n2_sample, methods=methods, conventions=conventions,
     )
     row: dict[str, float] = {
         "num_nodes": float(graph.num_nodes),
@@ -245,7 +270,7 @@ def _measure(
     row.update(_sparsity(graph))
     row.update(raw)
     if normalized:
-        norm = normalize(raw, graph.num_nodes, graph.num_edges)
+        norm = normalize(raw, graph.num_nodes, graph.num_edges, conventions=conventions)
         row.update({f"{name}_norm": float(norm[name]) for name in names})
     return row
 
@@ -289,14 +314,21 @@ def _sparsity(graph) -> dict[str, float]:
     }
 
 
-def _rolled_baselines(model, masks, bipartite: list[str], n_threads, random_state) -> dict[str, float]:
+def _rolled_names(names: list[str]) -> list[str]:
+    """The selected metrics definable on a layer graph; ``motif4`` selects the rolled ``motif3``."""
+    rolled = ("motif3" if name == "motif4" else name for name in names)
+    return list(dict.fromkeys(name for name in rolled if name in BIPARTITE_METRICS))
+
+
+def _rolled_baselines(model, masks, bipartite: list[str], n_threads, random_state, conventions="ours") -> dict[str, float]:
     """Means over layers of the rolled encoding's baselines and of the ``bipartite`` metrics."""
     from topocore.tables import aggregate_layers
 
     from .layers import per_layer
 
     table = per_layer(
-        model, masks, metrics=bipartite or None, encodings=("rolled",), random_state=random_state, n_threads=n_threads
+        model, masks, metrics=bipartite or None, encodings=("rolled",), random_state=random_state, n_threads=n_threads,
+        conventions=conventions,
     )
     columns = [*ROLLED_BASELINES, *(f"rolled_{name}" for name in bipartite)]
     means = aggregate_layers(table, columns).iloc[0]

@@ -235,9 +235,9 @@ def effective_nodes(graph) -> float:
     return float(np.count_nonzero(fwd & bwd)) / pg.num_nodes
 
 
-def dense_num_edges(model, input_shape, *, identity_shortcuts: bool = True) -> int:
+def dense_num_edges(model, input_shape, *, identity_shortcuts: bool = True, pad_nodes: bool = False) -> int:
     """Number of edges of the MGE of ``model`` with every weight kept (the denominator of
-    :func:`effective_sparsity`).
+    :func:`effective_sparsity`; ``pad_nodes`` as in :func:`encoders.encode`).
 
     Counted in closed form by :func:`encoders.count_edges` with all-True masks for every
     weighted layer (``Conv2d`` / ``Linear`` modules and parameters passed to
@@ -252,4 +252,4 @@ def dense_num_edges(model, input_shape, *, identity_shortcuts: bool = True) -> i
 
     params = list(dict.fromkeys(layer.param for layer in weighted_layers(model)))
     masks = {name: torch.ones(tuple(mw.weight.shape), dtype=torch.bool) for name, mw in resolve_masks(model, params=params).items()}
-    return int(count_edges(model, tuple(input_shape), masks, identity_shortcuts=identity_shortcuts))
+    return int(count_edges(model, tuple(input_shape), masks, identity_shortcuts=identity_shortcuts, pad_nodes=pad_nodes))

@@ -17,7 +17,14 @@ Definitions (zero-degree nodes are dropped first; unweighted unless stated):
     ``sqrt(d_L - 1) + sqrt(d_R - 1) - sigma_2(B)``, with ``d_L`` and ``d_R`` the mean
     left / right degrees; ``delta_r_bound`` is the bound ``sqrt(d_L - 1) + sqrt(d_R - 1)``
     and ``delta_r_bound_ratio = delta_r / delta_r_bound`` (the normalised value the
-    official code reports).  NaN when ``min(d_L, d_R) < 3``.
+    authors published as ``degree_bound``).  Defined where the authors' values are:
+    whenever at least 4 nodes remain (their eigensolver needs more than 3), whatever
+    the degrees; NaN below.  ``delta_r_bound_ratio`` is NaN where the bound is 0 (every
+    remaining node has degree 1; the published value is -inf there).  The Ramanujan
+    bound is meaningful for ``min(d_L, d_R) >= 3`` (Hoang et al. 2023b), and the
+    subgraphs of ``delta_r_imdb`` keep that requirement, but the published per-layer
+    ``degree_bound`` does not: requiring it for the whole layer would leave 114 of the
+    270 published Conv-6 layer-configurations undefined where the authors report a value.
 ``delta_r_imdb`` (iterative mean difference of bound)
     The mean of ``delta_r`` over the d-left-regular subgraphs: for every distinct
     left degree ``d >= 3``, the subgraph of the left nodes of degree ``d`` with all
@@ -42,7 +49,7 @@ import scipy.sparse.linalg as spla
 
 from ._numba import single_threaded_blas
 
-__all__ = ["ramanujan_metrics", "delta_r", "top_singular_values", "DENSE_ENTRIES"]
+__all__ = ["ramanujan_metrics", "delta_r", "top_singular_values", "DENSE_ENTRIES", "MIN_NODES"]
 
 #: Matrices with at most this many entries use the dense SVD.
 DENSE_ENTRIES = 20_000_000
@@ -69,10 +76,19 @@ def _bound(d_left: float, d_right: float) -> float:
     return math.sqrt(d_left - 1.0) + math.sqrt(d_right - 1.0)
 
 
-def delta_r(left: np.ndarray, right: np.ndarray, n_left: int, n_right: int) -> tuple[float, float]:
+#: Smallest node count (after dropping zero-degree nodes) of a layer whose ``delta_r`` the
+#: authors report (their eigensolver asks for 3 eigenvalues of a larger matrix).
+MIN_NODES = 4
+
+
+def delta_r(
+    left: np.ndarray, right: np.ndarray, n_left: int, n_right: int, *, min_mean_degree: float = 3.0, min_nodes: int = 0
+) -> tuple[float, float]:
     """``(delta_r, bound)`` of the unweighted bipartite graph with edges ``left[i] -> right[i]``.
 
-    Zero-degree nodes are dropped; ``(nan, nan)`` when ``min(d_L, d_R) < 3``.
+    Zero-degree nodes are dropped; ``(nan, nan)`` without edges, when
+    ``min(d_L, d_R) < min_mean_degree`` (the Ramanujan requirement 3 by default) or when
+    fewer than ``min_nodes`` nodes remain.
     """
     if left.size == 0:
         return math.nan, math.nan
@@ -82,7 +98,7 @@ def delta_r(left: np.ndarray, right: np.ndarray, n_left: int, n_right: int) -> t
     nr = int(np.count_nonzero(dr))
     d_left = left.size / nl
     d_right = left.size / nr
-    if min(d_left, d_right) < 3:
+    if min(d_left, d_right) < min_mean_degree or nl + nr < min_nodes:
         return math.nan, math.nan
     # compact ids of the non-isolated nodes
     lmap = np.cumsum(dl > 0) - 1
@@ -125,7 +141,7 @@ def _ramanujan_metrics(graph) -> dict[str, float]:
         if uniq.size != key.size:
             weight = np.bincount(inv, weights=weight)
             left, right = uniq // n_right, uniq % n_right
-    dr_value, bound = delta_r(left, right, n_left, n_right)
+    dr_value, bound = delta_r(left, right, n_left, n_right, min_mean_degree=1.0, min_nodes=MIN_NODES)
     ratio = dr_value / bound if bound == bound and bound != 0 else math.nan
     dl = np.bincount(left, minlength=n_left)
     diffs, ratios, gaps = [], [], []

@@ -51,14 +51,17 @@ from topocore.errors import InputError
 from topocore.names import METRIC_CATEGORIES
 from topocore.names import PAPER_METRICS as _PAPER_NAMES
 
-from . import expansion, global_, local, neighbor, paths, strength
+from . import expansion, global_, local, neighbor, paths, strength, triads
 
 __all__ = [
     "Metric",
     "METRICS",
     "PAPER_METRICS",
     "EXTRA_METRICS",
+    "OTHER_METRICS",
+    "DEFAULT_METRICS",
     "BIPARTITE_METRICS",
+    "BIPARTITE_DEFINABLE",
     "CATEGORIES",
     "normalize",
     "resolve_metrics",
@@ -127,6 +130,8 @@ _SPECS: dict[str, tuple] = {
            "O(sum_v indeg(v) outdeg(v))", "edges", neighbor.n2, "G", False),
     "motif4": ("number of 4-node subsets whose induced subgraph is weakly connected",
                "O(sum_v wedges u-w below v), nodes in degree order", "edges", neighbor.motif4, "U", True),
+    "motif3": ("number of 3-node subsets whose induced subgraph is weakly connected (sum_v C(d_v, 2) - 2 T)",
+               "O(N + E) when bipartite by partition parity, else O(E^1.5)", "edges", triads.motif3, "U", True),
     "kcore": ("mean core number of the nodes of U", "O(N + E)", "edges", strength.kcore, "U", True),
     "strength": ("mean over nodes of the sum of abs(w) over incoming edges", "O(N + E)", "edges",
                  strength.strength, "G", True),
@@ -148,32 +153,42 @@ _SPECS: dict[str, tuple] = {
 }
 #: End-to-end extras computed by :func:`topometrics.compute` in addition to the 16 (not in the paper).
 EXTRA_METRICS: tuple[str, ...] = ("log_paths", "effective_sparsity", "effective_nodes")
+#: Registered metrics computed only when named: ``motif3``, the rolled encodings' motif count.
+OTHER_METRICS: tuple[str, ...] = ("motif3",)
 #: The paper's 16 topometrics, in the order of its Table 2 (:data:`topocore.names.PAPER_METRICS`).
 PAPER_METRICS: tuple[str, ...] = _PAPER_NAMES
+#: What :func:`topometrics.compute` computes when no metric is named.
+DEFAULT_METRICS: tuple[str, ...] = (*PAPER_METRICS, *EXTRA_METRICS)
 
-if set(_SPECS) != set(PAPER_METRICS) | set(EXTRA_METRICS):  # pragma: no cover - a programming error
+if set(_SPECS) != set(DEFAULT_METRICS) | set(OTHER_METRICS):  # pragma: no cover - a programming error
     raise RuntimeError(
         "topometrics.registry implements "
-        f"{sorted(set(_SPECS) ^ (set(PAPER_METRICS) | set(EXTRA_METRICS)))} differently from topocore.names"
+        f"{sorted(set(_SPECS) ^ (set(DEFAULT_METRICS) | set(OTHER_METRICS)))} differently from topocore.names"
     )
 
 
 def _metric(name: str) -> Metric:
     definition, complexity, divisor, func, graph, bipartite = _SPECS[name]
-    category = METRIC_CATEGORIES[name].lower() if name in PAPER_METRICS else "paths"
+    category = METRIC_CATEGORIES[name].lower() if name in METRIC_CATEGORIES and name not in EXTRA_METRICS else "paths"
     return Metric(name, category, definition, complexity, divisor, func, graph, bipartite)
 
 
-#: Every registered metric: the paper's 16 in Table 2 order, then the extras.
-METRICS: dict[str, Metric] = {name: _metric(name) for name in (*PAPER_METRICS, *EXTRA_METRICS)}
-#: Metrics definable on one layer's bipartite graph (used for the rolled encodings).
-BIPARTITE_METRICS: tuple[str, ...] = tuple(n for n, m in METRICS.items() if m.bipartite)
+#: Every registered metric: the paper's 16 in Table 2 order, the extras, then ``motif3``.
+METRICS: dict[str, Metric] = {name: _metric(name) for name in (*DEFAULT_METRICS, *OTHER_METRICS)}
+#: The metrics of the rolled (layer-wise) encodings, as in the paper's rolled tables: those
+#: definable on one layer's bipartite graph, with the size-3 motif count (a bipartite layer
+#: graph's motifs are counted at size 3; ``motif4`` stays computable there by name).
+BIPARTITE_METRICS: tuple[str, ...] = tuple(
+    "motif3" if n == "motif4" else n for n, m in METRICS.items() if m.bipartite and n != "motif3"
+)
+#: Every metric definable on one layer's bipartite graph (:attr:`Metric.bipartite`).
+BIPARTITE_DEFINABLE: tuple[str, ...] = tuple(n for n, m in METRICS.items() if m.bipartite)
 
 
 def resolve_metrics(metrics) -> list[str]:
-    """Validate a metric selection (None, a name, a comma-separated string or an iterable of names)."""
+    """Validate a metric selection (None: :data:`DEFAULT_METRICS`, a name, a comma-separated string or names)."""
     if metrics is None:
-        return list(METRICS)
+        return list(DEFAULT_METRICS)
     if isinstance(metrics, str):
         metrics = [m.strip() for m in metrics.split(",") if m.strip()]
     names = list(metrics)
@@ -205,7 +220,7 @@ def _divide(value: Any, by: Any) -> Any:
     return np.where(zero, math.nan, out)
 
 
-def normalize(values, num_nodes=None, num_edges=None, *, prefix: str = ""):
+def normalize(values, num_nodes=None, num_edges=None, *, prefix: str = "", conventions: str = "ours"):
     """Divide each registered metric by its :attr:`Metric.divisor` (paper footnote 7).
 
     Parameters
@@ -222,6 +237,15 @@ def normalize(values, num_nodes=None, num_edges=None, *, prefix: str = ""):
         Only keys ``prefix + metric_name`` are normalised (e.g. ``"rolled_"`` for the
         columns of :func:`topometrics.per_layer`, with
         ``num_nodes="rolled_num_nodes", num_edges="rolled_num_edges"``).
+    conventions : {"ours", "published"}
+        The conventions the raw ``values`` were computed in
+        (:mod:`topometrics.conventions`).  The divisors are the same in both (ours
+        reproduce the published table); with ``"published"`` the values are checked
+        to be published ones: a raw ``n1`` or ``n2`` below 1 (the node itself is
+        counted there) raises :class:`~topocore.errors.InputError`, since such
+        values were computed in our conventions and would be mixed with published
+        ones.  Pass ``num_nodes`` / ``num_edges`` of the published-conventions graph
+        (with its padding nodes).
 
     Returns
     -------
@@ -235,6 +259,18 @@ def normalize(values, num_nodes=None, num_edges=None, *, prefix: str = ""):
     """
     import pandas as pd
 
+    from .conventions import PLUS_ONE, check_conventions
+
+    if check_conventions(conventions) == "published" and isinstance(values, (dict, pd.Series, pd.DataFrame)):
+        for name in PLUS_ONE:
+            key = prefix + name
+            if key in values:
+                raw = np.asarray(values[key], dtype=float)
+                if np.any(raw < 1.0):
+                    raise InputError(
+                        f"{key} = {float(np.nanmin(raw)):g} < 1 cannot be a published-conventions value (the node itself "
+                        "is counted there); compute it with conventions='published' or normalise with conventions='ours'"
+                    )
     is_frame = isinstance(values, pd.DataFrame)
 
     def _count(arg, key):

@@ -13,7 +13,9 @@ index of the ``(C, H, W)`` (or ``(F,)``) tensor.
 * **Conv2d** (any kernel, stride, padding, dilation, groups): an edge
   ``(ci, y, x) -> (co, oy, ox)`` for every unmasked weight tap that multiplies input
   ``(ci, y, x)`` into output ``(co, oy, ox)``; zero-padding positions are not nodes
-  and give no edge.  Weight = the tap's (unmasked) value, as float32.  With
+  and give no edge (with ``pad_nodes=True``, the convention of the authors' published
+  graphs, the padding positions of the convolutions reading the network input are
+  nodes of the input partition, with an edge for every unmasked tap reading them).  Weight = the tap's (unmasked) value, as float32.  With
   ``padding_mode`` ``reflect``/``replicate``/``circular`` a padding position is a copy
   of an input node, so two taps can reach the same node: those parallel edges are
   merged (summed), which is exactly the layer's Jacobian.
@@ -42,8 +44,13 @@ index of the ``(C, H, W)`` (or ``(F,)``) tensor.
 * **torch.cat** (any dim), flatten, view/reshape, permute, slicing, constant padding
   re-index elements; channel ranges map back to their source partitions.
   Constants (padding values, constant tensors) are not nodes.
+* **Learned scalar gates**: multiplying an activation by a one-element tensor computed
+  from a parameter (``x * tanh(alpha)``, ``x * alpha[k]``, ...) scales every edge of
+  that path by the gate's value -- the weights of the layer that reads it, the identity
+  edges of a residual branch, or the edges into a gated fresh output merged into a sum
+  -- and a gate that is exactly 0 removes those edges (see :mod:`encoders.mge.gates`).
 * **BatchNorm** and other normalisation layers, activations, dropout, identity and
-  arithmetic with constants are transparent (treated as the identity map).  Biases
+  arithmetic with other constants are transparent (treated as the identity map).  Biases
   are ignored.  Normalisation layers that mix features (LayerNorm, GroupNorm) are
   treated as transparent too, like BatchNorm.
 
@@ -80,6 +87,8 @@ Modules
 :mod:`~encoders.mge.pooling`
     pooling geometry (windows, output sizes) and the folding rules of pooling and
     spatial reductions.
+:mod:`~encoders.mge.gates`
+    the rule for learned scalar gates (scales carried by symbolic values).
 :mod:`~encoders.mge.partitions`
     partition bookkeeping: provisional partitions, layer jobs and the pooled-window table.
 :mod:`~encoders.mge.toposort`

@@ -25,6 +25,7 @@ def encode(
     masks: dict | None = None,
     *,
     identity_shortcuts: bool = True,
+    pad_nodes: bool = False,
     n_threads: int | None = None,
 ) -> MultipartiteGraph:
     """Unrolled, input-aware multipartite graph encoding (MGE) of a pruned network.
@@ -44,6 +45,17 @@ def encode(
         else their exact zeros (see :mod:`encoders.masks`).
     identity_shortcuts : bool
         Add weight-1 edges for parameter-free residual shortcuts (default True).
+    pad_nodes : bool
+        False (default): zero-padding positions are constants, not nodes.  True (the
+        convention of the authors' published graphs): the zero-padding positions of
+        the convolutions that read the network input (through transparent operations
+        only, e.g. the first convolution of a CNN) are nodes of the input partition,
+        which then has the padded shape ``(C, H + top + bottom, W + left + right)``
+        (row-major ids, the real input in its interior), and every unmasked tap that
+        reads a padding position gives an edge from it.  For a 3x32x32 input and a
+        first 3x3 convolution with padding 1 this adds 3 * 34 * 34 - 3 * 32 * 32 = 396
+        nodes.  Padding of later layers, and non-zero ``padding_mode`` (whose padding
+        positions copy input nodes), are unchanged.
     n_threads : int or None
         numba threads of the edge-filling kernels (None: numba's setting; -1: all
         cores).  The result does not depend on it.
@@ -55,7 +67,8 @@ def encode(
         topological order (residual branches share one).  Edges are grouped by layer
         in the same order; inside a layer by output node, then by tap.  ``meta``
         records ``input_shape``, ``model`` (class name), ``identity_shortcuts``,
-        ``version`` and the number of weights per mask source.
+        ``pad_nodes`` (with ``input_padding = [top, bottom, left, right]`` when
+        True), ``version`` and the number of weights per mask source.
 
     Raises
     ------
@@ -77,9 +90,9 @@ def encode(
     O(N + nnz(W)); no Python object per edge.  Reference: Cunegatti et al., TMLR 2024,
     Sections 3.1-3.2 and Appendix C.
     """
-    shape = _check_arguments(model, input_shape, n_threads)
+    shape = _check_arguments(model, input_shape, n_threads, pad_nodes)
     with torch.no_grad(), num_threads(n_threads):
-        return Encoder(model, shape, masks, identity_shortcuts).run()
+        return Encoder(model, shape, masks, identity_shortcuts, pad_nodes).run()
 
 
 def count_edges(
@@ -88,6 +101,7 @@ def count_edges(
     masks: dict | None = None,
     *,
     identity_shortcuts: bool = True,
+    pad_nodes: bool = False,
     per_layer: bool = False,
     n_threads: int | None = None,
 ) -> int | list[tuple[LayerInfo, int]]:
@@ -104,9 +118,9 @@ def count_edges(
     Returns the total, or with ``per_layer=True`` a list of ``(LayerInfo, count)`` in
     the order of :attr:`MultipartiteGraph.layers`.
     """
-    shape = _check_arguments(model, input_shape, n_threads)
+    shape = _check_arguments(model, input_shape, n_threads, pad_nodes)
     with torch.no_grad(), num_threads(n_threads):
-        _, layers = Encoder(model, shape, masks, identity_shortcuts).run(count_only=True)
+        _, layers = Encoder(model, shape, masks, identity_shortcuts, pad_nodes).run(count_only=True)
     return layers if per_layer else int(sum(c for _, c in layers))
 
 
@@ -116,6 +130,7 @@ def graph_size(
     masks: dict | None = None,
     *,
     identity_shortcuts: bool = True,
+    pad_nodes: bool = False,
     n_threads: int | None = None,
 ) -> tuple[int, int]:
     """``(num_nodes, num_edges)`` of the graph :func:`encode` would build, without building it.
@@ -124,13 +139,15 @@ def graph_size(
     is the size of the final partitions.  What a memory estimate needs before encoding
     (:func:`topometrics.cost.memory_estimate`).
     """
-    shape = _check_arguments(model, input_shape, n_threads)
+    shape = _check_arguments(model, input_shape, n_threads, pad_nodes)
     with torch.no_grad(), num_threads(n_threads):
-        partitions, layers = Encoder(model, shape, masks, identity_shortcuts).run(count_only=True)
+        partitions, layers = Encoder(model, shape, masks, identity_shortcuts, pad_nodes).run(count_only=True)
     return int(sum(p.size for p in partitions)), int(sum(c for _, c in layers))
 
 
-def _check_arguments(model: Any, input_shape: Any, n_threads: Any) -> tuple[int, ...]:
+def _check_arguments(model: Any, input_shape: Any, n_threads: Any, pad_nodes: Any = False) -> tuple[int, ...]:
+    if not isinstance(pad_nodes, bool):
+        raise EncodingError(f"pad_nodes must be True or False, got {pad_nodes!r}")
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     try:

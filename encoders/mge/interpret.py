@@ -36,7 +36,7 @@ from ..trace import (
     trace,
     weighted_layers,
 )
-from . import layers, pooling
+from . import gates, layers, pooling
 from .ops import (
     ARITH,
     ARITH_METHODS,
@@ -64,22 +64,49 @@ from .planning import build
 __all__ = ["Encoder"]
 
 
+class _Repad(Exception):
+    """A convolution reading the input needs more padding nodes than reserved: restart with ``pads``."""
+
+    def __init__(self, pads: tuple[int, int, int, int]) -> None:
+        super().__init__(pads)
+        self.pads = pads
+
+
 class Encoder:
-    """One encoding run: ``Encoder(model, input_shape, masks, identity_shortcuts).run()``.
+    """One encoding run: ``Encoder(model, input_shape, masks, identity_shortcuts, pad_nodes).run()``.
 
     ``masks`` is the user's argument; it is checked (:func:`encoders.masks.check_masks`)
     once the trace has shown which parameters are weights.  The partitions and jobs
     live in :attr:`table` (a :class:`~encoders.mge.partitions.PartitionTable`).
+
+    With ``pad_nodes`` the input partition is the input zero-padded by :attr:`input_pads`
+    ``(left, right, top, bottom)``; the network input is its interior
+    (:attr:`input_interior`), and a zero-padded convolution that reads exactly that
+    interior reads the padded partition instead, without padding
+    (:meth:`padded_input_for`).  The pads are found by running the interpretation again
+    whenever a convolution needs more than reserved (:class:`_Repad`; the first
+    convolution is usually the first operation, so the extra pass costs nothing).
     """
 
-    def __init__(self, model: nn.Module, input_shape: Sequence[int], masks: dict, identity_shortcuts: bool) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        input_shape: Sequence[int],
+        masks: dict,
+        identity_shortcuts: bool,
+        pad_nodes: bool = False,
+    ) -> None:
         self.model = model
         self.input_shape = tuple(int(s) for s in input_shape)
         self.given_masks = masks
         self.masks: dict = {}
         self.identity_shortcuts = bool(identity_shortcuts)
+        self.pad_nodes = bool(pad_nodes)
+        self.input_pads = (0, 0, 0, 0)
+        self.input_interior: torch.Tensor | None = None
         self.table = PartitionTable()
         self.mask_sources: dict[str, int] = {}
+        self.learned: set[fx.Node] = set()  # constants computed from parameters (encoders.mge.gates)
 
     # ------------------------------------------------------------------ run the graph
     def run(self, count_only: bool = False) -> Any:
@@ -87,13 +114,63 @@ class Encoder:
         graph = trace(self.model)
         params = [layer.param for layer in weighted_layers(self.model, graph)]
         self.masks = check_masks(self.model, self.given_masks, params)
+        while True:
+            try:
+                self._interpret(graph)
+                break
+            except _Repad as again:
+                self.input_pads = again.pads
+                self.table = PartitionTable()
+                self.mask_sources = {}
+                self.learned = set()
+        meta = {
+            "encoding": "mge",
+            "input_shape": list(self.input_shape),
+            "model": type(self.model).__name__,
+            "identity_shortcuts": self.identity_shortcuts,
+            "pad_nodes": self.pad_nodes,
+            "version": _library_version(),
+            "mask_sources": dict(self.mask_sources),
+        }
+        if self.pad_nodes:
+            left, right, top, bottom = self.input_pads
+            meta["input_padding"] = [top, bottom, left, right]
+        return build(self.table, meta, count_only)
+
+    def _input_value(self) -> Sym:
+        """The network input: the input partition, or the interior of the padded one."""
+        if not self.pad_nodes or len(self.input_shape) != 3:
+            p = self.table.new_partition("input", self.input_shape)
+            return Sym(self.table.identity_code(p), None, (), "")
+        left, right, top, bottom = self.input_pads
+        c, h, w = self.input_shape
+        p = self.table.new_partition("input", (c, h + top + bottom, w + left + right))
+        interior = self.table.identity_code(p)[:, :, top : top + h, left : left + w]
+        self.input_interior = interior
+        return Sym(interior, None, (), "")
+
+    def padded_input_for(self, code: torch.Tensor, pads: tuple[int, int, int, int]) -> torch.Tensor | None:
+        """With ``pad_nodes``: the padded input code replacing a zero-padded convolution's input
+        ``code`` (padding ``pads = (left, right, top, bottom)``), or None when ``code`` is not the
+        network input.  Raises :class:`_Repad` when more padding nodes are needed."""
+        if self.input_interior is None or code.shape != self.input_interior.shape or not torch.equal(code, self.input_interior):
+            return None
+        have = self.input_pads
+        if any(p > q for p, q in zip(pads, have)):
+            raise _Repad(tuple(max(p, q) for p, q in zip(pads, have)))
+        left, right, top, bottom = pads
+        full = self.table.identity_code(0)
+        rows = slice(have[2] - top, full.shape[2] - (have[3] - bottom))
+        cols = slice(have[0] - left, full.shape[3] - (have[1] - right))
+        return full[:, :, rows, cols]
+
+    def _interpret(self, graph: fx.Graph) -> None:
         env: dict[fx.Node, Any] = {}
         got_input = False
         for node in graph.nodes:
             if node.op == "placeholder":
                 if not got_input:
-                    p = self.table.new_partition("input", self.input_shape)
-                    env[node] = Sym(self.table.identity_code(p), None, (), "")
+                    env[node] = self._input_value()
                     got_input = True
                 elif node.args:
                     env[node] = node.args[0]  # default value of an optional argument
@@ -105,21 +182,18 @@ class Encoder:
                     )
             elif node.op == "get_attr":
                 env[node] = fetch_attr(self.model, str(node.target))
+                if gates.is_parameter(self.model, str(node.target)):
+                    self.learned.add(node)
             elif node.op == "output":
-                pass
+                outputs = flat_args(fx.node.map_arg(node.args, lambda n: env[n]), {})
+                if any(isinstance(v, Sym) and v.scale != 1.0 for v in outputs):
+                    raise self.unsupported(node, "the network output is multiplied by a learned scalar that no layer reads")
             else:
                 args = fx.node.map_arg(node.args, lambda n: env[n])
                 kwargs = fx.node.map_arg(node.kwargs, lambda n: env[n])
                 env[node] = self.dispatch(node, args, kwargs)
-        meta = {
-            "encoding": "mge",
-            "input_shape": list(self.input_shape),
-            "model": type(self.model).__name__,
-            "identity_shortcuts": self.identity_shortcuts,
-            "version": _library_version(),
-            "mask_sources": dict(self.mask_sources),
-        }
-        return build(self.table, meta, count_only)
+                if not isinstance(env[node], Sym) and any(n in self.learned for n in node.all_input_nodes):
+                    self.learned.add(node)
 
     # ------------------------------------------------------------------ dispatch
     def unsupported(self, node: fx.Node, why: str = "") -> UnsupportedOperationError:
@@ -224,7 +298,7 @@ class Encoder:
     def transparent(self, node: fx.Node, value: Any) -> Sym:
         if not isinstance(value, Sym):
             raise self.unsupported(node, "expected the activation as first argument")
-        return Sym(value.code, self._fresh_through(node, value), value.pools, node_scope(node))
+        return Sym(value.code, self._fresh_through(node, value), value.pools, node_scope(node), value.scale)
 
     def query_attr(self, node: fx.Node, value: Any, name: str) -> Any:
         if not isinstance(value, Sym):
@@ -245,6 +319,7 @@ class Encoder:
         if target in (operator.getitem, "__getitem__") and any(isinstance(a, Sym) for a in flat_args(args[1:], {})):
             raise self.unsupported(node, "indexing with an activation (data-dependent gather)")
         pools = tuple(dict.fromkeys(p for s in flat_args(args, kwargs) if isinstance(s, Sym) for p in s.pools))
+        scale = gates.common_scale(self, node, flat_args(args, kwargs))
         if target in (torch.cat, torch.concat, torch.concatenate, torch.stack, torch.hstack, torch.vstack):
             seq = args[0] if args else kwargs.get("tensors")
             seq = [as_code(x) for x in seq]
@@ -266,7 +341,7 @@ class Encoder:
                 f"{shape_of(args)} (fx node {node.name!r}, module {node_scope(node)!r}): {first_line(exc)}; "
                 f"check input_shape={self.input_shape}"
             ) from exc
-        return wrap(out, pools, node_scope(node))
+        return wrap(out, pools, node_scope(node), scale)
 
     def pad(self, node: fx.Node, args: tuple, kwargs: dict) -> Sym:
         value = args[0]
@@ -278,7 +353,7 @@ class Encoder:
             out = F.pad(value.code, pad, mode="constant", value=0)  # constants are not nodes
         else:
             out = F.pad(value.code, pad, mode=mode)
-        return Sym(out, None, value.pools, node_scope(node))
+        return Sym(out, None, value.pools, node_scope(node), value.scale)
 
     def arith(self, node: fx.Node, op: str, args: tuple, kwargs: dict, method: str | None = None) -> Sym:
         a = args[0]
@@ -313,7 +388,13 @@ class Encoder:
                 raise self.unsupported(node, "a constant that broadcasts the activation to a larger shape")
         elif not isinstance(const, (int, float, bool)):
             raise self.unsupported(node, f"arithmetic with a {type(const).__name__}")
-        return Sym(sym.code, self._fresh_through(node, sym, na if sa else nb), sym.pools, node_scope(node))
+        scale = sym.scale
+        gate = gates.learned_scalar(self, nb if sa else na, const) if op in ("mul", "div") else None
+        if gate is not None:  # a learned scalar gate scales the edges of this path (encoders.mge.gates)
+            if op == "div" and gate == 0.0:
+                raise self.unsupported(node, "dividing an activation by a learned scalar that is 0")
+            scale = scale * gate if op == "mul" else scale / gate
+        return Sym(sym.code, self._fresh_through(node, sym, na if sa else nb), sym.pools, node_scope(node), scale)
 
     # ------------------------------------------------------------------ residual additions
     def residual_add(self, node: fx.Node, branches: list[tuple[Sym, Any]]) -> Sym:
@@ -339,6 +420,8 @@ class Encoder:
         shape = tuple(branches[0][0].code.shape[1:])
         if fresh:
             target = min(b.fresh for b in fresh)
+            for b in fresh:  # a gated fresh branch: its producers' weights carry the gate
+                gates.scale_jobs_into(self.table, b.fresh, b.scale)
             for b in fresh:
                 if b.fresh != target:
                     self.table.merge(b.fresh, target)
@@ -346,11 +429,12 @@ class Encoder:
         else:
             target = self.table.new_partition(add_name, shape)
         for b in others:
-            if not self.identity_shortcuts:
+            if not self.identity_shortcuts or b.scale == 0.0:  # a zero gate removes the branch's edges
                 continue
             name = self._shortcut_name(scope, b.scope)
             self.table.jobs.append(
-                IdentityJob(name, b.code.numpy().reshape(-1).copy(), target, {"residual": add_name, "folded_pooling": list(b.pools)})
+                IdentityJob(name, b.code.numpy().reshape(-1).copy(), target, {"residual": add_name, "folded_pooling": list(b.pools)},
+                            weight=b.scale)
             )
         single_user = len(node.users) == 1
         return Sym(self.table.identity_code(target), target if single_user else None, (), scope)

@@ -7,7 +7,9 @@ partition and records a :class:`~encoders.mge.partitions.ConvJob`; the edges are
 later by :mod:`encoders.mge.planning`.  A linear layer is a 1x1 convolution on a 1x1
 image with ``Cin = in_features``.  Non-zero ``padding_mode`` (reflect, replicate,
 circular) is applied to the code tensor before the job is recorded, so a padding
-position refers to the input node it copies.
+position refers to the input node it copies.  With ``encode(..., pad_nodes=True)`` a
+zero-padded convolution that reads the network input reads the padded input partition
+instead (its padding positions are nodes; :meth:`Encoder.padded_input_for`).
 """
 
 from __future__ import annotations
@@ -96,6 +98,12 @@ def _conv(enc: Encoder, node: fx.Node, path: str, param: str, x: Any, geom: dict
         )
     if pre is not None:
         code = F.pad(code, pre[0], mode=pre[1])
+    pad_nodes = None
+    if enc.pad_nodes and any(geom["pads"]):
+        padded = enc.padded_input_for(code, geom["pads"])
+        if padded is not None:  # the input's zero-padding positions are input nodes
+            pad_nodes, code = geom["pads"], padded
+            geom = {**geom, "pads": (0, 0, 0, 0)}
     H, W = int(code.shape[2]), int(code.shape[3])
     (kh, kw), (sh, sw), (dh, dw) = geom["kernel"], geom["stride"], geom["dilation"]
     pl, pr, pt, pb = geom["pads"]
@@ -122,7 +130,12 @@ def _conv(enc: Encoder, node: fx.Node, path: str, param: str, x: Any, geom: dict
     if pre is not None:
         extra["padding_mode"] = pre[1]
         extra["padding"] = [pre[0][2], pre[0][3], pre[0][0], pre[0][1]]
-    return _weighted(enc, path, "conv", param, mw, code, g, (cout, Ho, Wo), extra)
+    if pad_nodes is not None:  # padding read from padding nodes of the input partition
+        extra["padding"] = [pad_nodes[2], pad_nodes[3], pad_nodes[0], pad_nodes[1]]
+        extra["pad_nodes"] = True
+    out = _weighted(enc, path, "conv", param, mw, code, g, (cout, Ho, Wo), extra)
+    enc.table.jobs[-1].scale = input_scale(x)
+    return out
 
 
 def linear_module(enc: Encoder, node: fx.Node, m: nn.Linear, args: tuple, kwargs: dict) -> Sym:
@@ -161,7 +174,9 @@ def _linear(enc: Encoder, node: fx.Node, path: str, param: str, x: Any, fin: int
     mw = enc.masked_weight(param)
     g = dict(Cin=fin, H=1, W=1, Cout=fout, Ho=1, Wo=1, kh=1, kw=1, sh=1, sw=1, ph=0, pw=0, dh=1, dw=1, groups=1)
     extra = {"type": typename, "in_shape": [fin], "out_shape": [fout], "folded_pooling": list(x.pools)}
-    return _weighted(enc, path, "linear", param, mw, code, g, (fout,), extra)
+    out = _weighted(enc, path, "linear", param, mw, code, g, (fout,), extra)
+    enc.table.jobs[-1].scale = input_scale(x)
+    return out
 
 
 def _weighted(enc: Encoder, path, kind, param, mw, code, geom, out_shape, extra) -> Sym:
@@ -169,4 +184,9 @@ def _weighted(enc: Encoder, path, kind, param, mw, code, geom, out_shape, extra)
     pidx = enc.table.new_partition(path or kind, out_shape)
     enc.table.jobs.append(ConvJob(path or kind, kind, param, mw, code.numpy().reshape(-1).copy(), geom, pidx, extra))
     return Sym(enc.table.identity_code(pidx), pidx, (), path)
+
+
+def input_scale(x: Any) -> float:
+    """The learned scalar gate(s) applied to a layer's input (:mod:`encoders.mge.gates`)."""
+    return float(x.scale) if isinstance(x, Sym) else 1.0
 

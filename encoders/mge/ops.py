@@ -30,6 +30,7 @@ class Sym:
     fresh: int | None = None  # provisional partition whose identity this is, if not consumed elsewhere
     pools: tuple[str, ...] = ()  # pooling ops folded into this value
     scope: str = ""  # module path of the op that produced it
+    scale: float = 1.0  # product of the learned scalar gates applied to it (see encoders.mge.gates)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -118,12 +119,12 @@ def as_code(a: Any) -> torch.Tensor:
     raise TypeError(f"cannot concatenate a {type(a).__name__}")
 
 
-def wrap(out: Any, pools: tuple[str, ...], scope: str) -> Any:
+def wrap(out: Any, pools: tuple[str, ...], scope: str, scale: float = 1.0) -> Any:
     """Turn the code tensor(s) torch returned into :class:`Sym` values (tuples stay tuples)."""
     if isinstance(out, torch.Tensor):
-        return Sym(out, None, pools, scope)
+        return Sym(out, None, pools, scope, scale)
     if isinstance(out, (tuple, list)):
-        return type(out)(wrap(o, pools, scope) for o in out)
+        return type(out)(wrap(o, pools, scope, scale) for o in out)
     return out
 
 

@@ -49,6 +49,7 @@ class ConvJob:
     geom: dict
     out_part: int
     extra: dict = field(default_factory=dict)
+    scale: float = 1.0  # learned scalar gate(s) multiplying the weights (0: no edges)
 
 
 @dataclass
@@ -59,6 +60,7 @@ class IdentityJob:
     codes: np.ndarray  # flat int64 codes, one per output element
     out_part: int
     extra: dict = field(default_factory=dict)
+    weight: float = 1.0  # edge weight: 1, or the learned scalar gate of the branch
 
 
 class PartitionTable:

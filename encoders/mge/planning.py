@@ -88,6 +88,10 @@ def _plan_conv(table: PartitionTable, job: ConvJob, remap, bounds, final_index) 
     cin_g, cout_g = g["Cin"] // groups, cout // groups
     mask = job.weight.mask.numpy().reshape(cout, cin_g, g["kh"], g["kw"])
     values = job.weight.weight.detach().to(torch.float32).cpu().numpy().reshape(mask.shape)
+    if job.scale != 1.0:  # learned scalar gates on the input (encoders.mge.gates); a zero gate removes the edges
+        values = (values.astype(np.float64) * job.scale).astype(np.float32)
+        if job.scale == 0.0:
+            mask = np.zeros_like(mask)
     co, ci, ky, kx = np.nonzero(mask)
     tap_w = np.ascontiguousarray(values[mask], dtype=np.float32)
     tap_ptr = np.zeros(cout + 1, dtype=np.int64)
@@ -142,6 +146,8 @@ def _plan_conv(table: PartitionTable, job: ConvJob, remap, bounds, final_index) 
     extra = dict(job.extra)
     extra["density"] = float(mask.mean()) if mask.size else 0.0
     extra["merged_parallel_edges"] = merged
+    if job.scale != 1.0:
+        extra["gate"] = float(job.scale)
     layer = LayerInfo(job.name, job.kind, in_parts, out_part, job.param, extra)
     return {"count": int(counts.sum()), "fill": fill, "layer": layer}
 
@@ -160,6 +166,11 @@ def _plan_identity(table: PartitionTable, job: IdentityJob, remap, bounds, final
         keys, counts = np.unique(d * n + s, return_counts=True)
         d, s, w = keys // n, keys % n, counts.astype(np.float32)
     extra = dict(job.extra)
+    if job.weight != 1.0:  # the learned scalar gate of the branch (encoders.mge.gates)
+        w = (w.astype(np.float64) * job.weight).astype(np.float32)
+        extra["gate"] = float(job.weight)
+        if job.weight == 0.0:  # a zero gate removes the edges
+            s, d, w = s[:0], d[:0], w[:0]
     layer = LayerInfo(job.name, "identity", partitions_of(s, bounds), out_part, None, extra)
 
     def fill(src, dst, wt):

@@ -74,7 +74,7 @@ def pool(enc: Encoder, node: fx.Node, spec: dict, value: Any) -> Sym:
     new = enc.table.add_pooled(eptr, nodes)
     out = torch.from_numpy(new.reshape(*lead, Ho, Wo))
     desc = f"{node_scope(node) or node.name}:{spec['kind']}_pool"
-    return Sym(out, None, (*value.pools, desc), node_scope(node))
+    return Sym(out, None, (*value.pools, desc), node_scope(node), value.scale)
 
 
 
@@ -106,7 +106,7 @@ def reduce(enc: Encoder, node: fx.Node, kind: str, args: tuple, kwargs: dict) ->
     else:
         out_shape = kept_shape
     desc = f"{node_scope(node) or node.name}:{kind}"
-    return Sym(new.reshape(out_shape), None, (*value.pools, desc), node_scope(node))
+    return Sym(new.reshape(out_shape), None, (*value.pools, desc), node_scope(node), value.scale)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,6 +22,8 @@ kmnist          ``kmnist/`` IDX files                    10       1x28x28      t
 emnist_letters  ``emnist_letters/`` IDX files            26       1x28x28      training-set mean/std
 digits          bundled with scikit-learn                10       3x32x32 or   training-set mean/std
                                                                   1x8x8 ...
+digits_t2       digits, 2x2 tiles shuffled and rotated   10       as digits    training-set mean/std
+digits_noisy    digits + fixed Gaussian noise (0.3)      10       as digits    training-set mean/std
 synthetic       generated (class prototypes + noise)     any      any          none
 ==============  =======================================  =======  ===========  ===============
 
@@ -44,7 +46,7 @@ from topocore.names import DATASETS, canonical_dataset
 
 from .base import DataNotFoundError, ImageDataset, channel_stats, make_loader, random_crop_flip
 from .cifar import CIFAR_STATS, load_cifar
-from .digits import load_digits
+from .digits import NOISE_SIGMA, load_digits
 from .idx import IDX_DATASETS, load_idx_dataset
 from .synthetic import make_synthetic
 from .tinyimagenet import load_tinyimagenet
@@ -66,7 +68,7 @@ __all__ = [
 # spelling: "CIFAR_10", "Tiny ImageNet", ...) are topocore.names', re-exported here.
 
 #: Data sets whose ``input_shape`` is chosen by the caller (the others are 3x32x32 images).
-RESHAPABLE = frozenset({"digits", "synthetic"})
+RESHAPABLE = frozenset({"digits", "digits_t2", "digits_noisy", "synthetic"})
 _SPLITS = {"train": "train", "test": "test", "val": "test", "valid": "test", "validation": "test"}
 
 _Loaded = tuple  # (images, labels, classes or None, mean or None, std or None, num_classes)
@@ -91,8 +93,9 @@ def _digits(key: str, root: str | None, split: str, opts: dict[str, Any]) -> _Lo
     shape = opts["input_shape"] or DATASETS[key]["input_shape"]
     if len(shape) != 3:
         raise InputError(f"input_shape must be (C, H, W), got {shape}")
-    images, labels = load_digits(split, shape)
-    mean, std = channel_stats(images if split == "train" else load_digits("train", shape)[0])
+    variant = {"tiles": 2 if key == "digits_t2" else None, "noise": NOISE_SIGMA if key == "digits_noisy" else None}
+    images, labels = load_digits(split, shape, **variant)
+    mean, std = channel_stats(images if split == "train" else load_digits("train", shape, **variant)[0])
     return images, labels, None, mean, std, DATASETS[key]["num_classes"]
 
 
@@ -117,6 +120,8 @@ LOADERS: dict[str, Callable[[str, "str | None", str, dict[str, Any]], _Loaded]] 
     "cifar100": _cifar,
     "tinyimagenet": _tinyimagenet,
     "digits": _digits,
+    "digits_t2": _digits,
+    "digits_noisy": _digits,
     "synthetic": _synthetic,
     **{name: _idx for name in IDX_DATASETS},
 }
@@ -153,7 +158,8 @@ def get_dataset(
     ----------
     name : str
         ``cifar10``, ``cifar100``, ``tinyimagenet``, ``mnist``, ``fashion_mnist``, ``kmnist``,
-        ``emnist_letters``, ``digits`` or ``synthetic``, in any
+        ``emnist_letters``, ``digits`` (and its harder variants ``digits_t2``, ``digits_noisy``,
+        see :mod:`pruners.data.digits`) or ``synthetic``, in any
         spelling :func:`topocore.names.canonical_dataset` accepts (``"CIFAR_10"``,
         ``"Tiny ImageNet"``).
     root : path-like, optional
@@ -168,7 +174,7 @@ def get_dataset(
     normalize : bool
         Per-channel ``(x - mean) / std`` with the training split's statistics.
     input_shape : tuple, optional
-        ``digits``: ``(1, 8, 8)`` native or an upsampled ``(C, H, W)`` (default
+        ``digits`` and its variants: ``(1, 8, 8)`` native or an upsampled ``(C, H, W)`` (default
         ``(3, 32, 32)``); ``synthetic``: any shape (default ``(3, 32, 32)``).
     num_classes, n_samples, random_state :
         ``synthetic`` only (defaults 10 classes, 512 train / 256 test samples,

@@ -15,15 +15,21 @@ ntksap        finite-difference NTK trace saliency, 100 iterations        input_
 magnitude     ``|w|``                                                      --
 random        uniform random scores (global)                              --
 uniform       same density per layer, random positions                    --
-er            density ∝ (n_in + n_out) / (n_in n_out), random positions   --
+er            the published ER: density ∝ sum(shape) / prod(shape),      --
+              searched eps, saturated layers not re-solved
+er_channel    RigL's ER: density ∝ (n_in + n_out) / (n_in n_out)          --
 erk           density ∝ sum(shape) / prod(shape), random positions        --
 ============  =========================================================  ==============
+
+Every method keeps exactly ``round((1 - sparsity) N)`` weights except ``er``, which keeps
+the published per-layer densities (see :mod:`pruners.methods.er`).
 """
 
 from __future__ import annotations
 
 import inspect
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -36,7 +42,7 @@ from topocore.masks import prunable_layers, raw_weight, validate_masks
 from topocore.random import seed_of, seeded
 
 from ..selection import n_to_keep
-from . import er, erk, global_random, grasp, iter_snip, magnitude, ntksap, prospr, snip, synflow, uniform
+from . import er, er_channel, erk, global_random, grasp, iter_snip, magnitude, ntksap, prospr, snip, synflow, uniform
 from ._common import Context, PruningMethod, scoring_copy
 
 __all__ = ["METHODS", "PruningMethod", "prune", "method_options", "canonical_method"]
@@ -44,7 +50,7 @@ __all__ = ["METHODS", "PruningMethod", "prune", "method_options", "canonical_met
 #: Registry of pruning methods by name.
 METHODS: dict[str, PruningMethod] = {
     m.METHOD.name: m.METHOD
-    for m in (snip, grasp, synflow, prospr, uniform, er, erk, iter_snip, ntksap, magnitude, global_random)
+    for m in (snip, grasp, synflow, prospr, uniform, er, er_channel, erk, iter_snip, ntksap, magnitude, global_random)
 }
 
 
@@ -123,7 +129,8 @@ def prune(
     sparsity : float
         Global fraction of prunable weights (conv and linear weights, first and last
         layers included) to remove, in ``[0, 1)``.  Exactly ``round(sparsity * N)`` are
-        removed.
+        removed, except by ``er``, whose published rule fixes per-layer densities that
+        only approximate it (a :class:`UserWarning` gives the achieved sparsity).
     data : DataLoader, Dataset or (inputs, labels), optional
         Required by data-dependent methods (``snip``, ``grasp``, ``prospr``,
         ``iter_snip``).
@@ -181,7 +188,9 @@ def prune(
 
     with seeded(random_state):
         generator = torch.Generator().manual_seed(random_state)
-        ctx = Context(method=entry.name, data=data, input_shape=input_shape, generator=generator, progress=progress)
+        ctx = Context(
+            method=entry.name, data=data, input_shape=input_shape, generator=generator, progress=progress, sparsity=sparsity
+        )
         work = scoring_copy(model)
         masks = entry.function(work, n_keep, ctx, **options)
         del work
@@ -191,10 +200,18 @@ def prune(
         raise RuntimeError(f"internal error in pruning method {entry.name!r}: {exc}") from exc
     missing = [name for name, _ in layers if name not in masks]
     kept = sum(int(m.sum()) for m in masks.values())
-    if missing or kept != n_keep:
+    if missing or (entry.exact_count and kept != n_keep):
         raise RuntimeError(
             f"internal error in pruning method {entry.name!r}: kept {kept} weights instead of {n_keep}"
             + (f", no mask for {missing[:3]}" if missing else "")
+        )
+    if kept != n_keep:
+        warnings.warn(
+            f"pruning method {entry.name!r} keeps {kept} of {total} weights by its definition: sparsity "
+            f"{1 - kept / total:.4f} instead of {sparsity:g} (see pruners.METHODS[{entry.name!r}].doc; "
+            "'erk' and 'er_channel' keep the exact count)",
+            UserWarning,
+            stacklevel=2,
         )
     return {name: masks[name] for name, _ in layers}
 

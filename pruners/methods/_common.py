@@ -59,6 +59,9 @@ class Context:
         inside a forked RNG state, for methods that draw from it).
     progress : bool or None
         Show a tqdm bar for iterative methods (``None``: only on a terminal).
+    sparsity : float or None
+        The requested global sparsity (the published ``er`` aims its search at
+        ``N * (1 - sparsity)`` rather than at the rounded ``n_keep``).
     """
 
     method: str
@@ -66,6 +69,7 @@ class Context:
     input_shape: tuple[int, ...] | None = None
     generator: torch.Generator = field(default_factory=torch.Generator)
     progress: bool | None = None
+    sparsity: float | None = None
 
     def require_data(self, what: str = "a few labelled batches") -> "DataStream":
         if self.data is None:
@@ -239,6 +243,9 @@ class PruningMethod:
     ``function(model, n_keep, ctx, **options)`` receives a scoring copy of the model (plain
     weights, on the model's device), the exact number of weights to keep and a
     :class:`Context`; it returns ``{param_name: bool mask}`` for every prunable weight.
+    A method with ``exact_count=False`` (the published ``er``) defines its own per-layer
+    counts, which only approximate ``n_keep``; :func:`pruners.prune` warns with the
+    achieved sparsity.
     """
 
     name: str
@@ -246,6 +253,7 @@ class PruningMethod:
     needs_data: bool
     needs_input_shape: bool
     summary: str
+    exact_count: bool = True
 
     @property
     def doc(self) -> str:

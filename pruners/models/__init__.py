@@ -5,7 +5,8 @@ Wide-ResNet-28-2 and the CIFAR MobileNetV2 of the authors' published data
 (``mobilenet_v2``).  ImageNet (default input ``(3, 224, 224)``, 1000 classes):
 ``resnet18``, ``resnet50`` and ``mobilenet_v2_imagenet``.  Fully connected (default
 input ``(784,)``, 10 classes; any input shape, flattened): ``mlp``, the sparse MLP of
-the dynamic-sparse-training studies (3 x 1000 hidden units, dense readout).
+the dynamic-sparse-training studies (3 x 1000 hidden units, dense readout).  The DAG-wired
+``dagnet`` of :mod:`pruners.models.dagnet` (blocks with learnable edge gates).
 
 Use :func:`build` (seeded) or :func:`get_model`::
 
@@ -36,6 +37,7 @@ from topocore.masks import prunable_layers
 from topocore.random import seeded
 
 from .conv import Conv6
+from .dagnet import DAGNet, dagnet
 from .factory import call_factory, is_spec, parse_spec, resolve_factory
 from .imagenet_resnet import ImageNetResNet, resnet18, resnet50
 from .mlp import MLP, mlp
@@ -52,6 +54,8 @@ __all__ = [
     "is_spec",
     "resolve_factory",
     "Conv6",
+    "DAGNet",
+    "dagnet",
     "CifarResNet",
     "WideResNet",
     "resnet20",
@@ -81,6 +85,7 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "resnet50": resnet50,
     "mobilenet_v2_imagenet": mobilenet_v2_imagenet,
     "mlp": mlp,
+    "dagnet": dagnet,
 }
 
 #: Zoo models that accept any input shape (flattened), not only ``(C, H, W)``.
@@ -127,7 +132,7 @@ def get_model(
     ----------
     name : str
         A zoo name (``conv6``, ``resnet20``, ``resnet32``, ``wrn28_2``, ``mobilenet_v2``,
-        ``resnet18``, ``resnet50``, ``mobilenet_v2_imagenet``, ``mlp``; aliases accepted), or a
+        ``resnet18``, ``resnet50``, ``mobilenet_v2_imagenet``, ``mlp``, ``dagnet``; aliases accepted), or a
         model spec (see :mod:`pruners.models.factory`).
     num_classes : int, optional
         Size of the classifier output (default: the model's own, 10 for the CIFAR models

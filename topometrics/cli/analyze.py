@@ -91,11 +91,20 @@ def normalize_features(table, features, mode: str):
     if mode == "no" or not has_counts or not feats:
         why = "--normalize no" if mode == "no" else ("no num_nodes/num_edges columns" if not has_counts else "no feature columns")
         return table, f"feature columns used as given, not normalised by the command line ({why})"
+    conventions = "ours"
+    if "conventions" in table.columns:  # written by `metrics` / `grid --metrics --conventions published`
+        held = sorted(set(table["conventions"].dropna().astype(str)))
+        if len(held) > 1:
+            raise InputError(
+                f"the results table mixes rows in conventions {held} (values on different scales); "
+                "measure every network in one convention (--conventions)"
+            )
+        conventions = held[0] if held else "ours"
     table = table.copy()
     values = table[feats].apply(pd.to_numeric, errors="coerce")
     nodes = pd.to_numeric(table["num_nodes"], errors="coerce")
     edges = pd.to_numeric(table["num_edges"], errors="coerce")
-    table[feats] = topometrics.normalize(values, nodes, edges)
+    table[feats] = topometrics.normalize(values, nodes, edges, conventions=conventions)
     return table, ("normalised the raw topometrics by node / edge counts (topometrics.normalize, done by the "
                    "command line before the analysis, which uses feature columns as given)")
 

@@ -74,6 +74,11 @@ def register(subparsers) -> argparse.ArgumentParser:
         help="refuse at once when the graph's estimated memory exceeds SIZE, e.g. 12G (default: the memory available now)",
     )
     parser.add_argument(
+        "--conventions", choices=("ours", "published"), default="ours",
+        help="published: the first layer's zero-padding positions are input nodes with their edges, as in the "
+        "authors' published graphs (encoders.encode(..., pad_nodes=True)); default ours",
+    )
+    parser.add_argument(
         "-o", "--out", metavar="GRAPH",
         help="write the graph: GRAPH.npz (this toolkit), GRAPH.parquet (edge list src, dst, weight, layer; needs "
         "pyarrow, the 'parquet' extra) or GRAPH.graphml (networkx, igraph, Gephi; at most 10^6 edges)",
@@ -106,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
     arch = model_name(args)
     kwargs = {"shortcut": args.shortcut} if args.shortcut else {}
     elapsed = None
+    pad_nodes = args.conventions == "published"
     if args.checkpoint:
         from topometrics.workflows.inputs import load_network
 
@@ -116,6 +122,11 @@ def run(args: argparse.Namespace) -> int:
         )
         model, masks, meta, shape, graph = net.model, net.masks, dict(net.meta), net.input_shape, net.graph
         source = ("saved graph " if graph is not None else "checkpoint ") + args.checkpoint
+        if graph is not None and pad_nodes and not graph.meta.get("pad_nodes"):
+            raise InputError(
+                f"{args.checkpoint} was encoded without the padding nodes of --conventions published; "
+                "encode its checkpoint with --conventions published instead"
+            )
     else:
         from pruners import prune
         from pruners.models import build
@@ -139,12 +150,12 @@ def run(args: argparse.Namespace) -> int:
         from encoders import encode, graph_size
         from topometrics.workflows.guard import check_memory
 
-        nodes, edges = graph_size(model, shape, masks, identity_shortcuts=args.identity_shortcuts)
+        nodes, edges = graph_size(model, shape, masks, identity_shortcuts=args.identity_shortcuts, pad_nodes=pad_nodes)
         sparsity = meta.get("sparsity")
         check_memory(source, nodes, edges, [], args.memory_limit or "available", None,
                      float(sparsity) if isinstance(sparsity, (int, float)) and not isinstance(sparsity, bool) else None)
         t0 = time.perf_counter()
-        graph = encode(model, shape, masks, identity_shortcuts=args.identity_shortcuts)
+        graph = encode(model, shape, masks, identity_shortcuts=args.identity_shortcuts, pad_nodes=pad_nodes)
         elapsed = time.perf_counter() - t0
         for key in ("arch", "method", "sparsity", "seed", "dataset"):
             if meta.get(key) is not None:
@@ -153,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
         if args.out:  # a saved graph keeps what effective_sparsity needs (closed form, no dense encoding)
             from topometrics.paths import dense_num_edges
 
-            graph.meta["dense_num_edges"] = int(dense_num_edges(model, shape))
+            graph.meta["dense_num_edges"] = int(dense_num_edges(model, shape, pad_nodes=pad_nodes))
 
     print(f"encoded {source}" + (f", input shape {','.join(str(s) for s in shape)}" if shape else ""))
     if not args.quiet:

@@ -60,6 +60,12 @@ def register(subparsers) -> argparse.ArgumentParser:
              "sparsity summary, every topometric raw and as <metric>_norm (topometrics.describe; default off)",
     )
     parser.add_argument("--metric-names", metavar="M1,M2", help="with --metrics: only these topometrics (default: all)")
+    parser.add_argument(
+        "--conventions", choices=("ours", "published"), default="ours",
+        help="with --metrics: published puts the values on the scale of the authors' published tables (padding "
+        "nodes of the first layer, n1/n2 count the node itself, strength in+out, float16 weights; see "
+        "topometrics.conventions) and adds a conventions column. Default ours",
+    )
     parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: half the cores)")
     parser.add_argument("--stop-on-error", action="store_true", help="stop at the first failing run instead of recording it")
@@ -69,7 +75,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-def metrics_hook(metric_names: str | None, *, trusted: tuple[str, ...] = ()):
+def metrics_hook(metric_names: str | None, *, trusted: tuple[str, ...] = (), conventions: str = "ours"):
     """``on_result`` adding a run's measurements (:func:`topometrics.workflows.measure.measure_network`).
 
     One call of the workflows' measuring path per finished run (the checkpoint is read,
@@ -77,6 +83,8 @@ def metrics_hook(metric_names: str | None, *, trusted: tuple[str, ...] = ()):
     sparsity summary, every selected topometric raw and as ``<metric>_norm``).  Columns
     the grid's table already has (its metadata, ``achieved_sparsity``) are left out.
     Unknown metric names raise :class:`topocore.errors.InputError` before any run.
+    ``conventions="published"`` measures on the scale of the authors' published tables
+    (:mod:`topometrics.conventions`) and adds ``conventions`` to each row.
     """
     from pruners.grid import RESULT_COLUMNS
     from topometrics.registry import resolve_metrics
@@ -88,8 +96,11 @@ def metrics_hook(metric_names: str | None, *, trusted: tuple[str, ...] = ()):
 
     def hook(path, row):
         net = load_network(path, trusted=trusted)
-        values = measure_network(net, metrics=names)
-        return {k: v for k, v in values.items() if k not in reserved}
+        values = measure_network(net, metrics=names, conventions=conventions)
+        row = {k: v for k, v in values.items() if k not in reserved}
+        if conventions != "ours":
+            row["conventions"] = conventions
+        return row
 
     return hook
 
@@ -125,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     archs = _split(args.archs) + _split(args.models)
     if not archs:
         raise InputError("name the models of the grid: --archs (zoo names) and/or --models (package.module:factory)")
-    on_result = metrics_hook(args.metric_names, trusted=tuple(_split(args.models))) if args.metrics else None
+    on_result = metrics_hook(args.metric_names, trusted=tuple(_split(args.models)), conventions=args.conventions) if args.metrics else None
     df = run_grid(
         archs, _split(args.methods), sparsities, _split(args.datasets), seeds, args.out,
         train=args.train, data_root=args.data_root, train_options=train_options, prune_options=prune_options,

@@ -11,8 +11,9 @@ given), the input's metadata (``arch, dataset, method, sparsity, seed, accuracy,
 dense_accuracy, num_classes, input_shape, ...``), ``num_nodes``, ``num_edges``,
 ``dense_num_edges``, ``achieved_sparsity``, the layer sparsity summary, one column per
 metric (raw values, see :func:`topometrics.compute`), ``<metric>_norm``
-(:func:`topometrics.normalize`; ``--no-normalized`` leaves them out), then
-``metrics_seconds``.
+(:func:`topometrics.normalize`; ``--no-normalized`` leaves them out), ``conventions``
+(``--conventions``: ours or the published data's, :mod:`topometrics.conventions`; one
+table holds one of them), then ``metrics_seconds``.
 
 ``motif4_method`` / ``motif4_stderr`` and ``n2_method`` / ``n2_stderr`` say how those
 were obtained (``exact`` and 0, or ``estimate`` and the standard error of the sampled
@@ -95,6 +96,12 @@ def register(subparsers) -> argparse.ArgumentParser:
         "--memory-limit", type=parse_bytes, metavar="SIZE",
         help="refuse inputs whose estimated peak memory exceeds SIZE, e.g. 12G (default: the memory available now)",
     )
+    parser.add_argument(
+        "--conventions", choices=("ours", "published"), default="ours",
+        help="published: values on the scale of the authors' published tables (padding nodes of the first layer, "
+        "n1/n2 count the node itself, strength in+out, float16 weights; see topometrics.conventions); "
+        "saved graphs must then be encoded with --conventions published. Default ours",
+    )
     parser.add_argument("-j", "--n-jobs", type=int, default=1, metavar="N",
                         help="worker processes over inputs (default 1; -1: all cores)")
     parser.add_argument("--n-threads", type=int, default=None, metavar="N",
@@ -142,10 +149,10 @@ def run(args: argparse.Namespace) -> int:
     from topocore.io import atomic_write_csv
     from topometrics.computation import EstimatedMetricWarning
     from topometrics.paths import MissingDenseCountWarning
-    from topometrics.registry import METRICS, resolve_metrics
+    from topometrics.registry import DEFAULT_METRICS, resolve_metrics
     from topometrics.workflows.measure import iter_describe, order_columns
 
-    names = resolve_metrics(args.metrics) if args.metrics else list(METRICS)
+    names = resolve_metrics(args.metrics) if args.metrics else list(DEFAULT_METRICS)
     for flag, value in (("--motif-sample", args.motif_sample), ("--n2-sample", args.n2_sample)):
         if value <= 0:
             raise InputError(f"{flag} must be positive, got {value}")
@@ -153,6 +160,13 @@ def run(args: argparse.Namespace) -> int:
     n2_sample = args.n2_sample if args.n2_sample <= 1 else int(args.n2_sample)
     out = Path(args.out)
     table = _read_table(out)
+    if len(table):
+        held = set(table["conventions"].dropna().astype(str)) if "conventions" in table.columns else {"ours"}
+        if held != {args.conventions}:
+            raise InputError(
+                f"{out} holds rows in conventions {sorted(held)}, not {args.conventions!r}; write to another -o "
+                "(values of different conventions are on different scales)"
+            )
     rows = table.to_dict("records") if len(table) else []
     done = {_key(r["checkpoint"]): i for i, r in enumerate(rows)}
     wanted = names + ([f"{m}_norm" for m in names] if args.normalized else [])
@@ -172,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
             exact=False if args.inexact else (True if args.exact else "auto"), motif_sample=sample,
             n2_sample=n2_sample, memory_limit=args.memory_limit or "available", timings=True, arch=model_name(args),
             num_classes=args.num_classes, model_kwargs={"shortcut": args.shortcut} if args.shortcut else None,
-            trusted=trusted_models(args),
+            trusted=trusted_models(args), conventions=args.conventions,
         )
         for result in results:
             path = todo[result.index]
@@ -184,6 +198,7 @@ def run(args: argparse.Namespace) -> int:
                 if args.stop_on_error:
                     raise result.error
                 continue
+            result.row["conventions"] = args.conventions
             key = _key(path)
             if key in done:
                 merged = dict(rows[done[key]])

@@ -8,7 +8,7 @@ import os
 
 from ._common import add_model_option, model_name, parse_shape
 
-METHOD_NAMES = ("snip", "grasp", "synflow", "prospr", "uniform", "er", "erk", "iter_snip", "ntksap", "magnitude", "random", "dense")
+METHOD_NAMES = ("snip", "grasp", "synflow", "prospr", "uniform", "er", "er_channel", "erk", "iter_snip", "ntksap", "magnitude", "random", "dense")
 
 
 def parse_option(text: str) -> tuple[str, object]:

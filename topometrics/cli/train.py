@@ -109,6 +109,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--out", "-o", metavar="FILE", help="trained checkpoint (default: CHECKPOINT-trained.pt or ARCH-METHOD-sS-seedN-DATASET.pt)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run from --out")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out instead of refusing")
+    parser.add_argument("--penalty", help="connectivity penalty on the edge gates of a dagnet added to the loss: l1, "
+                        "l1_adaptive or tanh_l1 (see `topometrics dag train` for the whole workflow)")
+    parser.add_argument("--lambda", dest="lam", type=float, default=None, help="coefficient of --penalty (default 1e-3)")
     add_model_arguments(parser)
     add_training_arguments(parser)
     add_dst_arguments(parser)
@@ -120,13 +123,14 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from pruners import load_checkpoint, train
-    from pruners.data import canonical_dataset, get_dataset
+    from pruners.data import RESHAPABLE, canonical_dataset, get_dataset
     from pruners.pipeline import prune_model
     from topocore.errors import InputError
 
     device = setup_torch(args)
     dst = dst_spec(args)
     arch = model_name(args)
+    penalty = connectivity_penalty_of(args)  # checked before any model is built or file written
     if args.checkpoint:
         if args.arch or args.method or args.sparsity is not None:
             raise InputError("give either a CHECKPOINT or --arch/--model, --method, --sparsity, not both (with a "
@@ -160,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not (args.resume or args.overwrite):
         raise InputError(f"{out} exists: pass --resume to continue it, --overwrite to replace it, or another --out")
     shape = tuple(meta["input_shape"])
-    extra = {"input_shape": shape} if dataset in ("digits", "synthetic") else {}
+    extra = {"input_shape": shape} if dataset in RESHAPABLE else {}
     if dataset == "synthetic":
         extra["num_classes"] = int(meta["num_classes"])
     train_set = get_dataset(dataset, args.data_root, "train", **extra)
@@ -171,6 +175,12 @@ def run(args: argparse.Namespace) -> int:
             f"{train_set.input_shape} and {train_set.num_classes}"
         )
     kwargs = training_kwargs(args, dataset, meta["arch"])
+    if penalty is not None:
+        from pruners.connectivity import gated_edges
+
+        gated_edges(model)  # refuses, before training, a model without edge gates
+        meta.update(penalty=penalty.name, **{"lambda": penalty.lam})
+    kwargs["penalty"] = penalty
     result = train(model, masks, train_set, test_set, device=device, random_state=args.seed, checkpoint=out,
                    meta=meta, resume=args.resume, dst=dst, **kwargs)
     if args.resume and result.resumed_from == result.epochs:
@@ -183,3 +193,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"dynamic sparse training {result.dst.method.name}: {result.dst.update_count} mask updates, "
               f"ITOP rate {result.dst.itop_rate:.4f} (fraction of positions ever active)")
     return 0
+
+
+def connectivity_penalty_of(args: argparse.Namespace):
+    """The validated ``--penalty``/``--lambda`` of ``args`` (None without ``--penalty``)."""
+    from topocore.errors import InputError
+
+    if not args.penalty:
+        if args.lam is not None:
+            raise InputError(f"--lambda {args.lam:g} needs --penalty (l1, l1_adaptive or tanh_l1); add one or drop --lambda")
+        return None
+    from pruners.connectivity import connectivity_penalty
+
+    return connectivity_penalty(args.penalty, 1e-3 if args.lam is None else args.lam)

@@ -19,6 +19,13 @@ these functions.
   (:mod:`~topometrics.workflows.trajectory`) -- topometrics of the recorded states of a
   dynamic-sparse-training run (:class:`pruners.dst.DynamicSparsity` with
   ``record_every=k``) and their plot against the epoch;
+* :func:`train_dag`, :class:`DagConfig` (:mod:`~topometrics.workflows.dag_train`) --
+  train a ``dagnet`` with a connectivity penalty, derive its block graph, retrain it
+  from scratch, measure it (``topometrics dag train``);
+* :func:`measure_checkpoints` (:mod:`~topometrics.workflows.dag_measure`) -- measure
+  derived ``dagnet`` checkpoints into one table (``topometrics dag measure``);
+* :mod:`~topometrics.workflows.dag_report` -- GraphML, drawing, report and the
+  Table-2 style summary of those runs;
 * :func:`sweep`, :func:`run_robustness` (:mod:`~topometrics.workflows.robustness`) --
   perturbation sweeps of trained networks (``topometrics robustness``); their summaries
   (AUC, f50) and figures are :mod:`analysis.robustness`.
@@ -53,6 +60,13 @@ _LAZY: dict[str, str] = {
     "trajectory_figure": "trajectory",
     "unit_weight_model": "trajectory",
     "TRAJECTORY_COLUMNS": "trajectory",
+    "DagConfig": "dag_train",
+    "train_dag": "dag_train",
+    "measure_checkpoints": "dag_measure",
+    "measure_checkpoint": "dag_measure",
+    "load_dagnet_checkpoint": "dag_measure",
+    "summary_table": "dag_report",
+    "summary_markdown": "dag_report",
     "sweep": "robustness",
     "run_robustness": "robustness",
     "RobustnessResult": "robustness",

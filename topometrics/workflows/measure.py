@@ -86,6 +86,7 @@ def measure_network(
     n2_sample: int | float = 0.01,
     memory_limit: int | str | None = None,
     what: str | None = None,
+    conventions: str = "ours",
 ) -> dict[str, Any]:
     """The measurement columns (item 3 of the module docstring) of one loaded network.
 
@@ -95,6 +96,9 @@ def measure_network(
     ``<metric>_method`` (``exact`` or ``estimate``) and ``<metric>_stderr`` (0 when exact).
     With ``memory_limit`` (bytes, or ``"available"``) the memory guard
     (:func:`topometrics.workflows.guard.check_memory`) runs first, on closed-form counts.
+    ``conventions="published"`` measures on the scale of the authors' published tables
+    (:mod:`topometrics.conventions`); a saved graph must then have been encoded with
+    the padding nodes (``pad_nodes=True``).
     """
     import topometrics
 
@@ -118,13 +122,13 @@ def measure_network(
         else:
             from encoders import graph_size
 
-            nodes, edges = graph_size(net.model, net.input_shape, net.masks)
+            nodes, edges = graph_size(net.model, net.input_shape, net.masks, pad_nodes=conventions == "published")
         sparsity = net.meta.get("sparsity")
         check_memory(what or net.source or "the network", nodes, edges, names, memory_limit, n_threads,
                      float(sparsity) if isinstance(sparsity, (int, float)) and not isinstance(sparsity, bool) else None)
     methods: dict = {}
     options = dict(metrics=names, normalized=normalized, n_threads=n_threads, random_state=random_state, exact=exact,
-                   motif_sample=motif_sample, n2_sample=n2_sample, methods=methods)
+                   motif_sample=motif_sample, n2_sample=n2_sample, methods=methods, conventions=conventions)
     if net.graph is not None:
         values = topometrics.describe_graph(net.graph, **options)
     else:
@@ -156,6 +160,7 @@ def measure_item(
     num_classes: int | None = None,
     model_kwargs: Mapping[str, Any] | None = None,
     trusted: bool | str | Iterable[str] = (),
+    conventions: str = "ours",
 ) -> dict[str, Any]:
     """The row of one item (module docstring); the arguments are those of :func:`describe_many`."""
     t0 = time.perf_counter()
@@ -165,7 +170,7 @@ def measure_item(
     values = measure_network(
         net, metrics=metrics, normalized=normalized, rolled=rolled, n_threads=n_threads, random_state=random_state,
         exact=exact, motif_sample=motif_sample, n2_sample=n2_sample, memory_limit=memory_limit,
-        what=net.source or (str(item) if isinstance(item, (str, os.PathLike)) else None),
+        conventions=conventions, what=net.source or (str(item) if isinstance(item, (str, os.PathLike)) else None),
     )
     row: dict[str, Any] = {}
     if net.source is not None:
@@ -262,6 +267,7 @@ def describe_many(
     num_classes: int | None = None,
     model_kwargs: Mapping[str, Any] | None = None,
     trusted: bool | str | Iterable[str] = (),
+    conventions: str = "ours",
 ):
     """Size, sparsity and topometrics of many networks, one row each, as a pandas DataFrame.
 
@@ -272,7 +278,7 @@ def describe_many(
         ``arch``), :class:`~encoders.graph.MultipartiteGraph` objects, pruners
         ``Checkpoint`` objects, ``torch.nn.Module`` objects, ``(model, masks)`` pairs or
         ``(model, masks, meta)`` triples, in any mix.
-    metrics, normalized, rolled, n_threads, random_state, exact, motif_sample, n2_sample
+    metrics, normalized, rolled, n_threads, random_state, exact, motif_sample, n2_sample, conventions
         As in :func:`topometrics.describe` (``rolled`` needs a model: an error for
         saved graphs).  How ``motif4`` and ``n2`` were obtained (``exact="auto"`` may
         estimate them on huge graphs) is in ``<metric>_method`` / ``<metric>_stderr``.
@@ -323,7 +329,7 @@ def describe_many(
         metrics=metrics, normalized=normalized, rolled=rolled, input_shape=input_shape, n_threads=n_threads,
         random_state=random_state, exact=exact, motif_sample=motif_sample, n2_sample=n2_sample,
         memory_limit=memory_limit, timings=timings, arch=arch, num_classes=num_classes, model_kwargs=model_kwargs,
-        trusted=trusted,
+        trusted=trusted, conventions=conventions,
     )
     _check_options(options)
     rows, index = [], []
@@ -344,7 +350,10 @@ def _check_options(options: dict) -> None:
 
     from .guard import resolve_limit
 
+    from ..conventions import check_conventions
+
     resolve_metrics(options["metrics"])
+    check_conventions(options["conventions"])
     for name in ("normalized", "timings"):
         if not isinstance(options[name], bool):
             raise InputError(f"{name} must be True or False, got {options[name]!r}")
