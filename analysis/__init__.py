@@ -20,10 +20,12 @@ Submodules (import them directly; nothing heavy is imported here):
 * :mod:`analysis.ranking` - topometric-mixture rankings and Rank-Biased Overlap;
 * :mod:`analysis.ramanujan` - Ramanujan metrics versus layer density;
 * :mod:`analysis.figures`, :mod:`analysis.report` - figures and tables;
-* :mod:`analysis.pipeline` - ``reproduce`` and ``analyze`` end to end.
+* :mod:`analysis.pipeline` - ``reproduce`` and ``analyze`` end to end;
+* :mod:`analysis.robustness` - robustness curves -> AUC, f50, their mean ± sd, figures (the sweep
+  itself is :func:`topometrics.workflows.robustness.sweep`, in the application layer).
 """
 
 __all__ = [
     "schema", "published", "data", "estimators", "regression", "importance", "correlation", "ranking", "ramanujan",
-    "figures", "report", "pipeline", "names",
+    "figures", "report", "pipeline", "names", "robustness",
 ]

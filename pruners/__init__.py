@@ -19,7 +19,9 @@ mask validator, errors, atomic writes and ``random_state`` handling are topocore
 * :mod:`pruners.connectivity` -- sparsity penalties on the edge gates of the zoo's ``dagnet``
   and the block graph they leave (``derive_topology``);
 * :mod:`pruners.pipeline` and :mod:`pruners.grid` -- one run from names, and resumable
-  experiment grids.
+  experiment grids;
+* :mod:`pruners.perturb` -- post-training perturbations (link removal by chance or by
+  weight order, weight shuffling, weight noise) for robustness sweeps.
 
 Masks are ``{param_name: torch.BoolTensor}`` dictionaries keyed by the model's
 parameter names (``"layer1.0.conv1.weight"``), ``True`` where a weight is kept;

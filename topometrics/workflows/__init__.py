@@ -18,19 +18,22 @@ these functions.
 * :func:`topology_trajectory`, :func:`trajectory_figure`
   (:mod:`~topometrics.workflows.trajectory`) -- topometrics of the recorded states of a
   dynamic-sparse-training run (:class:`pruners.dst.DynamicSparsity` with
-  ``record_every=k``) and their plot against the epoch.
+  ``record_every=k``) and their plot against the epoch;
 * :func:`train_dag`, :class:`DagConfig` (:mod:`~topometrics.workflows.dag_train`) --
   train a ``dagnet`` with a connectivity penalty, derive its block graph, retrain it
   from scratch, measure it (``topometrics dag train``);
 * :func:`measure_checkpoints` (:mod:`~topometrics.workflows.dag_measure`) -- measure
   derived ``dagnet`` checkpoints into one table (``topometrics dag measure``);
 * :mod:`~topometrics.workflows.dag_report` -- GraphML, drawing, report and the
-  Table-2 style summary of those runs.
+  Table-2 style summary of those runs;
 * :func:`run_grid` (:mod:`~topometrics.workflows.grid`) -- prune (and train, and
   measure) every combination (``topometrics grid``);
 * :func:`run_batch`, :func:`make_executor` (:mod:`~topometrics.workflows.batch`) -- the
   batch layer every long job runs on: resumable tables, local processes or a Dask
-  cluster (``--scheduler``, ``--cluster slurm``).
+  cluster (``--scheduler``, ``--cluster slurm``);
+* :func:`sweep`, :func:`run_robustness` (:mod:`~topometrics.workflows.robustness`) --
+  perturbation sweeps of trained networks (``topometrics robustness``); their summaries
+  (AUC, f50) and figures are :mod:`analysis.robustness`.
 
 Names are loaded lazily, so importing this package costs nothing.
 """
@@ -72,6 +75,9 @@ _LAZY: dict[str, str] = {
     "run_grid": "grid",
     "run_batch": "batch",
     "make_executor": "batch",
+    "sweep": "robustness",
+    "run_robustness": "robustness",
+    "RobustnessResult": "robustness",
 }
 
 __all__ = list(_LAZY)
