@@ -143,6 +143,15 @@ CASES: dict[str, dict[str, list | None]] = {
         "corrupt": ["reproduce", "--data", "graph_data", "--out", "out-r"],
         "shape": ["reproduce", "--data", "a-folder", "--out", "out-r"],  # a folder without the expected layout
     },
+    "robustness": {
+        "missing": ["robustness", "missing.pt", "--dataset", "digits", "--out", "out-rb"],
+        "folder": ["robustness", "a-folder", "--dataset", "digits", "--out", "out-rb"],
+        "unwritable": ["robustness", "good.pt", "--dataset", "digits", "--out", "a-file/rb"],
+        "corrupt": ["robustness", "corrupt.pt", "--dataset", "digits", "--out", "out-rb"],
+        # the test split is loaded in the checkpoint's own input shape (digits, synthetic); other data sets
+        # that do not fit are refused as missing data first: no input-shape option to get wrong
+        "shape": None,
+    },
     "rank": {
         "missing": ["rank", "--checkpoints", "missing.pt", "--out", "out-k"],
         "folder": ["rank", "--checkpoints", "a-folder", "--out", "out-k"],
