@@ -245,6 +245,9 @@ def test_first_compilation_is_announced(monkeypatch, tmp_path, capsys):
 
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
     assert _numba.first_compilation()
+    assert not _numba.announce_compilation("rank")  # stderr is no terminal: errors stay one line in logs and pipes
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     assert _numba.announce_compilation("rank")
     assert capsys.readouterr().err == ("topometrics rank: compiling the numba kernels once (1-2 minutes on 2 cores; "
                                        "they are cached for later runs)\n")

@@ -51,7 +51,7 @@ def announce_compilation(command: str) -> bool:
     """Print one line on stderr when the numba kernels are about to be compiled (see :func:`first_compilation`)."""
     import sys
 
-    if not first_compilation():
+    if not sys.stderr.isatty() or not first_compilation():  # a notice for people watching; logs and pipes keep one-line errors
         return False
     print(f"topometrics {command}: compiling the numba kernels once (1-2 minutes on 2 cores; they are cached for "
           "later runs)", file=sys.stderr)
