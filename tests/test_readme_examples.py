@@ -19,6 +19,8 @@ make them fit a test run, and :data:`SCALE` is the whole list):
   --loto-repeats 1``.
 * ``train``: ``--epochs 1`` (and ``--input-shape 3,8,8`` when it prunes ``--arch`` itself);
   ``dag train``: ``--epochs 1 --seed 0`` (one seed instead of five).
+* ``robustness``: ``--repeats 1 -j 1 --fractions 0,0.5 --perturbations random_removal,noise``
+  (two perturbations at two fractions instead of five at ten, one repeat);
 * ``reproduce``: ``--repeats 2 --loto-repeats 0``; ``../shared/reference`` is the
   checkout's shared reference folder (skipped when absent).
 * ``~/data`` (the epilog's CIFAR root) is a small fake CIFAR-10 in the python-pickle
@@ -120,6 +122,10 @@ def SCALE(cmd: str) -> str:  # noqa: N802 - the documented substitution table
         elif words[:3] == ["topometrics", "dag", "train"]:
             line = re.sub(r"--epochs \d+", "--epochs 1", line)
             line = re.sub(r"--seed \S+", "--seed 0", line)
+        elif words[:2] == ["topometrics", "robustness"]:
+            line = re.sub(r"--repeats \d+", "--repeats 1", line)
+            line = re.sub(r"-j \d+", "-j 1", line)
+            line += " --fractions 0,0.5 --perturbations random_removal,noise" + ("" if "--repeats" in words else " --repeats 1")
         elif words[:2] == ["topometrics", "analyze"]:
             line += " --repeats 2 --loto-repeats 1"
         elif words[:2] == ["topometrics", "reproduce"]:
@@ -184,6 +190,13 @@ def _unique(pairs):
 EXAMPLES = _unique([("README", c) for c in readme_examples()] + [("epilog", c) for c in epilog_examples()])
 
 
+def _subcommands() -> set[str]:
+    from topometrics.cli import build_parser
+
+    action = next(a for a in build_parser()._actions if a.dest == "command")
+    return set(action.choices)
+
+
 def test_examples_were_found():
     readme = [c for s, c in EXAMPLES if s == "README"]
     assert any(c.startswith("topometrics grid") for c in readme) and any("mynets.py" in c for c in readme)
@@ -192,8 +205,7 @@ def test_examples_were_found():
     for cmd in readme:  # every README example names an existing subcommand
         for line in cmd.splitlines():
             if line.startswith("topometrics "):
-                assert line.split()[1] in {"rank", "prune", "encode", "metrics", "train", "grid", "analyze", "reproduce",
-                                           "dag"}
+                assert line.split()[1] in _subcommands()
 
 
 @pytest.mark.parametrize("source,cmd", EXAMPLES, ids=[f"{s}-{i}" for i, (s, _) in enumerate(EXAMPLES)])
