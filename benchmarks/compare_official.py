@@ -30,12 +30,12 @@ the supported models are ``resnet20`` and ``resnet32``.
 How to run it::
 
     # once: a checkout of the authors' code, and an environment for it (outside this repo)
-    git clone https://github.com/eliacunegatti/mge-snn /tmp/mge-snn
-    python -m venv /tmp/mge-venv
-    /tmp/mge-venv/bin/pip install torch numpy==1.26.2 scipy==1.11.4 igraph==0.11.3 networkx==3.2.1 \\
+    git clone https://github.com/eliacunegatti/mge-snn ../mge-snn
+    python -m venv ../mge-venv
+    ../mge-venv/bin/pip install torch numpy==1.26.2 scipy==1.11.4 igraph==0.11.3 networkx==3.2.1 \\
         numba==0.58.1 pandas==2.1.3 progressbar2 matplotlib psutil
     # the comparison (quiet machine; about 2 minutes per repeat for ResNet-20 at 0.6)
-    python benchmarks/compare_official.py --official /tmp/mge-snn --official-python /tmp/mge-venv/bin/python \\
+    python benchmarks/compare_official.py --official ../mge-snn --official-python ../mge-venv/bin/python \\
         --models resnet20 --sparsities 0.6 --repeats 3
 
 Their ``deps/requirements.txt`` pins igraph 0.11.3, numba 0.58.1, numpy 1.26, scipy 1.11
