@@ -16,7 +16,7 @@ time relative to local ``-j 2``, peak RSS of the driver and of each worker, and 
 1.7x faster than ``-j 1``; dask within 15 % of local ``-j 2``; driver RSS under 300 MB.
 
     python benchmarks/bench_batch.py                     # 40 graphs, 1 repeat
-    python benchmarks/bench_batch.py --n 10 --repeats 3 --keep /tmp/graphs
+    python benchmarks/bench_batch.py --n 10 --repeats 3 --keep bench-graphs
 """
 
 from __future__ import annotations
