@@ -361,7 +361,8 @@ class RankJob:
                 checkpoints, progress=self.progress, trusted=self.trusted, n_threads=self.n_threads
             )
             target = target[target["method"].astype(str) != DENSE].reset_index(drop=True)  # unpruned baselines
-            target["dataset"] = target["dataset"].where(target["dataset"].notna(), self.dataset)
+            recorded = target["dataset"].notna() & (target["dataset"].astype(str) != "unknown")
+            target["dataset"] = target["dataset"].where(recorded, self.dataset)  # checkpoints that record none
             self._check_target(target)
             refs = self.networks(out / "networks.csv", include_target=False)
             nets = pd.concat([target, refs], ignore_index=True)
