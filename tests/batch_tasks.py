@@ -54,3 +54,11 @@ def gated(spec):
     if i >= spec.get("gate_from", 10**9):
         wait_for(flags / "release")
     return {**value(spec), "attempt": 1, "run": spec.get("run", 0)}
+
+
+def curve(spec):
+    """A group of three rows per spec (a "curve"); spec ``fail`` raises unless ``flags/heal`` exists."""
+    if spec["i"] == spec.get("fail") and not (Path(spec["flags"]) / "heal").exists():
+        raise ValueError(f"curve {spec['i']} fails until healed")
+    rng = np.random.default_rng(spec["seed"])
+    return {"rows": [{"step": k, "x": float(rng.random()) / 7.0} for k in range(3)]}

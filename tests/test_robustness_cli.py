@@ -60,7 +60,20 @@ def swept(checkpoints, tmp_path_factory):
     cwd = tmp_path_factory.mktemp("run")
     done = _cli(*map(str, checkpoints), *ARGS, "--out", "out", cwd=cwd)
     assert done.returncode == 0, done.stderr
+    (cwd / "first-robustness.csv").write_bytes((cwd / "out" / "robustness.csv").read_bytes())  # before later tests edit it
     return cwd / "out", done
+
+
+def test_a_dask_cluster_gives_the_same_table(swept, checkpoints, tmp_path):
+    """The curves are batch-layer tasks: two dask worker processes write the table this process wrote."""
+    out, _ = swept
+    done = _cli(*map(str, checkpoints), *ARGS, "--out", str(tmp_path / "dask"), "--scheduler", "local", "-j", "2",
+                cwd=out.parent)
+    assert done.returncode == 0, done.stderr
+    first = pd.read_csv(out.parent / "first-robustness.csv", float_precision="round_trip")
+    again = pd.read_csv(tmp_path / "dask" / "robustness.csv", float_precision="round_trip")
+    pd.testing.assert_frame_equal(first.drop(columns=["checkpoint_key"]), again.drop(columns=["checkpoint_key"]))
+    assert "12 curves computed" in done.stdout
 
 
 def test_outputs(swept, checkpoints):
@@ -175,3 +188,35 @@ def test_missing_and_corrupt_checkpoints_exit_2(tmp_path):
         done = _cli(name, "--dataset", "digits", "--out", "out", cwd=tmp_path)
         assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
         assert not (tmp_path / "out").exists()
+
+
+def test_a_failing_curve_is_recorded_the_others_finish_and_a_rerun_completes(checkpoints, tmp_path, monkeypatch):
+    """Curves are batch tasks: one that raises becomes a row with its error, the report uses the finished ones,
+    and a rerun runs only that curve, giving the table of an uninterrupted run."""
+    from topometrics.workflows import robustness as rob
+
+    options = dict(dataset="digits", perturbations="random_removal", fractions=[0.0, 0.5], repeats=2, progress=False)
+    real = rob.curve_task
+
+    def flaky(spec):
+        if spec["repeat"] == 1 and spec["checkpoint"] == str(checkpoints[0]):
+            raise RuntimeError("simulated failure of one curve")
+        return real(spec)
+
+    monkeypatch.setattr(rob, "curve_task", flaky)
+    first = rob.run_robustness(checkpoints[:2], out=tmp_path / "out", **options)
+    assert first.failed == 1 and "simulated failure" in first.failures[0].message
+    table = pd.read_csv(tmp_path / "out" / "robustness.csv", keep_default_na=False)
+    bad = table[table["error"] != ""]
+    assert len(bad) == 1 and bad["repeat"].tolist() == [1] and bad["accuracy"].tolist() == [""]
+    assert len(first.table) == 3 * 2  # the finished curves only
+    assert (tmp_path / "out" / "report.md").exists()
+    monkeypatch.setattr(rob, "curve_task", real)
+    second = rob.run_robustness(checkpoints[:2], out=tmp_path / "out", **options)
+    assert (second.computed, second.skipped, second.failed) == (1, 3, 0)
+    fresh = rob.run_robustness(checkpoints[:2], out=tmp_path / "fresh", **options)
+    assert (fresh.computed, fresh.failed) == (4, 0)
+    # the same values (a column that held the failed row's empty cells reads back as float: compare values)
+    resumed = pd.read_csv(tmp_path / "out" / "robustness.csv", float_precision="round_trip")
+    uninterrupted = pd.read_csv(tmp_path / "fresh" / "robustness.csv", float_precision="round_trip")
+    pd.testing.assert_frame_equal(resumed, uninterrupted, check_dtype=False)

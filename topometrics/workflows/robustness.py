@@ -38,8 +38,9 @@ import hashlib
 import json
 import os
 import time
+from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -217,17 +218,66 @@ class _Sweeper:
         return rows
 
 
-def _curve_task(sweeper: _Sweeper, perturbation: str, repeat: int, worker: bool) -> tuple[str, int, list[dict]]:
-    if worker:
-        from topocore.parallel import limit_worker_threads
+def _sweep_task(spec: Mapping[str, Any]) -> dict:
+    """Batch task of :func:`sweep`: one curve of the sweeper the spec carries."""
+    return {"rows": spec["sweeper"].curve(spec["perturbation"], spec["repeat"])}
 
-        limit_worker_threads(1)
-    return perturbation, repeat, sweeper.curve(perturbation, repeat)
+
+#: Prepared networks of this process, keyed by checkpoint file and settings (a worker loads each once).
+_SWEEPERS: "OrderedDict[tuple, _Sweeper]" = OrderedDict()
+_SWEEPERS_KEPT = 8
+_DATA: dict[tuple, Any] = {}
+
+
+def _sweeper_key(spec: Mapping[str, Any]) -> tuple:
+    path = os.path.realpath(os.fspath(spec["checkpoint"]))
+    stat = os.stat(path)
+    return path, stat.st_mtime_ns, stat.st_size, json.dumps(spec["settings"], sort_keys=True, default=str)
+
+
+def curve_task(spec: Mapping[str, Any]) -> dict:
+    """Batch task of :func:`run_robustness`: one checkpoint's (perturbation, repeat) curve.
+
+    A pure function of its spec (checkpoint path, perturbation, repeat, the job's settings,
+    the identifying columns and the unperturbed accuracy measured by the driver): the
+    checkpoint and the test split are loaded once per process and kept for the next curves.
+    Returns ``{"rows": [...]}``, a row per fraction.
+    """
+    key = _sweeper_key(spec)
+    sweeper = _SWEEPERS.get(key)
+    if sweeper is None:
+        from pruners.data import RESHAPABLE, get_dataset
+
+        from .inputs import load_network
+
+        cfg = spec["settings"]
+        net = load_network(spec["checkpoint"], trusted=cfg["trusted"])
+        shape = tuple(net.input_shape) if cfg["dataset"] in RESHAPABLE and net.input_shape is not None else None
+        data_key = (cfg["dataset"], cfg["data_root"], shape)
+        if data_key not in _DATA:
+            _DATA.clear()
+            _DATA[data_key] = get_dataset(cfg["dataset"], cfg["data_root"], "test",
+                                          **({"input_shape": shape} if shape is not None else {}))
+        sweeper, _ = _prepare(net, _DATA[data_key], input_shape=None, fractions=cfg["fractions"], scope=cfg["scope"],
+                              include_readout=cfg["include_readout"], metrics=cfg["metrics"],
+                              batch_size=cfg["batch_size"], device=cfg["device"], random_state=cfg["random_state"],
+                              trusted=cfg["trusted"], base_accuracy=spec["base_accuracy"])
+        _keep_sweeper(key, sweeper)
+    else:
+        _SWEEPERS.move_to_end(key)
+    ident = dict(spec["ident"])
+    return {"rows": [{**ident, **row} for row in sweeper.curve(spec["perturbation"], spec["repeat"])]}
+
+
+def _keep_sweeper(key: tuple, sweeper: "_Sweeper") -> None:
+    _SWEEPERS[key] = sweeper
+    while len(_SWEEPERS) > _SWEEPERS_KEPT:
+        _SWEEPERS.popitem(last=False)
 
 
 def _prepare(item, data, *, input_shape, fractions, scope, include_readout, metrics, batch_size, device, random_state,
-             trusted, masks=None) -> tuple[_Sweeper, dict]:
-    """Load and check one network and its data; evaluate it unperturbed."""
+             trusted, masks=None, base_accuracy=None) -> tuple[_Sweeper, dict]:
+    """Load and check one network and its data; evaluate it unperturbed (unless ``base_accuracy`` is known)."""
     from pruners import copy_model, evaluate
     from pruners.perturb import check_scope, perturbable
 
@@ -249,7 +299,8 @@ def _prepare(item, data, *, input_shape, fractions, scope, include_readout, metr
     if target.num_active == 0:
         raise InputError(f"{source} has no active links in its perturbable layers; nothing to perturb")
     zeros = target.zeros_as_pruned
-    base = float(evaluate(probe, _loader(x, y, batch_size), device=device))
+    base = (float(evaluate(probe, _loader(x, y, batch_size), device=device)) if base_accuracy is None
+            else float(base_accuracy))
     sweeper = _Sweeper(probe, target.mask_dict(), x, y, input_shape=net.input_shape or tuple(x.shape[1:]),
                        fractions=fractions, scope=scope, include_readout=include_readout, metrics=metrics,
                        batch_size=batch_size, device=device, random_state=random_state, zeros_as_pruned=zeros,
@@ -257,29 +308,23 @@ def _prepare(item, data, *, input_shape, fractions, scope, include_readout, metr
     return sweeper, {"meta": dict(net.meta), "source": net.source, "input_shape": net.input_shape}
 
 
-def _run_curves(sweeper: _Sweeper, units: Sequence[tuple[str, int]], n_jobs: int | None, progress: bool,
-                desc: str = "robustness") -> Iterator[tuple[str, int, list[dict]]]:
-    """Yield ``(perturbation, repeat, rows)`` per unit as they finish (in order with one process)."""
+def _run_curves(sweeper: _Sweeper, units: Sequence[tuple[str, int]], n_jobs: int | None,
+                progress: bool) -> list[dict]:
+    """The rows of every ``(perturbation, repeat)`` unit, run by the batch layer's local executor."""
     from tqdm.auto import tqdm
 
-    from topocore.parallel import resolve_n_jobs
+    from .batch import LocalExecutor
 
-    n = min(resolve_n_jobs(n_jobs, default=1), max(1, len(units)))
-    bar = tqdm(total=len(units), desc=desc, unit="curve", disable=not progress or not units)
-    try:
-        if n == 1:
-            results: Iterable = (_curve_task(sweeper, p, r, False) for p, r in units)
-        else:
-            from joblib import Parallel, delayed
-
-            results = Parallel(n_jobs=n, backend="loky", return_as="generator")(
-                delayed(_curve_task)(sweeper, p, r, True) for p, r in units
-            )
-        for result in results:
+    specs = [(i, {"sweeper": sweeper, "perturbation": p, "repeat": r}) for i, (p, r) in enumerate(units)]
+    curves: dict[int, list[dict]] = {}
+    with tqdm(total=len(units), desc="robustness", unit="curve", disable=not progress or not units) as bar:
+        for index, outcome in LocalExecutor(n_jobs).map(_sweep_task, specs):
+            if "row" not in outcome:
+                exc = outcome.get("exception")
+                raise exc if exc is not None else RuntimeError(outcome["error"])
+            curves[index] = outcome["row"]["rows"]
             bar.update(1)
-            yield result
-    finally:
-        bar.close()
+    return [row for i in range(len(units)) for row in curves[i]]
 
 
 def _order_rows(rows: list[dict], perturbations: Sequence[str]):
@@ -396,8 +441,7 @@ def sweep(
                           include_readout=bool(include_readout), metrics=metrics, batch_size=batch_size, device=device,
                           random_state=random_state, trusted=trusted, masks=masks)
     units = [(p, r) for p in perturbations for r in range(repeats)]
-    rows = [row for _, _, curve in _run_curves(sweeper, units, n_jobs, progress) for row in curve]
-    return _order_rows(rows, perturbations)
+    return _order_rows(_run_curves(sweeper, units, n_jobs, progress), perturbations)
 
 
 # ------------------------------------------------------------------------- the batch job
@@ -431,31 +475,35 @@ def group_of(meta: Mapping[str, Any], source: str | None, group_by: str = "auto"
 
 
 class RobustnessResult:
-    """What :func:`run_robustness` wrote: the table, the summary and the file paths."""
+    """What :func:`run_robustness` wrote: the finished rows, the summary, the file paths and the failed curves."""
 
-    def __init__(self, table, summary, paths: dict[str, Path], computed: int, skipped: int, seconds: float):
+    def __init__(self, table, summary, paths: dict[str, Path], computed: int, skipped: int, seconds: float,
+                 failures=()):
         self.table, self.summary, self.paths = table, summary, paths
         self.computed, self.skipped, self.seconds = computed, skipped, seconds
+        self.failures = list(failures)
+
+    @property
+    def failed(self) -> int:
+        """Curves that raised (their rows hold the message in ``error``; a rerun runs them again)."""
+        return len(self.failures)
+
+
+#: A curve's identity in the job's table.
+_CURVE_KEY = ("checkpoint_key", "perturbation", "repeat")
+_IDENT_COLUMNS = ("group", "checkpoint", "checkpoint_key", "seed", "arch", "method", "sparsity", "dataset")
+
+
+def _arrange(table):
+    """Columns: the checkpoint's identity, :data:`ROW_COLUMNS`, the metrics, then ``error``."""
+    first = [c for c in (*_IDENT_COLUMNS, *ROW_COLUMNS) if c in table.columns]
+    rest = [c for c in table.columns if c not in first and c != "error"]
+    return table[first + rest + (["error"] if "error" in table.columns else [])]
 
 
 def _key(path: str, out: Path) -> str:
     """A checkpoint's identity in a job's table: its resolved path relative to the output folder."""
     return os.path.relpath(os.path.realpath(os.fspath(path)), os.path.realpath(os.fspath(out)))
-
-
-def _read_existing(csv: Path):
-    import pandas as pd
-
-    if not csv.exists() or csv.stat().st_size == 0:
-        return pd.DataFrame()
-    try:
-        table = pd.read_csv(csv)
-    except Exception as exc:  # pandas raises several parser errors
-        raise InputError(f"{csv} exists but is not a readable CSV ({exc}); move it away or use another --out") from None
-    needed = {"checkpoint_key", "perturbation", "repeat", "fraction", "accuracy"}
-    if len(table) and not needed <= set(table.columns):
-        raise InputError(f"{csv} was not written by `topometrics robustness` (columns missing); use another --out")
-    return table
 
 
 def run_robustness(
@@ -478,6 +526,8 @@ def run_robustness(
     trusted: bool | str | Iterable[str] = (),
     progress: bool = True,
     log=None,
+    executor: Any = None,
+    resources: Mapping[str, float] | None = None,
 ) -> RobustnessResult:
     """Sweep many checkpoints into ``out/robustness.csv``, ``robustness.png`` and ``report.md`` (resumable).
 
@@ -491,12 +541,19 @@ def run_robustness(
     random_state, metrics, dataset) are kept in ``robustness.json``; a rerun with other
     settings is refused (use another ``out``).  ``group_by`` names a checkpoint's line in the
     figure (:func:`group_of`).
-    """
-    import pandas as pd
 
+    The curves are tasks of the batch layer (:func:`topometrics.workflows.batch.run_batch`,
+    :func:`curve_task`): this process, ``n_jobs`` local worker processes, or ``executor``
+    (e.g. a Dask cluster, see :func:`~topometrics.workflows.batch.make_executor`; a worker
+    loads each checkpoint and the test split once; ``resources`` such as ``{"GPU": 1}``
+    annotate every task).  A curve that raises becomes a row with its message in ``error``,
+    the others go on (``RobustnessResult.failed``), and a rerun runs it again.
+    """
     from analysis.robustness import robustness_figure, summarize, summary_markdown
     from pruners.data import RESHAPABLE, get_dataset
     from topocore.io import atomic_write, atomic_write_csv, atomic_write_text, check_writable, output_lock
+
+    from .batch import LocalExecutor, run_batch
     from topocore.names import canonical_dataset
     from topocore.random import seed_of
 
@@ -551,35 +608,41 @@ def run_robustness(
                     f"{out} holds a sweep with other settings ({', '.join(f'{k}={stored.get(k)!r}' for k in changed)}); "
                     "rerun with the same settings to resume, or use another --out"
                 )
-        table = _read_existing(csv)
         if not config.exists():
             atomic_write_text(config, json.dumps(settings, indent=2) + "\n")
-        done = set()
-        if len(table):
-            for (ck, p, r), g in table.groupby(["checkpoint_key", "perturbation", "repeat"]):
-                if len(g) == len(fractions):
-                    done.add((ck, p, int(r)))
-        computed = skipped = 0
+        task_settings = {**settings, "data_root": None if data_root is None else os.fspath(data_root),
+                         "batch_size": int(batch_size), "device": device, "trusted": trusted}
+        specs = []
         for path, key, group, sweeper, info in networks:
-            units = [(p, r) for p in perturbations for r in range(repeats) if (key, p, r) not in done]
-            skipped += len(perturbations) * repeats - len(units)
             meta = info["meta"]
             ident = {"group": group, "checkpoint": path, "checkpoint_key": key, "seed": meta.get("seed"),
                      "arch": meta.get("arch"), "method": meta.get("method"), "sparsity": meta.get("sparsity"),
                      "dataset": dataset}
-            if not units:
-                say(f"{path}: every curve already in {csv}")
-                continue
-            say(f"{path} ({group}): unperturbed accuracy {sweeper.base_accuracy:.4f}, {len(units)} curves to run")
-            for p, r, rows in _run_curves(sweeper, units, n_jobs, progress, desc=Path(path).name[:30]):
-                new = pd.DataFrame([{**ident, **row} for row in rows])
-                table = new if table.empty else pd.concat([table, new], ignore_index=True)
-                atomic_write_csv(csv, table, index=False)
-                computed += 1
+            say(f"{path} ({group}): unperturbed accuracy {sweeper.base_accuracy:.4f}")
+            for p in perturbations:
+                for r in range(repeats):
+                    specs.append({"checkpoint": path, "checkpoint_key": key, "perturbation": p, "repeat": r,
+                                  "settings": task_settings, "ident": ident, "base_accuracy": sweeper.base_accuracy})
+            _keep_sweeper(_sweeper_key(specs[-1]), sweeper)  # this process reuses the networks checked above
+        try:
+            batch = run_batch(
+                curve_task, specs, csv, key=_CURVE_KEY, executor=executor or LocalExecutor(n_jobs), many=True,
+                is_done=lambda rows: len(rows) == len(fractions) and not any(str(r.get("error") or "").strip()
+                                                                             for r in rows),
+                failed_row=lambda spec, message: {**spec["ident"], "perturbation": spec["perturbation"],
+                                                  "repeat": spec["repeat"], "error": message},
+                arrange=_arrange, resources=resources, lock=False, progress=progress, desc="robustness",
+                what="robustness table", label=lambda spec: f"{spec['checkpoint']} {spec['perturbation']} #{spec['repeat']}",
+            )
+        finally:
+            _SWEEPERS.clear()
+            _DATA.clear()
+        computed, skipped = batch.ran - batch.failed, batch.skipped
+        table = batch.table
 
         # 3. figure and report from the whole table
-        keys = {k for _, k, *_ in networks}
-        mine = table[table["checkpoint_key"].isin(keys) & table["perturbation"].isin(perturbations)]
+        mine = table[table["error"].fillna("").astype(str).str.strip() == ""] if "error" in table else table
+        mine = mine.drop(columns="error", errors="ignore")
         summary = summarize(mine, by=["group"])
         fig = robustness_figure(mine, by="group", perturbations=perturbations,
                                 title=f"{dataset}: accuracy under perturbation (mean over repeats and seeds, min-max band)")
@@ -591,7 +654,7 @@ def run_robustness(
         atomic_write_text(out / "report.md", report)
     paths = {"csv": csv, "figure": out / "robustness.png", "report": out / "report.md", "summary": out / "summary.csv",
              "settings": config}
-    return RobustnessResult(mine, summary, paths, computed, skipped, seconds)
+    return RobustnessResult(mine, summary, paths, computed, skipped, seconds, batch.failures)
 
 
 def _report(table, summary, summary_md, networks, settings, perturbations, repeats, seconds, computed, skipped) -> str:

@@ -76,6 +76,7 @@ def run_batch(
     desc: str = "batch",
     what: str = "results table",
     label: Callable[[Mapping[str, Any]], str] | None = None,
+    many: bool = False,
 ) -> BatchResult:
     """Run every spec whose row is not finished in ``out``; write each row as it arrives.
 
@@ -110,15 +111,22 @@ def run_batch(
         memory guard's :class:`~topocore.errors.ResourceLimitError`.
     stop_on_error : bool
         Stop at the first failure and re-raise it (its row is not recorded: the table keeps finished rows only).
-    lock : path or (folder, name), optional
+    lock : path, (folder, name) or False, optional
         What :func:`topocore.io.output_lock` locks (default: ``out``, lock file
         ``<out>.lock``): a second run on the same output fails at once with
-        :class:`~topocore.errors.OutputLockedError` naming the lock file.
+        :class:`~topocore.errors.OutputLockedError` naming the lock file.  ``False``: the
+        caller already holds the lock of a folder that contains ``out`` (a job that writes
+        more files than the table, such as ``topometrics robustness``).
     progress : bool
         One tqdm bar: finished tasks, with ``failed`` and ``running`` counts.
     desc, what, label
         The bar's title, the table's name in messages, and ``label(spec)`` naming a
         failed task on stderr (default: its key values).
+    many : bool
+        A task returns a *group* of rows, ``{"rows": [row, ...]}`` (e.g. one robustness
+        curve, a row per fraction), all under the spec's key; ``is_done`` then receives the
+        key's list of rows (default: a non-empty list without error), and a failed task
+        is one row (``failed_row``).
 
     Returns
     -------
@@ -136,10 +144,13 @@ def run_batch(
     """
     key_columns = list(key) if not callable(key) else []
     key_fn = key if callable(key) else (lambda row: tuple(row[k] for k in key_columns))
-    is_done = is_done or (lambda row: not str(row.get(ERROR_COLUMN, "") or "").strip() or _is_nan(row.get(ERROR_COLUMN)))
+    is_done = is_done or (_group_done if many else _row_done)
     failed_row = failed_row or (lambda spec, message: _default_failed_row(spec, message, key_columns))
     label = label or (lambda spec: "/".join(str(v) for v in key_fn(spec)))
     out = Path(out)
+    if lock is False:
+        return _run_locked(task, specs, out, key_columns, key_fn, executor, is_done, failed_row, arrange, resources,
+                           abort_on, stop_on_error, progress, desc, what, label, many)
     if lock is None:
         lock_args: tuple = (out,)
         lock_kwargs: dict = {}
@@ -154,7 +165,7 @@ def run_batch(
     try:
         with output_lock(*lock_args, **lock_kwargs) as lock_path:
             return _run_locked(task, specs, out, key_columns, key_fn, executor, is_done, failed_row, arrange, resources,
-                               abort_on, stop_on_error, progress, desc, what, label)
+                               abort_on, stop_on_error, progress, desc, what, label, many)
     finally:
         if not existed and not out.exists():  # nothing written (e.g. refused at once): leave no trace
             _remove_trace(lock_path, created)
@@ -184,11 +195,11 @@ def _remove_trace(lock_path: Path | None, created: list[Path]) -> None:
 
 
 def _run_locked(task, specs, out, key_columns, key_fn, executor, is_done, failed_row, arrange, resources, abort_on,
-                stop_on_error, progress, desc, what, label) -> BatchResult:
+                stop_on_error, progress, desc, what, label, many=False) -> BatchResult:
     from tqdm.auto import tqdm
 
     remove_stale_temporaries(out)
-    table = ResultTable(out, key_fn, arrange, what=what).load()
+    table = ResultTable(out, key_fn, arrange, what=what, many=many).load()
     keys = [table.key(spec) for spec in specs]
     table.set_order(dict.fromkeys(keys))
     todo: list[tuple[int, Mapping[str, Any]]] = []
@@ -217,10 +228,19 @@ def _run_locked(task, specs, out, key_columns, key_fn, executor, is_done, failed
         for index, outcome in ex.map(task, todo, resources=resources):
             spec = specs[index]
             remaining -= 1
+            if many and "row" in outcome and not outcome["row"].get("rows"):
+                outcome = {"error": f"the task of {label(spec)} returned no rows", "user_error": False}
             if "row" in outcome:
-                row = {**{k: spec[k] for k in key_columns if k in spec}, **outcome["row"]}
-                row.setdefault(ERROR_COLUMN, "")
-                table.put(row, merge=True, key=keys[index])
+                ident = {k: spec[k] for k in key_columns if k in spec}
+                if many:
+                    rows = [{**ident, **r} for r in outcome["row"]["rows"]]
+                    for row in rows:
+                        row.setdefault(ERROR_COLUMN, "")
+                    table.put(rows, key=keys[index])
+                else:
+                    row = {**ident, **outcome["row"]}
+                    row.setdefault(ERROR_COLUMN, "")
+                    table.put(row, merge=True, key=keys[index])
             else:
                 exc = outcome.get("exception")
                 if abort_on and isinstance(exc, abort_on):
@@ -234,7 +254,8 @@ def _run_locked(task, specs, out, key_columns, key_fn, executor, is_done, failed
                     from topocore.errors import InputError
 
                     raise InputError(outcome["error"])
-                table.put(dict(failed_row(spec, outcome["error"])), merge=False, key=keys[index])
+                bad = dict(failed_row(spec, outcome["error"]))
+                table.put([bad] if many else bad, merge=False, key=keys[index])
                 name = label(spec)
                 text = outcome["error"] if name in outcome["error"] else f"{name}: {outcome['error']}"
                 tqdm.write(f"{desc}: failed: {text}", file=sys.stderr)
@@ -248,6 +269,17 @@ def _run_locked(task, specs, out, key_columns, key_fn, executor, is_done, failed
             ex.close()
     result.table = table.frame(keys)
     return result
+
+
+def _row_done(row: Mapping[str, Any]) -> bool:
+    """A finished row: its error cell is empty."""
+    error = row.get(ERROR_COLUMN)
+    return _is_nan(error) or not str(error or "").strip()
+
+
+def _group_done(rows: Sequence[Mapping[str, Any]]) -> bool:
+    """A finished group of rows: at least one, none with an error."""
+    return bool(rows) and all(_row_done(r) for r in rows)
 
 
 def _is_nan(value: Any) -> bool:

@@ -1,4 +1,4 @@
-"""The resumable results table of a batch job: one row per task key, rewritten atomically.
+"""The resumable results table of a batch job: one row (or one group of rows) per task key, rewritten atomically.
 
 The table lives in memory as ``{key: row}`` and is written as a whole after every finished
 task with :func:`topocore.io.atomic_write_csv` (unique temporary file in the same folder,
@@ -83,15 +83,20 @@ class ResultTable:
     arrange : callable, optional
         ``arrange(DataFrame) -> DataFrame`` applied before every write (column order,
         derived columns such as a grid's dense accuracies).
+    many : bool
+        A task's result is a *group* of rows sharing its key (e.g. one robustness curve:
+        a row per fraction); :meth:`get` returns the list and :meth:`put` replaces it.
     """
 
     def __init__(self, path: str | os.PathLike, key: Callable[[Mapping[str, Any]], tuple],
-                 arrange: Callable[[pd.DataFrame], pd.DataFrame] | None = None, *, what: str = "results table"):
+                 arrange: Callable[[pd.DataFrame], pd.DataFrame] | None = None, *, what: str = "results table",
+                 many: bool = False):
         self.path = Path(path)
         self._key = key
         self.arrange = arrange
         self.what = what
-        self.rows: dict[tuple, dict[str, Any]] = {}
+        self.many = many
+        self.rows: dict[tuple, Any] = {}
         self.order: dict[tuple, int] = {}
 
     def key(self, row: Mapping[str, Any]) -> tuple:
@@ -104,10 +109,13 @@ class ResultTable:
             ) from None
 
     def load(self) -> "ResultTable":
-        """Read the rows already on disk (later duplicates of a key replace earlier ones)."""
+        """Read the rows already on disk (later duplicates of a key replace earlier ones; grouped when ``many``)."""
         table = read_table(self.path, what=self.what)
         for rec in table.to_dict("records") if len(table) else []:
-            self.rows[self.key(rec)] = rec
+            if self.many:
+                self.rows.setdefault(self.key(rec), []).append(rec)
+            else:
+                self.rows[self.key(rec)] = rec
         return self
 
     def set_order(self, keys: Iterable[tuple]) -> None:
@@ -116,11 +124,19 @@ class ResultTable:
         for k in keys:
             self.order.setdefault(k, len(self.order))
 
-    def get(self, key: tuple) -> dict[str, Any] | None:
+    def get(self, key: tuple) -> Any:
+        """The row of ``key`` (``many``: its list of rows), or ``None``."""
         return self.rows.get(key)
 
-    def put(self, row: Mapping[str, Any], *, merge: bool = True, key: tuple | None = None) -> None:
-        """Store ``row`` under ``key`` (default: its own); ``merge`` keeps the old row's other columns."""
+    def put(self, row: Any, *, merge: bool = True, key: tuple | None = None) -> None:
+        """Store ``row`` under ``key`` (default: its own); ``merge`` keeps the old row's other columns.
+
+        With ``many``, ``row`` is the task's list of rows and replaces the key's old group.
+        """
+        if self.many:
+            rows = [dict(r) for r in row]
+            self.rows[self.key(rows[0]) if key is None else key] = rows
+            return
         k = self.key(row) if key is None else key
         old = self.rows.get(k)
         self.rows[k] = {**old, **row} if (merge and old is not None) else dict(row)
@@ -130,7 +146,10 @@ class ResultTable:
         wanted = None if keys is None else set(keys)
         ordered = sorted(self.rows, key=lambda k: self.order.get(k, len(self.order)))
         ordered = [k for k in ordered if wanted is None or k in wanted]
-        df = pd.DataFrame([self.rows[k] for k in ordered])
+        if self.many:
+            df = pd.DataFrame([r for k in ordered for r in self.rows[k]])
+        else:
+            df = pd.DataFrame([self.rows[k] for k in ordered])
         if self.arrange is not None and len(df):
             df = self.arrange(df)
         return df.reset_index(drop=True)
