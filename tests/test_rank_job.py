@@ -173,6 +173,34 @@ def test_rank_own_checkpoints_with_measured_accuracy(tmp_path):
     assert (result.networks["dataset"] == "cifar10").sum() == len(METHODS)
 
 
+def test_checkpoints_are_batch_tasks_resumed_by_content(tmp_path, monkeypatch):
+    """``networks_from_checkpoints`` runs on the batch layer: rows in the order given, the same with two worker
+    processes, kept in its table, and a rerun measures only a checkpoint whose bytes changed."""
+    import pruners
+    from pruners.pipeline import prune_model
+
+    paths = []
+    for method in ("uniform", "erk", "snip"):
+        model, masks, meta = prune_model("resnet20", method, 0.98, num_classes=10, input_shape=(3, 8, 8), random_state=0,
+                                         data=_digits())
+        paths.append(pruners.save_checkpoint(tmp_path / f"{method}.pt", model, masks, {**meta, "dataset": "cifar10"}))
+    table = tmp_path / "checkpoints.csv"
+    first = rank_networks.networks_from_checkpoints(paths, progress=False, table=table)
+    assert first["method"].tolist() == ["uniform", "erk", "snip"]
+    two = rank_networks.networks_from_checkpoints(paths, progress=False, n_jobs=2)
+    pd.testing.assert_frame_equal(first, two)
+    calls = []
+    real = rank_networks.measure
+    monkeypatch.setattr(rank_networks, "measure", lambda *a, **k: calls.append(1) or real(*a, **k))
+    again = rank_networks.networks_from_checkpoints(paths, progress=False, table=table)
+    assert calls == [] and again["num_edges"].tolist() == first["num_edges"].tolist()
+    model, masks, meta = prune_model("resnet20", "uniform", 0.9, num_classes=10, input_shape=(3, 8, 8), random_state=1)
+    pruners.save_checkpoint(paths[0], model, masks, {**meta, "dataset": "cifar10"})  # the file changes
+    changed = rank_networks.networks_from_checkpoints(paths, progress=False, table=table)
+    assert len(calls) == 1 and changed["sparsity"].tolist() == [0.9, 0.98, 0.98]
+    assert changed["num_edges"].iloc[0] > first["num_edges"].iloc[0]
+
+
 def test_cli_rank_small(tmp_path, capsys):
     from topometrics.cli import main
 

@@ -358,7 +358,8 @@ class RankJob:
         atomic_write_text(out / "config.json", pd.Series(config).to_json(indent=2))
         if checkpoints:
             target = networks_from_checkpoints(
-                checkpoints, progress=self.progress, trusted=self.trusted, n_threads=self.n_threads
+                checkpoints, progress=self.progress, trusted=self.trusted, n_threads=self.n_threads,
+                n_jobs=self.n_jobs, executor=self.executor, table=out / "checkpoints.csv",
             )
             target = target[target["method"].astype(str) != DENSE].reset_index(drop=True)  # unpruned baselines
             recorded = target["dataset"].notna() & (target["dataset"].astype(str) != "unknown")

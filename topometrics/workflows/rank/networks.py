@@ -27,7 +27,7 @@ from ..inputs import Network, load_network
 from ..measure import measure_network
 from .config import KEY
 
-__all__ = ["measure", "network_task", "networks_from_checkpoints", "normalized_features", "read_done", "run_tasks"]
+__all__ = ["measure", "network_task", "checkpoint_task", "networks_from_checkpoints", "normalized_features", "read_done", "run_tasks"]
 
 _SCORING_CACHE: dict[tuple, Any] = {}
 
@@ -86,42 +86,66 @@ def network_task(spec: dict) -> dict:
     return row
 
 
+def _file_digest(path: str | os.PathLike) -> str:
+    """BLAKE2b digest (16 hex digits) of a file's bytes: a changed checkpoint is measured again."""
+    import hashlib
+
+    digest = hashlib.blake2b(digest_size=8)
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return "blake2b:" + digest.hexdigest()  # never all digits: the CSV reads it back as text
+
+
+def checkpoint_task(spec: dict) -> dict:
+    """Batch task: load and describe one of the user's checkpoints (its metadata and :func:`measure` columns)."""
+    from pruners.models import canonical_model
+
+    net = load_network(spec["checkpoint"], trusted=spec["trusted"])
+    meta = net.meta
+    row = {
+        "arch": canonical_model(meta["arch"]),
+        "dataset": canonical_dataset(meta["dataset"]) if meta.get("dataset") else "unknown",
+        "method": str(meta.get("method") or "unknown"),
+        "sparsity": round(float(meta.get("sparsity") or 0.0), 6),
+        "seed": int(meta.get("seed") or 0),
+        "scoring": str(meta.get("dataset") or "unknown"),
+        "num_classes": int(meta["num_classes"]),
+        "accuracy": meta.get("accuracy"),
+        "checkpoint": spec["checkpoint"],
+        "checkpoint_digest": spec["checkpoint_digest"],
+    }
+    row.update(measure(net.model, net.masks, net.input_shape, random_state=row["seed"], n_threads=spec.get("n_threads")))
+    return row
+
+
 def networks_from_checkpoints(
     paths: Iterable[str | os.PathLike],
     *,
     progress: bool = True,
     trusted: bool | str | Iterable[str] = (),
     n_threads: int | None = None,
+    n_jobs: int | None = 1,
+    executor: Any = None,
+    table: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
     """Describe the user's own pruned checkpoints (written by ``pruners.save_checkpoint``).
 
-    One row per checkpoint: its metadata (``arch, dataset, method, sparsity, seed``,
-    ``scoring``, ``num_classes``, ``accuracy`` when trained), ``checkpoint`` (the path)
-    and the measurement columns of :func:`measure`.  ``trusted``: model specs the
-    checkpoints may name (see :func:`pruners.load_checkpoint`).
+    One row per checkpoint, in the order given: its metadata (``arch, dataset, method,
+    sparsity, seed``, ``scoring``, ``num_classes``, ``accuracy`` when trained),
+    ``checkpoint`` (the path), ``checkpoint_digest`` (of its bytes) and the measurement
+    columns of :func:`measure`.  The checkpoints are tasks of the batch layer (this
+    process, ``n_jobs`` local worker processes, or ``executor``); with ``table`` (a CSV
+    path) the rows are kept there and a rerun measures only new or changed files.
+    ``trusted``: model specs the checkpoints may name (see :func:`pruners.load_checkpoint`).
     """
-    from tqdm.auto import tqdm
+    from topocore.parallel import resolve_n_jobs
 
-    from pruners.models import canonical_model
-
-    rows = []
-    for path in tqdm(list(paths), desc="checkpoints", unit="net", disable=not progress):
-        net = load_network(path, trusted=trusted)
-        meta = net.meta
-        row = {
-            "arch": canonical_model(meta["arch"]),
-            "dataset": canonical_dataset(meta["dataset"]) if meta.get("dataset") else "unknown",
-            "method": str(meta.get("method") or "unknown"),
-            "sparsity": round(float(meta.get("sparsity") or 0.0), 6),
-            "seed": int(meta.get("seed") or 0),
-            "scoring": str(meta.get("dataset") or "unknown"),
-            "num_classes": int(meta["num_classes"]),
-            "accuracy": meta.get("accuracy"),
-            "checkpoint": str(path),
-        }
-        row.update(measure(net.model, net.masks, net.input_shape, random_state=row["seed"], n_threads=n_threads))
-        rows.append(row)
-    return pd.DataFrame(rows)
+    specs = [{"checkpoint": str(p), "checkpoint_digest": _file_digest(p), "trusted": trusted, "n_threads": n_threads}
+             for p in paths]
+    return run_tasks(specs, table, n_jobs=resolve_n_jobs(n_jobs, default=1), progress=progress, desc="checkpoints",
+                     task=checkpoint_task, executor=executor, n_threads=n_threads,
+                     key=("checkpoint", "checkpoint_digest"), label=lambda sp: sp["checkpoint"], sort=False)
 
 
 def normalized_features(networks: pd.DataFrame, features: Sequence[str] = UNROLLED_FEATURES) -> pd.DataFrame:
@@ -158,6 +182,9 @@ def run_tasks(
     task: Callable[[dict], dict] | None = None,
     executor: Any = None,
     n_threads: int | None = None,
+    key: Sequence[str] = KEY,
+    label: Callable[[dict], str] | None = None,
+    sort: bool = True,
 ) -> pd.DataFrame:
     """Rows of every spec: those already in ``path`` are kept, the others computed (resumable).
 
@@ -166,7 +193,7 @@ def run_tasks(
     a factory of one) and rewrites the table atomically after every finished network.  A
     network that fails is recorded with its error and the job stops after the others
     finished, raising the first failure (a re-run retries it).  Returns the rows of
-    ``specs`` sorted by :data:`~.config.KEY`.
+    ``specs`` sorted by ``key`` (default :data:`~.config.KEY`; ``sort=False``: in spec order).
     """
     import tempfile
 
@@ -177,11 +204,12 @@ def run_tasks(
         executor = LocalExecutor(n_jobs, n_threads=n_threads)
     with tempfile.TemporaryDirectory(prefix="topometrics-rank-") as tmp:
         table_path = Path(path) if path is not None else Path(tmp) / "networks.csv"
-        if table_path.exists():
+        if table_path.exists() and tuple(key) == tuple(KEY):
             read_done(table_path)  # a foreign table fails here, naming the missing key columns
         result = run_batch(
-            task, specs, table_path, key=list(KEY), executor=executor, progress=progress, desc=desc,
-            what="networks table", label=lambda sp: f"{sp['dataset']} {sp['arch']} {sp['method']} {sp['sparsity']:g}",
+            task, specs, table_path, key=list(key), executor=executor, progress=progress, desc=desc,
+            what="networks table",
+            label=label or (lambda sp: f"{sp['dataset']} {sp['arch']} {sp['method']} {sp['sparsity']:g}"),
         )
     if result.failures:
         first = result.failures[0]
@@ -192,4 +220,10 @@ def run_tasks(
     if "error" in table.columns and not table["error"].astype(str).str.strip().astype(bool).any():
         table = table.drop(columns="error")
     table["sparsity"] = table["sparsity"].astype(float).round(6)
-    return table.sort_values(list(KEY)).reset_index(drop=True)
+    if sort:
+        return table.sort_values(list(key)).reset_index(drop=True)
+    from ..batch import normalize_key
+
+    position = {normalize_key(spec[k] for k in key): i for i, spec in enumerate(specs)}
+    rank = [position[normalize_key(values)] for values in table[list(key)].itertuples(index=False, name=None)]
+    return table.iloc[sorted(range(len(table)), key=rank.__getitem__)].reset_index(drop=True)
