@@ -41,6 +41,8 @@ import sys
 import time
 import warnings
 
+from _measure import load_average, median_runs, peak_rss_bytes, timed_compute
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
@@ -50,16 +52,6 @@ DEFAULT_CONFIGS = (
     "resnet18:uniform:0.9", "resnet50:uniform:0.95", "resnet50:uniform:0.9", "mobilenet_v2_imagenet:uniform:0.9",
     "resnet18:erk:0.9", "resnet50:erk:0.9", "resnet50:erk:0.95", "resnet50:erk:0.98", "resnet18:erk:0.95",
 )
-
-
-def _load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def _rss() -> int:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def make_masks(model, kind: str, sparsity: float):
@@ -98,30 +90,27 @@ def worker(arch: str, kind: str, sparsity: float, repeats: int, limit: int | Non
     est = memory_estimate(nodes, edges, n_threads=resolve_n_threads(None))
     limit = available_memory() if limit is None else limit
     out = {"arch": arch, "masks": kind, "sparsity": sparsity, "nodes": nodes, "edges": edges, "count_s": count_s,
-           "estimate_gb": est["peak"] / 2**30, "limit_gb": limit / 2**30, "load_before": _load()}
+           "estimate_gb": est["peak"] / 2**30, "limit_gb": limit / 2**30, "load_before": load_average()}
     if est["peak"] > limit:
-        out.update(refused=True, refused_after_s=count_s, peak_rss_gb=_rss() / 2**30, load_after=_load())
+        out.update(refused=True, refused_after_s=count_s, peak_rss_gb=peak_rss_bytes() / 2**30, load_after=load_average())
         return out
-    enc, runs, methods = [], [], {}
-    for _ in range(repeats):
+    enc, methods = [], {}
+
+    def run():
         t0 = time.perf_counter()
         graph = encoders.encode(model, SHAPE, masks)
         enc.append(time.perf_counter() - t0)
-        timings: dict[str, float] = {}
-        t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", topometrics.MissingDenseCountWarning)  # effective_sparsity: NaN here
-            values = topometrics.compute(graph, timings=timings, methods=methods)
-        timings["all metrics"] = time.perf_counter() - t0
-        runs.append(timings)
-        del graph
-    med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-    peak = _rss()
+            return timed_compute(graph, total="all metrics", methods=methods)
+
+    med, values = median_runs(run, repeats)
+    peak = peak_rss_bytes()
     out.update(refused=False, encode_s=statistics.median(enc), seconds=med,
                ns_per_edge={k: 1e9 * v / edges for k, v in med.items()},
                total_s=statistics.median(enc) + med["all metrics"], peak_rss_gb=peak / 2**30,
                bytes_per_edge=peak / edges, methods={k: v["method"] for k, v in methods.items()},
-               values={k: float(v) for k, v in values.items()}, load_after=_load())
+               values=values, load_after=load_average())
     return out
 
 
@@ -181,7 +170,7 @@ def main(argv=None) -> int:
         return 0
     results = []
     for config in [c.strip() for c in opts.configs.split(",") if c.strip()]:
-        print(f"[bench_scale] {config} (load {_load()}) ...", file=sys.stderr, flush=True)
+        print(f"[bench_scale] {config} (load {load_average()}) ...", file=sys.stderr, flush=True)
         r = run_one(config, opts)
         results.append(r)
         print(json.dumps(r), file=sys.stderr, flush=True)

@@ -48,11 +48,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+from _measure import load_average, median_runs, peak_rss_bytes, timed_compute
 
 #: The default matrix (model -> sparsities).
 MATRIX = {
@@ -66,9 +67,7 @@ SHAPE = (3, 32, 32)
 
 
 def _rss_gb() -> float:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB on Linux
+    return peak_rss_bytes() / 2**30
 
 
 # ------------------------------------------------------------------------------ workers
@@ -123,17 +122,9 @@ def work_ours(folder: str, repeats: int, n_threads: int | None) -> dict:
     topometrics.compute(tiny, dense_num_edges=1000, exact=True)
     graph = _load(folder)
     baseline = _rss_gb()
-    runs = []
-    for _ in range(repeats):
-        timings: dict[str, float] = {}
-        t0 = time.perf_counter()
-        values = topometrics.compute(graph, n_threads=n_threads, timings=timings, dense_num_edges=10 * graph.num_edges,
-                                     exact=True)
-        timings["total"] = time.perf_counter() - t0
-        runs.append(timings)
-    med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-    return {"seconds": med, "peak_rss_gb": _rss_gb(), "baseline_rss_gb": baseline,
-            "values": {k: float(v) for k, v in values.items()}}
+    med, values = median_runs(lambda: timed_compute(graph, n_threads=n_threads, dense_num_edges=10 * graph.num_edges,
+                                                    exact=True), repeats)
+    return {"seconds": med, "peak_rss_gb": _rss_gb(), "baseline_rss_gb": baseline, "values": values}
 
 
 def _naive_metrics(g, first_size: int, last_size: int) -> tuple[dict, dict]:
@@ -199,8 +190,8 @@ def work_naive(folder: str, repeats: int) -> dict:
 
     graph = _load(folder)
     baseline = _rss_gb()
-    runs = []
-    for _ in range(repeats):
+
+    def run():
         t0 = time.perf_counter()
         g = ig.Graph(n=graph.num_nodes, edges=np.column_stack([graph.src, graph.dst]).astype(np.int64), directed=True)
         g.es["weight"] = graph.weight.astype(np.float64).tolist()
@@ -209,11 +200,10 @@ def work_naive(folder: str, repeats: int) -> dict:
         timings, values = _naive_metrics(g, sizes[0], sizes[-1])
         timings["build_graph"] = build
         timings["total"] = time.perf_counter() - t0
-        runs.append(timings)
-        del g
-    med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-    return {"seconds": med, "peak_rss_gb": _rss_gb(), "baseline_rss_gb": baseline,
-            "values": {k: float(x) for k, x in values.items()}}
+        return timings, {k: float(x) for k, x in values.items()}
+
+    med, values = median_runs(run, repeats)
+    return {"seconds": med, "peak_rss_gb": _rss_gb(), "baseline_rss_gb": baseline, "values": values}
 
 
 # ------------------------------------------------------------------------------- driver
@@ -227,14 +217,10 @@ def _run_worker(args: list[str]) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _loadavg() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
 def run_config(model: str, sparsity: float, opts) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench_topometrics_") as folder:
         info = _run_worker(["encode", model, str(sparsity), folder])
-        result = {"model": model, "sparsity": sparsity, "load_before": _loadavg(), **info}
+        result = {"model": model, "sparsity": sparsity, "load_before": load_average(), **info}
         if "error" in info:
             return result
         if not opts.naive_only:
@@ -244,7 +230,7 @@ def run_config(model: str, sparsity: float, opts) -> dict:
                 result["naive"] = {"skipped": f"{info['num_edges']:,} edges > --naive-max-edges {opts.naive_max_edges:,}"}
             else:
                 result["naive"] = _run_worker(["naive", folder, str(opts.naive_repeats)])
-    result["load_after"] = _loadavg()
+    result["load_after"] = load_average()
     return result
 
 

@@ -80,29 +80,6 @@ def n1(graph) -> float:
 
 
 @njit(parallel=True, cache=True)
-def _n2_total(indptr, indices, nchunks):
-    n = indptr.size - 1
-    totals = np.zeros(nchunks, np.int64)
-    for c in prange(nchunks):
-        mark = np.full(n, -1, indices.dtype)
-        s = 0
-        for v in range(c, n, nchunks):
-            mark[v] = v
-            for p in range(indptr[v], indptr[v + 1]):
-                u = indices[p]
-                s += mark[u] != v
-                mark[u] = v
-            for p in range(indptr[v], indptr[v + 1]):
-                u = indices[p]
-                for q in range(indptr[u], indptr[u + 1]):
-                    w = indices[q]
-                    s += mark[w] != v  # branch-free: most visits hit an already marked node
-                    mark[w] = v
-        totals[c] = s
-    return totals
-
-
-@njit(parallel=True, cache=True)
 def _n2_of_nodes(indptr, indices, nodes, nchunks, out):
     """``out[i]``: number of distinct nodes at directed distance 1 or 2 from ``nodes[i]``."""
     n = indptr.size - 1
@@ -192,9 +169,10 @@ def n2(graph) -> float:
     if pg.num_nodes == 0:
         return float("nan")
     indptr, indices = pg.out_csr()
+    terms = np.empty(pg.num_nodes, dtype=np.int64)
     with num_threads(pg.n_threads) as k:
-        total = int(_n2_total(indptr, indices, k).sum())
-    return total / pg.num_nodes
+        _n2_of_nodes(indptr, indices, np.arange(pg.num_nodes, dtype=indices.dtype), k, terms)
+    return int(terms.sum()) / pg.num_nodes
 
 
 # ------------------------------------------------------------------------- motif4
