@@ -4,7 +4,8 @@ N ResNet-20 graphs (3x32x32 inputs, uniform random masks at sparsity 0.9, seeds 
 edges each) are saved once as ``.npz`` (``encode``), then measured by ``topometrics metrics`` (every default
 metric, exact) with
 
-* ``-j 1``   (this process),
+* ``-j 1 --n-threads 1`` (this process, one numba thread: one core),
+* ``-j 1``   (this process, numba's default threads: the kernels use both cores),
 * ``-j 2``   (two local loky worker processes),
 * ``--scheduler local -j 2`` (a dask LocalCluster of two worker processes, one thread each),
 
@@ -32,7 +33,12 @@ import threading
 import time
 from pathlib import Path
 
-CONFIGS = {"local -j 1": ["-j", "1"], "local -j 2": ["-j", "2"], "dask LocalCluster, 2 workers": ["--scheduler", "local", "-j", "2"]}
+CONFIGS = {
+    "local -j 1, 1 thread": ["-j", "1", "--n-threads", "1"],
+    "local -j 1": ["-j", "1"],
+    "local -j 2": ["-j", "2"],
+    "dask LocalCluster, 2 workers": ["--scheduler", "local", "-j", "2"],
+}
 
 
 def make_graphs(folder: Path, n: int, sparsity: float) -> list[Path]:
@@ -122,7 +128,13 @@ def main() -> None:
     ap.add_argument("--sparsity", type=float, default=0.9)
     ap.add_argument("--repeats", type=int, default=1, help="runs per executor; the median is reported (default 1)")
     ap.add_argument("--keep", metavar="DIR", help="keep the graphs in DIR (reused when present)")
+    ap.add_argument("--configs", default=";".join(CONFIGS), metavar="NAMES",
+                    help="semicolon-separated executor configurations (default: all: " + "; ".join(CONFIGS) + ")")
     args = ap.parse_args()
+    chosen = [c.strip() for c in args.configs.split(";") if c.strip()]
+    unknown = [c for c in chosen if c not in CONFIGS]
+    if unknown:
+        ap.error(f"unknown configuration(s) {unknown}; choose from {list(CONFIGS)}")
 
     folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-batch-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -134,23 +146,28 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "topometrics", "metrics", str(paths[0]), "-o", str(folder / "warm.csv"), "-q"],
                        check=True)
         results = {}
-        for name, flags in CONFIGS.items():
+        for name in chosen:
+            flags = CONFIGS[name]
             walls, peaks = [], {}
             for _ in range(args.repeats):
                 wall, peaks = run_config(paths, flags, folder / "bench.csv")
                 walls.append(wall)
                 print(f"  {name}: {wall:.1f} s (load average {os.getloadavg()[0]:.2f})", flush=True)
             results[name] = (statistics.median(walls), peaks)
-        base = results["local -j 1"][0]
-        j2 = results["local -j 2"][0]
+        nan = float("nan")
+        one = results.get("local -j 1, 1 thread", (nan,))[0]
+        base = results.get("local -j 1", (nan,))[0]
+        j2 = results.get("local -j 2", (nan,))[0]
         print(f"\nload average (1, 5, 15 min) at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}; "
               f"{os.cpu_count()} cores")
-        print(f"{'executor':32s} {'wall s':>8s} {'speed-up':>9s} {'vs -j 2':>8s} {'driver MB':>10s}  workers' peak RSS MB")
+        print("speed-up over -j 1 with one numba thread (one core) and over -j 1 with numba's default threads")
+        print(f"{'executor':32s} {'wall s':>8s} {'vs 1 thr':>9s} {'vs -j 1':>8s} {'vs -j 2':>8s} {'driver MB':>10s}  "
+              "workers' peak RSS MB")
         for name, (wall, peaks) in results.items():
             driver = max((rss for role, rss in peaks.values() if role == "driver"), default=0) / 2**20
             workers = sorted((rss / 2**20 for role, rss in peaks.values() if role != "driver" and rss > 50 * 2**20),
                              reverse=True)
-            print(f"{name:32s} {wall:8.1f} {base / wall:8.2f}x {wall / j2:7.2f}x {driver:10.0f}  "
+            print(f"{name:32s} {wall:8.1f} {one / wall:8.2f}x {base / wall:7.2f}x {wall / j2:7.2f}x {driver:10.0f}  "
                   f"{', '.join(f'{w:.0f}' for w in workers) or '-'}")
     finally:
         if not args.keep:

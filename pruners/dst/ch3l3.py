@@ -78,40 +78,6 @@ from ._common import DSTMethod, LayerChange, UpdateContext, drop_count, smallest
 __all__ = ["ch3l3_scores", "update_ch3l3", "METHOD"]
 
 
-@numba.njit(cache=True, inline="always")
-def _l3_paths(u, row_ptr, row_idx, col_ptr, col_idx, count, touched, fill, path_o, path_i, record):  # pragma: no cover
-    """Walk the length-3 paths ``u -> o1 <- i1 -> v`` (``i1 != u``, ``v != o1``) from input ``u``.
-
-    ``record=False``: count them per end ``v`` (``count``, the distinct ends in ``touched``);
-    returns ``(distinct ends, paths)``.  ``record=True``: store each path's ``(o1, i1)`` at
-    ``fill[v]`` (the end's next free slot, advanced) in ``path_o``/``path_i``.
-    """
-    n_touched = 0
-    total = 0
-    for a in range(col_ptr[u], col_ptr[u + 1]):
-        o1 = col_idx[a]
-        for b in range(row_ptr[o1], row_ptr[o1 + 1]):
-            i1 = row_idx[b]
-            if i1 == u:
-                continue
-            for c in range(col_ptr[i1], col_ptr[i1 + 1]):
-                v = col_idx[c]
-                if v == o1:
-                    continue
-                if record:
-                    p = fill[v]
-                    path_o[p] = o1
-                    path_i[p] = i1
-                    fill[v] = p + 1
-                else:
-                    if count[v] == 0:
-                        touched[n_touched] = v
-                        n_touched += 1
-                    count[v] += 1
-                    total += 1
-    return n_touched, total
-
-
 @numba.njit(cache=True, parallel=True)
 def _ch3l3_kernel(row_ptr, row_idx, col_ptr, col_idx, n_out, n_in, n_chunks, out):  # pragma: no cover - numba
     """Fill ``out[v, u]`` with the CH3-L3 score of every position (see the module docstring).
@@ -119,6 +85,12 @@ def _ch3l3_kernel(row_ptr, row_idx, col_ptr, col_idx, n_out, n_in, n_chunks, out
     ``row_ptr/row_idx``: inputs of each output (CSR of the mask); ``col_ptr/col_idx``:
     outputs of each input (CSC).  Input columns are split into ``n_chunks`` ranges processed
     in parallel, each with its own scratch arrays; every column is written by one thread.
+
+    The length-3 paths from ``u`` are walked twice on purpose, once to count them per end
+    ``v`` and once to place them (a two-pass CSR build): sharing the walk measured slower on a
+    512 x 1024 mask at 5 % density (one inlined walker with a ``record`` flag: 1.84-1.88 s
+    against 1.69-1.75 s; one walk into growable buffers then a counting sort: 1.86-2.28 s
+    against 1.57-1.74 s).
     """
     for chunk in numba.prange(n_chunks):
         u_lo = chunk * n_in // n_chunks
@@ -133,11 +105,25 @@ def _ch3l3_kernel(row_ptr, row_idx, col_ptr, col_idx, n_out, n_in, n_chunks, out
         seen_out = np.full(n_out, -1, np.int64)
         w_in = np.zeros(n_in, np.float64)
         w_out = np.zeros(n_out, np.float64)
-        empty = np.empty(0, np.int64)
         stamp = 0
         for u in range(u_lo, u_hi):
-            n_touched, total = _l3_paths(u, row_ptr, row_idx, col_ptr, col_idx, count, touched, fill, empty, empty,
-                                         False)
+            n_touched = 0
+            total = 0
+            for a in range(col_ptr[u], col_ptr[u + 1]):
+                o1 = col_idx[a]
+                for b in range(row_ptr[o1], row_ptr[o1 + 1]):
+                    i1 = row_idx[b]
+                    if i1 == u:
+                        continue
+                    for c in range(col_ptr[i1], col_ptr[i1 + 1]):
+                        v = col_idx[c]
+                        if v == o1:
+                            continue
+                        if count[v] == 0:
+                            touched[n_touched] = v
+                            n_touched += 1
+                        count[v] += 1
+                        total += 1
             if total == 0:
                 continue
             acc = 0
@@ -148,7 +134,20 @@ def _ch3l3_kernel(row_ptr, row_idx, col_ptr, col_idx, n_out, n_in, n_chunks, out
                 acc += count[v]
             path_o = np.empty(total, np.int64)
             path_i = np.empty(total, np.int64)
-            _l3_paths(u, row_ptr, row_idx, col_ptr, col_idx, count, touched, fill, path_o, path_i, True)
+            for a in range(col_ptr[u], col_ptr[u + 1]):
+                o1 = col_idx[a]
+                for b in range(row_ptr[o1], row_ptr[o1 + 1]):
+                    i1 = row_idx[b]
+                    if i1 == u:
+                        continue
+                    for c in range(col_ptr[i1], col_ptr[i1 + 1]):
+                        v = col_idx[c]
+                        if v == o1:
+                            continue
+                        p = fill[v]
+                        path_o[p] = o1
+                        path_i[p] = i1
+                        fill[v] = p + 1
             for t in range(n_touched):
                 v = touched[t]
                 lo = offset[v]
