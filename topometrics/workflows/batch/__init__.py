@@ -24,8 +24,10 @@ The same specs give the same rows whichever executor and however many workers ra
 (seeds travel in the specs; rows are written in spec order).
 
 Users: ``topometrics metrics`` (:mod:`topometrics.workflows.measure`), ``topometrics grid``
-(:mod:`topometrics.workflows.grid`) and ``topometrics rank``
-(:mod:`topometrics.workflows.rank.networks`).  Command-line flags: :mod:`topometrics.cli._batch`.
+(:mod:`topometrics.workflows.grid`), ``topometrics rank`` and its ``--checkpoints``
+(:mod:`topometrics.workflows.rank.networks`), ``topometrics robustness`` (one task per curve, a
+group of rows: ``many=True``; :mod:`topometrics.workflows.robustness`) and ``topometrics dag
+measure`` (:mod:`topometrics.workflows.dag_measure`).  Command-line flags: :mod:`topometrics.cli._batch`.
 """
 
 from __future__ import annotations
