@@ -47,14 +47,10 @@ def _cli(args, cwd) -> subprocess.CompletedProcess:
 def inputs(tmp_path_factory):
     """A small valid checkpoint, a corrupt file, a folder, a regular file blocking an output, bad tables."""
     import torch
-
-    import pruners
-    from pruners.pipeline import prune_model
+    from _checkpoints import small_checkpoint
 
     root = tmp_path_factory.mktemp("contract")
-    model, masks, meta = prune_model("resnet20", "uniform", 0.9, num_classes=10, input_shape=(3, 8, 8), random_state=0)
-    meta["dataset"] = "digits"
-    pruners.save_checkpoint(root / "good.pt", model, masks, meta)
+    small_checkpoint(root)
     (root / "corrupt.pt").write_bytes(b"PK\x03\x04 this is not a zip archive" + os.urandom(64))
     (root / "corrupt.csv").write_bytes(b"\x00\x01garbage\xff\xfe\n\"unterminated,quote\n" + os.urandom(64))
     (root / "wrong.csv").write_text("a,b\n1,2\n")

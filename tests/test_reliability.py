@@ -21,6 +21,8 @@ import torch
 
 import pruners
 from pruners.pipeline import prune_model
+
+from _checkpoints import small_checkpoint
 from topocore.errors import MaskError, brief
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,9 +48,7 @@ def _one_error_line(done, command: str) -> str:
 def nets(tmp_path_factory):
     """ResNet-20 (3x8x8) checkpoints: pruned, fully pruned, cut in two (first conv empty), one mask missing."""
     root = tmp_path_factory.mktemp("nets")
-    model, masks, meta = prune_model("resnet20", "uniform", 0.9, num_classes=10, input_shape=(3, 8, 8), random_state=0)
-    meta["dataset"] = "digits"
-    pruners.save_checkpoint(root / "good.pt", model, masks, meta)
+    _, model, masks, meta = small_checkpoint(root)
     pruners.save_checkpoint(root / "zero.pt", model, {k: torch.zeros_like(v) for k, v in masks.items()}, meta)
     cut = dict(masks, **{"conv1.weight": torch.zeros_like(masks["conv1.weight"])})
     pruners.save_checkpoint(root / "cut.pt", model, cut, meta)

@@ -113,10 +113,11 @@ def measure_network(
     from .guard import check_memory
 
     names = resolve_metrics(metrics)
+    what = what or net.source or "the network"
     if net.graph is None and net.model is not None:
         from topocore.masks import check_not_fully_pruned
 
-        check_not_fully_pruned(net.model, net.masks, what=what or net.source or "the network")
+        check_not_fully_pruned(net.model, net.masks, what=what)
     if rolled and net.graph is not None:
         raise InputError(
             f"{net.source or 'a saved graph'}: the rolled baselines need the model, a saved graph holds only its "
@@ -135,9 +136,9 @@ def measure_network(
 
             nodes, edges = graph_size(net.model, net.input_shape, net.masks, pad_nodes=conventions == "published")
         sparsity = net.meta.get("sparsity")
-        check_memory(what or net.source or "the network", nodes, edges, names, memory_limit, n_threads,
+        check_memory(what, nodes, edges, names, memory_limit, n_threads,
                      float(sparsity) if isinstance(sparsity, (int, float)) and not isinstance(sparsity, bool) else None)
-    check_finite(net, what or net.source or "the network")
+    check_finite(net, what)
     methods: dict = {}
     probe = "log_paths" not in names  # the input-output connectivity comes from log_paths (O(N + E))
     options = dict(metrics=names + ["log_paths"] if probe else names, normalized=normalized, n_threads=n_threads,
@@ -159,7 +160,7 @@ def measure_network(
         from ..paths import DisconnectedNetworkWarning
 
         warnings.warn(DisconnectedNetworkWarning(
-            f"{what or net.source or 'the network'} is cut in two: no path leads from its input to its output "
+            f"{what} is cut in two: no path leads from its input to its output "
             "(connected_input_output is False, log_paths -inf), so its output does not depend on its input; "
             "its topometrics describe a broken network"
         ), stacklevel=2)

@@ -553,7 +553,7 @@ def run_robustness(
     from pruners.data import RESHAPABLE, get_dataset
     from topocore.io import atomic_write, atomic_write_csv, atomic_write_text, check_writable, output_lock
 
-    from .batch import LocalExecutor, run_batch
+    from .batch import LocalExecutor, finished_group, run_batch
     from topocore.names import canonical_dataset
     from topocore.random import seed_of
 
@@ -627,8 +627,7 @@ def run_robustness(
         try:
             batch = run_batch(
                 curve_task, specs, csv, key=_CURVE_KEY, executor=executor or LocalExecutor(n_jobs), many=True,
-                is_done=lambda rows: len(rows) == len(fractions) and not any(str(r.get("error") or "").strip()
-                                                                             for r in rows),
+                is_done=lambda rows: len(rows) == len(fractions) and finished_group(rows),
                 failed_row=lambda spec, message: {**spec["ident"], "perturbation": spec["perturbation"],
                                                   "repeat": spec["repeat"], "error": message},
                 arrange=_arrange, resources=resources, lock=False, progress=progress, desc="robustness",

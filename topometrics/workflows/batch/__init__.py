@@ -33,11 +33,12 @@ measure`` (:mod:`topometrics.workflows.dag_measure`).  Command-line flags: :mod:
 from __future__ import annotations
 
 from .executors import CONNECT_TIMEOUT, DaskExecutor, LocalExecutor, call_task, make_executor, parse_cluster_options, slurm_cluster
-from .runner import BatchResult, Failure, run_batch
+from .runner import BatchResult, Failure, finished_group, run_batch
 from .table import ERROR_COLUMN, ResultTable, normalize_key, read_table
 
 __all__ = [
     "run_batch",
+    "finished_group",
     "BatchResult",
     "Failure",
     "make_executor",

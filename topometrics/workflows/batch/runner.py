@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -15,7 +16,7 @@ from topocore.io import output_lock
 from .executors import make_executor
 from .table import ERROR_COLUMN, ResultTable, remove_stale_temporaries
 
-__all__ = ["run_batch", "BatchResult", "Failure"]
+__all__ = ["run_batch", "BatchResult", "Failure", "finished_group"]
 
 
 @dataclass
@@ -144,14 +145,11 @@ def run_batch(
     """
     key_columns = list(key) if not callable(key) else []
     key_fn = key if callable(key) else (lambda row: tuple(row[k] for k in key_columns))
-    is_done = is_done or (_group_done if many else _row_done)
+    is_done = is_done or (finished_group if many else _row_done)
     failed_row = failed_row or (lambda spec, message: _default_failed_row(spec, message, key_columns))
     label = label or (lambda spec: "/".join(str(v) for v in key_fn(spec)))
     out = Path(out)
-    if lock is False:
-        return _run_locked(task, specs, out, key_columns, key_fn, executor, is_done, failed_row, arrange, resources,
-                           abort_on, stop_on_error, progress, desc, what, label, many)
-    if lock is None:
+    if lock is None or lock is False:
         lock_args: tuple = (out,)
         lock_kwargs: dict = {}
     elif isinstance(lock, tuple):
@@ -162,8 +160,9 @@ def run_batch(
     created = _missing_folders(Path(lock_args[0]) if lock_kwargs else out.parent)
     existed = out.exists()
     lock_path = None
+    held = nullcontext() if lock is False else output_lock(*lock_args, **lock_kwargs)  # False: the caller holds one
     try:
-        with output_lock(*lock_args, **lock_kwargs) as lock_path:
+        with held as lock_path:
             return _run_locked(task, specs, out, key_columns, key_fn, executor, is_done, failed_row, arrange, resources,
                                abort_on, stop_on_error, progress, desc, what, label, many)
     finally:
@@ -277,7 +276,7 @@ def _row_done(row: Mapping[str, Any]) -> bool:
     return _is_nan(error) or not str(error or "").strip()
 
 
-def _group_done(rows: Sequence[Mapping[str, Any]]) -> bool:
+def finished_group(rows: Sequence[Mapping[str, Any]]) -> bool:
     """A finished group of rows: at least one, none with an error."""
     return bool(rows) and all(_row_done(r) for r in rows)
 
