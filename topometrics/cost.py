@@ -30,7 +30,8 @@ U metrics           graph + U ``2 E (b + 4) + 8 N`` + the largest scratch below
 motif4              ``k N (2 b + 24)`` (structured path; the general path adds
                     ``4 k E`` triangle counters)
 n2                  ``k N b``
-spectral            ARPACK's basis ``32 * 8 N`` + ``(k + 4) 8 N``
+spectral            ARPACK's basis ``32 * 8 N`` + ``(k + 4) 8 N`` + the product's
+                    4 partial sums and row starts ``5 * 8 N``
 kcore, cuts         ``6 * 8 N``
 ==================  ===============================================================
 
@@ -97,8 +98,8 @@ def memory_estimate(num_nodes: int, num_edges: int, metrics: Iterable[str] | Non
     scratch = {
         "motif4": k * n * (2 * b + 24),
         "n2": k * n * b,
-        "spectral_gap": 32 * 8 * n + (k + 4) * 8 * n,
-        "spectral_radius": 32 * 8 * n + (k + 4) * 8 * n,
+        "spectral_gap": 32 * 8 * n + (k + 4) * 8 * n + 5 * 8 * n,
+        "spectral_radius": 32 * 8 * n + (k + 4) * 8 * n + 5 * 8 * n,
         "kcore": 48 * n,
         "cut_edges": 48 * n,
         "cut_nodes": 48 * n,

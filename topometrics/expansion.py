@@ -10,7 +10,9 @@ Numerics
   solved exactly with a dense symmetric eigensolver (LAPACK ``syevd``).
 * Larger ones use ARPACK's implicitly restarted Lanczos method (Lehoucq et al.
   1998, via :func:`scipy.sparse.linalg.eigsh`) on a parallel numba sparse
-  matrix-vector product, with a **fixed start vector** (uniform in [0.5, 1.5],
+  matrix-vector product that reads only the upper triangle of the symmetric CSR
+  (each stored entry serves both ``A_uv x_v`` and ``A_vu x_u``: half the memory
+  traffic of a full gather, 22 against 36 ms per product on ResNet-20 at 0.6), with a **fixed start vector** (uniform in [0.5, 1.5],
   seeded by ``random_state``), so results are deterministic.
 * Tolerance: ARPACK stops when every Ritz pair has residual
   ``||A x - theta x|| <= tol * |theta|``; default ``tol = 1e-4``, the accuracy the
@@ -49,6 +51,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from numba import njit, prange
 
+from ._graphlet_kernels import lower_split
 from ._numba import num_threads, single_threaded_blas
 from .global_ import u_component_labels
 from .prepared import prepare
@@ -77,27 +80,53 @@ class SpectralConvergenceError(RuntimeError):
     """ARPACK did not converge."""
 
 
-@njit(parallel=True, cache=True)
-def _spmv(indptr, indices, data, rows, local, bounds, diag, laplacian, x, y):
-    """``y = A[rows][:, rows] @ x`` (or ``L x``), one gather per stored entry.
+#: Number of partial-sum buffers of the symmetric product (a constant, so that results do not depend on threads).
+SPMV_PARTS = 4
 
-    ``rows`` holds sorted node ids closed under adjacency (whole components) and
-    ``local`` maps a node id to its position in ``x``; both are ignored when ``rows``
-    is empty (all nodes, identity map).  Row chunks (``bounds``) carry equal numbers
-    of stored entries, one chunk per thread.
+
+@njit(parallel=True, cache=True)
+def _spmv(indptr, indices, data, upper, rows, local, bounds, diag, laplacian, x, partial, y):
+    """``y = A[rows][:, rows] @ x`` (or ``L x``) reading only the upper triangle of ``A``.
+
+    Each stored entry ``u < v`` of the upper triangle (``upper[u]``: first entry of row
+    ``u`` above ``u``) is read once and serves both products: ``y_u += A_uv x_v`` is
+    summed along the row, ``y_v += A_uv x_u`` goes to the partial-sum buffer of the
+    row chunk; half the memory traffic of a gather over the full symmetric CSR.
+    ``bounds`` cuts the rows into :data:`SPMV_PARTS` chunks of equal upper work, one
+    buffer each, summed in chunk order, so the floating-point result is the same for
+    any number of threads.  ``rows`` holds sorted node ids closed under adjacency
+    (whole components) and ``local`` maps a node id to its position in ``x``; both are
+    ignored when ``rows`` is empty (all nodes, identity map).
     """
     full = rows.size == 0
-    for c in prange(bounds.size - 1):
+    n = x.size
+    parts = bounds.size - 1
+    for c in prange(parts):
+        buf = partial[c]
+        for i in range(n):
+            buf[i] = 0.0
         for i in range(bounds[c], bounds[c + 1]):
             u = i if full else rows[i]
+            xi = x[i]
             s = 0.0
             if full:
-                for p in range(indptr[u], indptr[u + 1]):
-                    s += data[p] * x[indices[p]]
+                for p in range(upper[u], indptr[u + 1]):
+                    v = indices[p]
+                    a = data[p]
+                    s += a * x[v]
+                    buf[v] += a * xi
             else:
-                for p in range(indptr[u], indptr[u + 1]):
-                    s += data[p] * x[local[indices[p]]]
-            y[i] = diag[i] * x[i] - s if laplacian else s
+                for p in range(upper[u], indptr[u + 1]):
+                    j = local[indices[p]]
+                    a = data[p]
+                    s += a * x[j]
+                    buf[j] += a * xi
+            buf[i] += s
+    for i in prange(n):
+        s = 0.0
+        for c in range(parts):
+            s += partial[c, i]
+        y[i] = diag[i] * x[i] - s if laplacian else s
 
 
 class _SymmetricOperator:
@@ -106,19 +135,18 @@ class _SymmetricOperator:
     def __init__(self, pg, rows=None, local=None, laplacian=False, diag=None, bounds=None):
         indptr, indices, data = pg.undirected()
         self.indptr, self.indices, self.data = indptr, indices, data
+        self.upper = _upper_starts(pg)
         self.rows = np.zeros(0, dtype=np.int64) if rows is None else np.ascontiguousarray(rows, dtype=np.int64)
         self.local = np.zeros(0, dtype=np.int64) if local is None else local
         self.n = pg.num_nodes if rows is None else self.rows.size
         self.laplacian = laplacian
         self.diag = np.zeros(self.n) if diag is None else np.ascontiguousarray(diag, dtype=np.float64)
         self.n_threads = pg.n_threads
-        with num_threads(self.n_threads) as k:
-            self.k = k
         if bounds is None:
             ids = np.arange(self.n) if rows is None else self.rows
-            work = np.cumsum(indptr[ids + 1] - indptr[ids])
+            work = np.cumsum(indptr[ids + 1] - self.upper[ids])
             total = work[-1] if work.size else 0
-            cuts = np.searchsorted(work, np.linspace(0, total, self.k + 1)[1:-1])
+            cuts = np.searchsorted(work, np.linspace(0, total, SPMV_PARTS + 1)[1:-1])
             bounds = np.concatenate([[0], cuts, [self.n]]).astype(np.int64)
         self.bounds = bounds
 
@@ -133,10 +161,21 @@ class _SymmetricOperator:
     def __call__(self, x) -> np.ndarray:
         x = np.ascontiguousarray(x, dtype=np.float64).ravel()
         y = np.empty(self.n)
+        if getattr(self, "partial", None) is None:  # one scratch per operator, reused by every product
+            self.partial = np.empty((self.bounds.size - 1, self.n))
         with num_threads(self.n_threads):
-            _spmv(self.indptr, self.indices, self.data, self.rows, self.local, self.bounds, self.diag,
-                  self.laplacian, x, y)
+            _spmv(self.indptr, self.indices, self.data, self.upper, self.rows, self.local, self.bounds, self.diag,
+                  self.laplacian, x, self.partial, y)
         return y
+
+
+def _upper_starts(pg) -> np.ndarray:
+    """``upper[u]``: index of the first entry of U's row ``u`` above the diagonal (rows sorted, no self-loops)."""
+    if "undirected_upper" not in pg.cache:
+        indptr, indices, _ = pg.undirected()
+        with num_threads(pg.n_threads):
+            pg.cache["undirected_upper"] = lower_split(indptr, indices)
+    return pg.cache["undirected_upper"]
 
 
 @njit(cache=True)
