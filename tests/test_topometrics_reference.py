@@ -379,22 +379,55 @@ def test_spectral_residual_is_checked(monkeypatch):
     rng = np.random.default_rng(2)
     g = random_layered(rng, [30, 40, 30], density=0.2)
     monkeypatch.setattr(expansion, "DENSE_LIMIT", 5)
-    real_eigsh = expansion.spla.eigsh
+    real = expansion._krylov_eigenpairs
 
     def off_by_a_bit(*args, **kwargs):
-        vals, vecs = real_eigsh(*args, **kwargs)
+        vals, vecs = real(*args, **kwargs)
         return vals + 100 * expansion.DEFAULT_TOL * max(np.abs(vals).max(), 1.0), vecs
 
-    monkeypatch.setattr(expansion.spla, "eigsh", off_by_a_bit)
+    monkeypatch.setattr(expansion, "_krylov_eigenpairs", off_by_a_bit)
     with pytest.warns(topometrics.SpectralAccuracyWarning, match="residual"):
         topometrics.spectral_radius(g)
     with pytest.warns(topometrics.SpectralAccuracyWarning, match="spectral_gap"):
         topometrics.spectral_gap(g)
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_spectral_arpack_fallback_matches_dense(monkeypatch, seed):
+    """With the Lanczos basis capped at 3 vectors, ARPACK (warm-started) takes over and agrees with LAPACK."""
+    rng = np.random.default_rng(seed)
+    g = random_layered(rng, [20, 30, 30, 20], density=0.15, skip=0.05)
+    want = reference_metrics(g, motif=False)
+    monkeypatch.setattr(expansion, "DENSE_LIMIT", 5)
+    monkeypatch.setattr(expansion, "_basis_limit", lambda n: 3)
+    calls = []
+    real_eigsh = expansion.spla.eigsh
+    monkeypatch.setattr(expansion.spla, "eigsh", lambda *a, **k: calls.append(1) or real_eigsh(*a, **k))
+    got = topometrics.compute(g, ["spectral_gap", "spectral_radius"], spectral_tol=1e-10)
+    assert calls, "ARPACK was not used"
+    assert got["spectral_gap"] == pytest.approx(want["spectral_gap"], rel=1e-7, abs=1e-8)
+    assert got["spectral_radius"] == pytest.approx(want["spectral_radius"], rel=1e-8)
+
+
+def test_plain_lanczos_converges_without_arpack(monkeypatch):
+    """On an MGE-like graph the unrestarted Lanczos meets the tolerance within its basis: ARPACK is not called."""
+    g = random_layered(np.random.default_rng(7), [60, 90, 90, 60], density=0.1, skip=0.05)
+    want = reference_metrics(g, motif=False)
+    monkeypatch.setattr(expansion, "DENSE_LIMIT", 5)
+
+    def no_arpack(*args, **kwargs):
+        raise AssertionError("ARPACK called")
+
+    monkeypatch.setattr(expansion.spla, "eigsh", no_arpack)
+    got = topometrics.compute(g, ["spectral_gap", "spectral_radius"])
+    assert got["spectral_gap"] == pytest.approx(want["spectral_gap"], rel=1e-3)
+    assert got["spectral_radius"] == pytest.approx(want["spectral_radius"], rel=1e-4)
+
+
 def test_spectral_non_convergence_raises(monkeypatch):
     g = random_layered(np.random.default_rng(3), [30, 40, 30], density=0.2)
     monkeypatch.setattr(expansion, "DENSE_LIMIT", 5)
+    monkeypatch.setattr(expansion, "_basis_limit", lambda n: 2)
 
     def never(*args, **kwargs):
         raise expansion.spla.ArpackNoConvergence("no convergence", np.zeros(0), np.zeros((0, 0)))

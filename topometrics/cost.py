@@ -30,8 +30,9 @@ U metrics           graph + U ``2 E (b + 4) + 8 N`` + the largest scratch below
 motif4              ``k N (2 b + 24)`` (structured path; the general path adds
                     ``4 k E`` triangle counters)
 n2                  ``k N b``
-spectral            ARPACK's basis ``32 * 8 N`` + ``(k + 4) 8 N`` + the product's
-                    4 partial sums and row starts ``5 * 8 N``
+spectral            the Lanczos basis ``m * 8 N`` (``m`` = 100 vectors, fewer when
+                    they exceed 512 MB, never fewer than ARPACK's 32) + ``(k + 4) 8 N``
+                    + the product's 4 partial sums and row starts ``5 * 8 N``
 kcore, cuts         ``6 * 8 N``
 ==================  ===============================================================
 
@@ -49,6 +50,7 @@ from typing import Iterable
 import numpy as np
 
 __all__ = ["MAX_EXACT_WORK", "BASELINE_BYTES", "exact_work", "memory_estimate", "available_memory",
+           "lanczos_basis_vectors", "LANCZOS_MAX_BASIS", "LANCZOS_BASIS_BYTES", "ARPACK_NCV",
            "U_METRICS", "G_METRICS"]
 
 #: Predicted steps above which ``exact="auto"`` estimates ``motif4`` / ``n2`` instead.
@@ -79,6 +81,19 @@ def exact_work(pg, name: str) -> float:
     raise ValueError(f"no work model for {name!r}; known: motif4, n2")
 
 
+#: Most Lanczos vectors the spectral metrics keep before ARPACK's restarted method takes over.
+LANCZOS_MAX_BASIS = 100
+#: Memory for those vectors; a large graph keeps fewer of them, never fewer than :data:`ARPACK_NCV`.
+LANCZOS_BASIS_BYTES = 512 * 2**20
+#: ARPACK's basis size for the top-2 problem.
+ARPACK_NCV = 32
+
+
+def lanczos_basis_vectors(num_nodes: int) -> int:
+    """Lanczos vectors of ``num_nodes`` doubles kept by :mod:`topometrics.expansion` (see the constants above)."""
+    return max(ARPACK_NCV, min(LANCZOS_MAX_BASIS, LANCZOS_BASIS_BYTES // (8 * max(int(num_nodes), 1))))
+
+
 def memory_estimate(num_nodes: int, num_edges: int, metrics: Iterable[str] | None = None, *,
                     n_threads: int = 2) -> dict[str, int]:
     """Peak bytes of encoding and of each metric step (module docstring), baseline included.
@@ -95,11 +110,12 @@ def memory_estimate(num_nodes: int, num_edges: int, metrics: Iterable[str] | Non
     out: dict[str, int] = {"encode": BASELINE_BYTES + graph + 48 * n}
     g_csr = 2 * (e * b + 8 * n)
     u_csr = 2 * e * (b + 4) + 8 * n
+    lanczos_basis = lanczos_basis_vectors(n) * 8 * n
     scratch = {
         "motif4": k * n * (2 * b + 24),
         "n2": k * n * b,
-        "spectral_gap": 32 * 8 * n + (k + 4) * 8 * n + 5 * 8 * n,
-        "spectral_radius": 32 * 8 * n + (k + 4) * 8 * n + 5 * 8 * n,
+        "spectral_gap": lanczos_basis + (k + 4) * 8 * n + 5 * 8 * n,
+        "spectral_radius": lanczos_basis + (k + 4) * 8 * n + 5 * 8 * n,
         "kcore": 48 * n,
         "cut_edges": 48 * n,
         "cut_nodes": 48 * n,

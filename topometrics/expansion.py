@@ -8,28 +8,36 @@ Numerics
 --------
 * Graphs (or connected components) with at most :data:`DENSE_LIMIT` nodes are
   solved exactly with a dense symmetric eigensolver (LAPACK ``syevd``).
-* Larger ones use ARPACK's implicitly restarted Lanczos method (Lehoucq et al.
-  1998, via :func:`scipy.sparse.linalg.eigsh`) on a parallel numba sparse
-  matrix-vector product that reads only the upper triangle of the symmetric CSR
-  (each stored entry serves both ``A_uv x_v`` and ``A_vu x_u``: half the memory
-  traffic of a full gather, 22 against 36 ms per product on ResNet-20 at 0.6), with a **fixed start vector** (uniform in [0.5, 1.5],
-  seeded by ``random_state``), so results are deterministic.
-* Tolerance: ARPACK stops when every Ritz pair has residual
-  ``||A x - theta x|| <= tol * |theta|``; default ``tol = 1e-4``, the accuracy the
-  analysis needs: its regressions min-max scale every feature, and moving every
-  published ``spectral_gap`` and ``spectral_radius`` by a relative 1e-4 changes no
-  adjusted R^2 and no importance by 1e-3 and no importance order
-  (``tests/test_spectral_tolerance.py``, on the authors' table).  For a symmetric
-  operator the eigenvalue error is at most the residual and in practice about its
-  square over the gap to the next eigenvalue: on ResNet-20 at sparsity 0.6 the gap
-  and radius at 1e-4 differ from those at 1e-10 by 2e-10 and 3e-11 relative, with
-  about 10% fewer matrix-vector products than at 1e-6.  The achieved
+* Larger ones use the Lanczos method with full reorthogonalization and no
+  restarts (Parlett 1998, ch. 13; Gram-Schmidt repeated when it loses more than
+  30% of the norm, Daniel et al. 1976) while its basis fits
+  100 vectors and 512 MB (:func:`topometrics.cost.lanczos_basis_vectors`); if it has not
+  converged by then, ARPACK's implicitly restarted Lanczos method (Lehoucq et al.
+  1998, via :func:`scipy.sparse.linalg.eigsh`, basis 32) continues from the
+  current Ritz vectors.  Without restarts the Krylov space keeps everything it
+  has seen: on ResNet-20 at sparsity 0.6 the gap takes 45 products and the radius
+  13 (residual checks included) against ARPACK's 64 and 18.  Both run on a parallel
+  numba sparse matrix-vector product that reads only the upper triangle of the
+  symmetric CSR (each stored entry serves both ``A_uv x_v`` and ``A_vu x_u``: half
+  the memory traffic of a full gather, about 25 against 36 ms per product on
+  ResNet-20 at 0.6), with a **fixed start vector** (uniform in [0.5, 1.5], seeded
+  by ``random_state``), so results are deterministic, for any number of threads.
+* Tolerance: Lanczos (and ARPACK) stop when every wanted Ritz pair has residual
+  ``||A x - theta x|| <= tol * max(|theta|, eps^(2/3))``; default ``tol = 1e-4``,
+  the accuracy the analysis needs: its regressions min-max scale every feature,
+  and moving every published ``spectral_gap`` and ``spectral_radius`` by a
+  relative 1e-4 changes no adjusted R^2 and no importance by 1e-3 and no
+  importance order (``tests/test_spectral_tolerance.py``, on the authors' table).
+  For a symmetric operator the eigenvalue error is at most the residual and in
+  practice about its square over the gap to the next eigenvalue: on ResNet-20 at
+  sparsity 0.6 the gap and radius at 1e-4 differ from those at 1e-10 by 4e-8 and
+  2e-8 relative (66 and 22 products at 1e-10).  The achieved
   residual of every returned pair is then recomputed independently; since ``A``
   and ``L`` are symmetric, an eigenvalue lies within that residual of each
   returned value.  If a residual exceeds ``10 * tol * max(|mu_0|, 1)``, a
   :class:`SpectralAccuracyWarning` names the metric and the residual.  Failure to
-  converge raises :class:`SpectralConvergenceError` (after one retry with a larger
-  Krylov subspace).
+  converge raises :class:`SpectralConvergenceError` (after one ARPACK retry with a
+  larger Krylov subspace).
 * ``spectral_gap`` and ``spectral_radius`` share one prepared operator (the row
   chunks balanced by stored entries, the row sums ``D``) and one start vector, kept
   in :attr:`PreparedGraph.cache`; the Laplacian is the same product with ``D``.
@@ -52,6 +60,7 @@ import scipy.sparse.linalg as spla
 from numba import njit, prange
 
 from ._graphlet_kernels import lower_split
+from .cost import ARPACK_NCV, lanczos_basis_vectors
 from ._numba import num_threads, single_threaded_blas
 from .global_ import u_component_labels
 from .prepared import prepare
@@ -207,24 +216,91 @@ def _shared(pg, random_state) -> tuple:
     return pg.cache[key]
 
 
-def _lanczos(matvec, n: int, k: int, *, tol: float, random_state, what: str, v0=None) -> np.ndarray:
-    """Top-``k`` algebraic eigenvalues (descending) of a symmetric operator, residual-checked."""
+def _plain_lanczos(matvec, n: int, k: int, tol: float, v0: np.ndarray, max_basis: int):
+    """Top-``k`` Ritz pairs of Lanczos with full reorthogonalization, without restarts.
+
+    Step ``j`` extends the orthonormal basis ``V`` by ``A v_j`` orthogonalized against
+    every earlier vector (classical Gram-Schmidt, repeated when it loses more than
+    30% of the norm: Daniel, Gragg, Kaufman & Stewart 1976); the Ritz values are the
+    eigenvalues of the tridiagonal ``T_j`` and the residual of Ritz pair ``i`` is
+    ``|beta_j s_ji|`` (Parlett, *The Symmetric Eigenvalue Problem*, 1998, ch. 13).
+    Stops when every top-``k`` pair meets ARPACK's criterion
+    ``|beta_j s_ji| <= tol * max(|theta_i|, eps^(2/3))``.
+
+    Returns ``(values, vectors, True)`` on convergence, else ``(None, start, False)``
+    with ``start`` the sum of the current top-``k`` Ritz vectors (a warm start for
+    ARPACK) once ``max_basis`` vectors are used.
+    """
+    m_max = max(1, min(n, max_basis))
+    basis = np.empty((m_max, n))
+    alpha = np.zeros(m_max)
+    beta = np.zeros(m_max)
+    q = np.asarray(v0, dtype=np.float64) / np.linalg.norm(v0)
+    floor = np.finfo(np.float64).eps ** (2 / 3)
+    theta = s = None
+    for j in range(m_max):
+        basis[j] = q
+        w = matvec(q)
+        alpha[j] = float(q @ w)
+        w -= alpha[j] * q
+        if j:
+            w -= beta[j - 1] * basis[j - 1]
+        norm = float(np.linalg.norm(w))
+        for _ in range(3):
+            h = basis[: j + 1] @ w
+            w -= h @ basis[: j + 1]
+            alpha[j] += h[j]
+            before, norm = norm, float(np.linalg.norm(w))
+            if norm > 0.7 * before:
+                break
+        beta[j] = norm
+        if j + 1 >= k:
+            vals, vecs = scipy.linalg.eigh_tridiagonal(alpha[: j + 1], beta[:j])
+            theta, s = vals[::-1][:k], vecs[:, ::-1][:, :k]
+            if norm <= floor * max(abs(float(vals[-1])), abs(float(vals[0])), 1.0):
+                if j + 1 == n:  # the whole space: the Ritz values are the eigenvalues
+                    return theta, basis[: j + 1].T @ s, True
+                break  # an invariant subspace that may miss an eigenvector: ARPACK restarts
+            if np.all(np.abs(norm * s[-1]) <= tol * np.maximum(np.abs(theta), floor)):
+                return theta, basis[: j + 1].T @ s, True
+        if norm == 0.0:
+            break
+        q = w / norm
+    if s is None:
+        return None, np.asarray(v0, dtype=np.float64), False
+    return None, basis[: s.shape[0]].T @ s.sum(axis=1), False
+
+
+def _krylov_eigenpairs(matvec, n: int, k: int, tol: float, v0: np.ndarray, what: str):
+    """Top-``k`` algebraic eigenpairs: plain Lanczos, and ARPACK when its basis would outgrow the budget."""
+    vals, vecs, done = _plain_lanczos(matvec, n, k, tol, v0, _basis_limit(n))
+    if done:
+        return vals, vecs
     op = spla.LinearOperator((n, n), matvec=matvec, dtype=np.float64)
-    if v0 is None:
-        v0 = _start_vector(n, random_state)
-    ncv = min(n, 16 if k == 1 else 32)  # fewest matrix-vector products on MGEs (ResNet-20: 17 and 62)
+    ncv = min(n, 16 if k == 1 else ARPACK_NCV)
     try:
-        vals, vecs = spla.eigsh(op, k=k, which="LA", v0=v0, tol=tol, ncv=ncv, maxiter=max(1000, 10 * n))
+        return spla.eigsh(op, k=k, which="LA", v0=vecs, tol=tol, ncv=ncv, maxiter=max(1000, 10 * n))
     except spla.ArpackNoConvergence:
         try:
-            vals, vecs = spla.eigsh(
-                op, k=k, which="LA", v0=v0, tol=tol, ncv=min(n, 4 * ncv), maxiter=max(5000, 50 * n)
-            )
+            return spla.eigsh(op, k=k, which="LA", v0=vecs, tol=tol, ncv=min(n, 4 * ncv),
+                              maxiter=max(5000, 50 * n))
         except spla.ArpackNoConvergence as exc:
             raise SpectralConvergenceError(
                 f"{what}: ARPACK did not converge to tol={tol:g} on a {n}-node operator; "
                 "pass a larger tol (spectral_tol) or report the graph"
             ) from exc
+
+
+def _basis_limit(n: int) -> int:
+    """Lanczos vectors kept (:func:`topometrics.cost.lanczos_basis_vectors`)."""
+    return lanczos_basis_vectors(n)
+
+
+def _lanczos(matvec, n: int, k: int, *, tol: float, random_state, what: str, v0=None) -> np.ndarray:
+    """Top-``k`` algebraic eigenvalues (descending) of a symmetric operator, residual-checked."""
+    if v0 is None:
+        v0 = _start_vector(n, random_state)
+    vals, vecs = _krylov_eigenpairs(matvec, n, k, tol, v0, what)
     order = np.argsort(vals)[::-1]
     vals = vals[order]
     vecs = vecs[:, order]
