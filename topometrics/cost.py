@@ -32,7 +32,7 @@ motif4              ``k N (2 b + 24)`` (structured path; the general path adds
 n2                  ``k N b``
 spectral            the Lanczos basis ``m * 8 N`` (``m`` = 100 vectors, fewer when
                     they exceed 512 MB, never fewer than ARPACK's 32) + ``(k + 4) 8 N``
-                    + the product's 4 partial sums and row starts ``5 * 8 N``
+                    + the product's 2 partial sums and row starts ``3 * 8 N``
 kcore, cuts         ``6 * 8 N``
 ==================  ===============================================================
 
@@ -114,8 +114,8 @@ def memory_estimate(num_nodes: int, num_edges: int, metrics: Iterable[str] | Non
     scratch = {
         "motif4": k * n * (2 * b + 24),
         "n2": k * n * b,
-        "spectral_gap": lanczos_basis + (k + 4) * 8 * n + 5 * 8 * n,
-        "spectral_radius": lanczos_basis + (k + 4) * 8 * n + 5 * 8 * n,
+        "spectral_gap": lanczos_basis + (k + 4) * 8 * n + 3 * 8 * n,
+        "spectral_radius": lanczos_basis + (k + 4) * 8 * n + 3 * 8 * n,
         "kcore": 48 * n,
         "cut_edges": 48 * n,
         "cut_nodes": 48 * n,
