@@ -116,11 +116,20 @@ def limit_worker_threads(n_threads: int) -> None:
 
     Pruning and evaluation work on small batches, where a second torch thread only
     competes with the other workers (measured on 2 busy cores: SynFlow on ResNet-20 took
-    2.4 s with one torch thread and 67 s with two).
+    2.4 s with one torch thread and 67 s with two).  torch is not imported here: a
+    worker that only measures saved graphs never needs it (its import takes about 2 s);
+    until a task imports it, ``OMP_NUM_THREADS=1`` in the worker's environment gives
+    it one thread from the start.
     """
-    import numba
-    import torch
+    import os
+    import sys
 
-    torch.set_num_threads(1)
+    import numba
+
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
+    else:
+        os.environ["OMP_NUM_THREADS"] = "1"
     configure_threading_layer()
     numba.set_num_threads(max(1, min(int(n_threads), numba.config.NUMBA_NUM_THREADS)))

@@ -69,13 +69,14 @@ class Network:
 
 def _trusted(arch: str | None, trusted: bool | str | Iterable[str]) -> bool | list[str]:
     """``trusted`` plus the model spec ``arch`` (naming a spec is trusting it)."""
-    from pruners.models import is_spec
-
     if trusted is True:
         return True
     listed = [] if not trusted else ([trusted] if isinstance(trusted, str) else list(trusted))
-    if arch and is_spec(arch):
-        listed.append(arch)
+    if arch:
+        from pruners.models import is_spec  # imports torch: only when a model is named
+
+        if is_spec(arch):
+            listed.append(arch)
     return listed
 
 
@@ -116,10 +117,7 @@ def load_network(
     -------
     Network
     """
-    import torch.nn as nn
-
     from encoders.graph import MultipartiteGraph
-    from pruners import Checkpoint
 
     shape = None if input_shape is None else tuple(int(s) for s in input_shape)
     if isinstance(item, Network):
@@ -132,6 +130,11 @@ def load_network(
     if isinstance(item, MultipartiteGraph):
         meta = _clean(item.meta)
         return Network(graph=item, input_shape=shape or _shape(meta.get("input_shape")), meta=meta)
+    # torch only from here on: saved graphs are measured without importing it (about 2 s per process)
+    import torch.nn as nn
+
+    from pruners import Checkpoint
+
     if isinstance(item, Checkpoint):
         meta = _clean(item.meta)
         path = None if item.path is None else str(item.path)
@@ -162,8 +165,6 @@ def _clean(meta: Mapping[str, Any] | None) -> dict:
 
 
 def _load_path(p: Path, given: str, shape, arch, num_classes, model_kwargs, trusted, missing_masks="error") -> Network:
-    from pruners import load_checkpoint
-
     if not p.is_file():
         if p.is_dir():
             raise InputError(f"{given} is a folder; give a checkpoint, state dict or saved graph file inside it")
@@ -174,6 +175,8 @@ def _load_path(p: Path, given: str, shape, arch, num_classes, model_kwargs, trus
         graph = MultipartiteGraph.load(p)
         meta = _clean(graph.meta)
         return Network(graph=graph, input_shape=shape or _shape(meta.get("input_shape")), meta=meta, source=given)
+    from pruners import load_checkpoint
+
     try:
         ck = load_checkpoint(p, trusted=trusted, missing_masks=missing_masks)
     except CheckpointError as exc:
