@@ -62,3 +62,12 @@ def curve(spec):
         raise ValueError(f"curve {spec['i']} fails until healed")
     rng = np.random.default_rng(spec["seed"])
     return {"rows": [{"step": k, "x": float(rng.random()) / 7.0} for k in range(3)]}
+
+
+def worker_settings(_spec):
+    """The dask settings and the glibc trim variable the worker runs with."""
+    import dask
+
+    return {"tick": dask.config.get("distributed.admin.tick.interval"),
+            "profile": dask.config.get("distributed.worker.profile.enabled"),
+            "trim": os.environ.get("MALLOC_TRIM_THRESHOLD_")}

@@ -305,5 +305,18 @@ def test_slurm_options_reach_the_job_script():
         cluster.close()
     assert "#SBATCH -p gpu" in script and "#SBATCH -t 01:30:00" in script and "#SBATCH --gres=gpu:1" in script
     assert "--resources GPU=1" in script and "--nthreads 2" in script
+    assert "export DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL=1000ms" in script
+    assert "export DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False" in script
     with pytest.raises(InputError, match="cluster-options"):
         slurm_cluster("no_such_option=1", jobs=0)
+
+
+def test_local_cluster_workers_run_with_the_quiet_settings(monkeypatch):
+    """The LocalCluster's workers: no 20 ms tick, no profiler, glibc's adaptive mmap threshold left on."""
+    monkeypatch.setenv("PYTHONPATH", _env()["PYTHONPATH"])
+    ex = make_executor("dask", n_jobs=1, scheduler="local")
+    try:
+        [(index, outcome)] = list(ex.map(batch_tasks.worker_settings, [(0, {})]))
+    finally:
+        ex.close()
+    assert outcome["row"] == {"tick": "1000ms", "profile": False, "trim": None}
