@@ -99,6 +99,13 @@ def strength(graph) -> float:
     pg = prepare(graph)
     if pg.num_nodes == 0:
         return float("nan")
-    w = pg.graph.weight
-    total = float(np.abs(w).sum(dtype=np.float64))
-    return total / pg.num_nodes
+    return _abs_sum(pg.graph.weight) / pg.num_nodes
+
+
+@njit(cache=True)
+def _abs_sum(w) -> float:
+    """``sum |w|`` accumulated in float64, in one pass and without an O(E) temporary."""
+    s = 0.0
+    for x in w:
+        s += abs(x)
+    return s
