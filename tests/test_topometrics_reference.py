@@ -340,14 +340,24 @@ def test_noninduced_counts_are_consistent_with_induced():
     assert nc["path"] == ic["path"] + 2 * ic["tailed_triangle"] + 4 * ic["cycle"] + 6 * ic["diamond"] + 12 * ic["clique"]
 
 
+@pytest.mark.parametrize("arpack", [False, True])
 @pytest.mark.parametrize("seed", range(4))
-def test_spectral_lanczos_path_matches_dense(monkeypatch, seed):
-    """Force ARPACK (DENSE_LIMIT lowered) and compare with LAPACK on the full matrix."""
+def test_spectral_krylov_paths_match_dense(monkeypatch, seed, arpack):
+    """Force the Krylov solvers (DENSE_LIMIT lowered) and compare with LAPACK on the full matrix.
+
+    ``arpack=True`` caps the Lanczos basis at 3 vectors, so ARPACK (warm-started) takes over.
+    """
     rng = np.random.default_rng(seed)
     g = random_layered(rng, [20, 30, 30, 20], density=0.15, skip=0.05)
     want = reference_metrics(g, motif=False)
     monkeypatch.setattr(expansion, "DENSE_LIMIT", 5)
+    calls = []
+    if arpack:
+        monkeypatch.setattr(expansion, "_basis_limit", lambda n: 3)
+        real_eigsh = expansion.spla.eigsh
+        monkeypatch.setattr(expansion.spla, "eigsh", lambda *a, **k: calls.append(1) or real_eigsh(*a, **k))
     got = topometrics.compute(g, ["spectral_gap", "spectral_radius"], spectral_tol=1e-10)
+    assert bool(calls) == arpack
     assert got["spectral_gap"] == pytest.approx(want["spectral_gap"], rel=1e-7, abs=1e-8)
     assert got["spectral_radius"] == pytest.approx(want["spectral_radius"], rel=1e-8)
 
@@ -390,23 +400,6 @@ def test_spectral_residual_is_checked(monkeypatch):
         topometrics.spectral_radius(g)
     with pytest.warns(topometrics.SpectralAccuracyWarning, match="spectral_gap"):
         topometrics.spectral_gap(g)
-
-
-@pytest.mark.parametrize("seed", range(3))
-def test_spectral_arpack_fallback_matches_dense(monkeypatch, seed):
-    """With the Lanczos basis capped at 3 vectors, ARPACK (warm-started) takes over and agrees with LAPACK."""
-    rng = np.random.default_rng(seed)
-    g = random_layered(rng, [20, 30, 30, 20], density=0.15, skip=0.05)
-    want = reference_metrics(g, motif=False)
-    monkeypatch.setattr(expansion, "DENSE_LIMIT", 5)
-    monkeypatch.setattr(expansion, "_basis_limit", lambda n: 3)
-    calls = []
-    real_eigsh = expansion.spla.eigsh
-    monkeypatch.setattr(expansion.spla, "eigsh", lambda *a, **k: calls.append(1) or real_eigsh(*a, **k))
-    got = topometrics.compute(g, ["spectral_gap", "spectral_radius"], spectral_tol=1e-10)
-    assert calls, "ARPACK was not used"
-    assert got["spectral_gap"] == pytest.approx(want["spectral_gap"], rel=1e-7, abs=1e-8)
-    assert got["spectral_radius"] == pytest.approx(want["spectral_radius"], rel=1e-8)
 
 
 def test_plain_lanczos_converges_without_arpack(monkeypatch):

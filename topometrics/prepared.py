@@ -59,28 +59,6 @@ def _degrees(src, dst, n):
 
 
 @njit(parallel=True, cache=True)
-def _chunk_row_counts(src, dst, n, mode, relabel, rank, counts):
-    """``counts[c, r]``: entries of row ``r`` coming from edge chunk ``c`` (``counts.shape[0]`` equal chunks)."""
-    nchunks = counts.shape[0]
-    m = src.size
-    for c in prange(nchunks):
-        row = counts[c]
-        row[:] = 0
-        for e in range(c * m // nchunks, (c + 1) * m // nchunks):
-            u = src[e]
-            v = dst[e]
-            if u == v:
-                continue
-            if relabel:
-                u = rank[u]
-                v = rank[v]
-            if mode != _BY_DST:
-                row[u] += 1
-            if mode != _BY_SRC:
-                row[v] += 1
-
-
-@njit(parallel=True, cache=True)
 def _chunk_offsets(counts, indptr):
     """Turn ``counts[c, r]`` into the first slot of chunk ``c`` in row ``r`` (chunks in edge order); fill ``indptr``."""
     nchunks, n = counts.shape
@@ -100,16 +78,21 @@ def _chunk_offsets(counts, indptr):
 
 
 @njit(parallel=True, cache=True)
-def _scatter(src, dst, weight, fill, mode, with_data, relabel, rank, indices, data):
-    """Write every edge into its row(s); chunk ``c`` of the edges fills its own slots ``fill[c]`` in parallel.
+def _edge_pass(src, dst, weight, table, mode, with_data, relabel, rank, indices, data, write):
+    """One pass over the edges in ``table.shape[0]`` equal chunks, one per thread.
 
-    Each row receives its entries in edge order whatever the number of chunks (chunk
-    ``c``'s slots follow chunk ``c - 1``'s), so the result does not depend on it.
+    ``write=False``: ``table[c, r]`` becomes the number of entries chunk ``c`` gives row
+    ``r``.  ``write=True``: ``table[c, r]`` holds chunk ``c``'s next slot in row ``r``
+    (:func:`_chunk_offsets`) and the entries are written there.  Each row receives its
+    entries in edge order whatever the number of chunks (chunk ``c``'s slots follow
+    chunk ``c - 1``'s), so the result does not depend on it.
     """
-    nchunks = fill.shape[0]
+    nchunks = table.shape[0]
     m = src.size
     for c in prange(nchunks):
-        slot = fill[c]
+        row = table[c]
+        if not write:
+            row[:] = 0
         for e in range(c * m // nchunks, (c + 1) * m // nchunks):
             u = src[e]
             v = dst[e]
@@ -119,17 +102,20 @@ def _scatter(src, dst, weight, fill, mode, with_data, relabel, rank, indices, da
                 u = rank[u]
                 v = rank[v]
             if mode != _BY_DST:
-                p = slot[u]
-                slot[u] = p + 1
-                indices[p] = v
-                if with_data:
-                    data[p] = abs(weight[e])
+                _put(row, u, v, abs(weight[e]) if with_data else 0.0, indices, data, with_data, write)
             if mode != _BY_SRC:
-                p = slot[v]
-                slot[v] = p + 1
-                indices[p] = u
-                if with_data:
-                    data[p] = abs(weight[e])
+                _put(row, v, u, abs(weight[e]) if with_data else 0.0, indices, data, with_data, write)
+
+
+@njit(inline="always")
+def _put(row, r, col, value, indices, data, with_data, write):
+    """Count one entry of row ``r``, or write it (column ``col``, ``value``) into the row's next slot."""
+    if write:
+        p = row[r]
+        indices[p] = col
+        if with_data:
+            data[p] = value
+    row[r] += 1
 
 
 @njit(cache=True)
@@ -188,7 +174,7 @@ def _merge_runs(indices, data, with_data, a, b, runs, tmp_i, tmp_d):
 def _sort_merge_rows(indptr, indices, data, with_data, new_len, nchunks, max_len):
     """Sort every row by column and merge repeated columns (summing data) in place.
 
-    A natural merge sort: a row filled by :func:`_scatter` is a few ascending runs (one
+    A natural merge sort: a row filled by :func:`_edge_pass` is a few ascending runs (one
     per block of edges it came from: two or three in an MGE), merged pairwise in
     O(d log(runs)); any row, whatever its order, is sorted in O(d log d).  Rows are
     dealt to ``nchunks`` interleaved chunks, each with its own scratch of ``max_len``.
@@ -280,13 +266,15 @@ def build_csr(
     relabel = rank is not None
     rk = np.ascontiguousarray(rank, dtype=src.dtype) if relabel else np.zeros(1, dtype=src.dtype)
     fill = np.empty((get_num_threads(), n), dtype=np.int64)  # one edge chunk per thread
-    _chunk_row_counts(src, dst, n, code, relabel, rk, fill)
+    indices = np.empty(1, dtype=src.dtype)
+    data = np.empty(1, dtype=np.float32)
+    _edge_pass(src, dst, w, fill, code, with_data, relabel, rk, indices, data, False)
     indptr = np.zeros(n + 1, dtype=np.int64)
     _chunk_offsets(fill, indptr)
     nnz = int(indptr[-1])
     indices = np.empty(nnz, dtype=src.dtype)
     data = np.empty(nnz if with_data else 1, dtype=np.float32)
-    _scatter(src, dst, w, fill, code, with_data, relabel, rk, indices, data)
+    _edge_pass(src, dst, w, fill, code, with_data, relabel, rk, indices, data, True)
     del fill
     new_len = np.empty(n, dtype=np.int64)
     max_len = int(np.diff(indptr).max()) if n else 0
