@@ -312,11 +312,17 @@ def test_slurm_options_reach_the_job_script():
 
 
 def test_local_cluster_workers_run_with_the_quiet_settings(monkeypatch):
-    """The LocalCluster's workers: no 20 ms tick, no profiler, glibc's adaptive mmap threshold left on."""
+    """The LocalCluster's workers: no 20 ms tick, no profiler, glibc's adaptive mmap threshold left on.
+
+    ``MALLOC_TRIM_THRESHOLD_`` is set here as an earlier dask Nanny in this process leaves it; the workers must
+    not inherit it, and this process's environment must be as it was afterwards.
+    """
     monkeypatch.setenv("PYTHONPATH", _env()["PYTHONPATH"])
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
     ex = make_executor("dask", n_jobs=1, scheduler="local")
     try:
         [(index, outcome)] = list(ex.map(batch_tasks.worker_settings, [(0, {})]))
     finally:
         ex.close()
     assert outcome["row"] == {"tick": "1000ms", "profile": False, "trim": None}
+    assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "65536"
