@@ -25,24 +25,6 @@ _COUNT = np.int32(2**31 - 1)
 
 
 @njit(parallel=True, cache=True)
-def lower_split(indptr, indices):
-    """``split[v]``: end of the entries of row ``v`` below ``v`` (rows sorted)."""
-    n = indptr.size - 1
-    split = np.empty(n, np.int64)
-    for v in prange(n):
-        lo = indptr[v]
-        hi = indptr[v + 1]
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if indices[mid] < v:
-                lo = mid + 1
-            else:
-                hi = mid
-        split[v] = lo
-    return split
-
-
-@njit(parallel=True, cache=True)
 def star_path_terms(indptr, indices, nblocks):
     """``(sum_v C(d_v, 3), sum_{uv in E} (d_u - 1)(d_v - 1))`` on the symmetric CSR."""
     n = indptr.size - 1

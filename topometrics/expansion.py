@@ -59,7 +59,6 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from numba import njit, prange
 
-from ._graphlet_kernels import lower_split
 from .cost import ARPACK_NCV, lanczos_basis_vectors
 from ._numba import num_threads, single_threaded_blas
 from .global_ import u_component_labels
@@ -145,7 +144,7 @@ class _SymmetricOperator:
     def __init__(self, pg, rows=None, local=None, laplacian=False, diag=None, bounds=None):
         indptr, indices, data = pg.undirected()
         self.indptr, self.indices, self.data = indptr, indices, data
-        self.upper = _upper_starts(pg)
+        self.upper = pg.undirected_split()
         self.rows = np.zeros(0, dtype=np.int64) if rows is None else np.ascontiguousarray(rows, dtype=np.int64)
         self.local = np.zeros(0, dtype=np.int64) if local is None else local
         self.n = pg.num_nodes if rows is None else self.rows.size
@@ -177,15 +176,6 @@ class _SymmetricOperator:
             _spmv(self.indptr, self.indices, self.data, self.upper, self.rows, self.local, self.bounds, self.diag,
                   self.laplacian, x, self.partial, y)
         return y
-
-
-def _upper_starts(pg) -> np.ndarray:
-    """``upper[u]``: index of the first entry of U's row ``u`` above the diagonal (rows sorted, no self-loops)."""
-    if "undirected_upper" not in pg.cache:
-        indptr, indices, _ = pg.undirected()
-        with num_threads(pg.n_threads):
-            pg.cache["undirected_upper"] = lower_split(indptr, indices)
-    return pg.cache["undirected_upper"]
 
 
 @njit(cache=True)
@@ -279,17 +269,16 @@ def _krylov_eigenpairs(matvec, n: int, k: int, tol: float, v0: np.ndarray, what:
         return vals, vecs
     op = spla.LinearOperator((n, n), matvec=matvec, dtype=np.float64)
     ncv = min(n, 16 if k == 1 else ARPACK_NCV)
-    try:
-        return spla.eigsh(op, k=k, which="LA", v0=vecs, tol=tol, ncv=ncv, maxiter=max(1000, 10 * n))
-    except spla.ArpackNoConvergence:
+    # one retry with a larger Krylov subspace and more iterations
+    for basis, maxiter in ((ncv, max(1000, 10 * n)), (min(n, 4 * ncv), max(5000, 50 * n))):
         try:
-            return spla.eigsh(op, k=k, which="LA", v0=vecs, tol=tol, ncv=min(n, 4 * ncv),
-                              maxiter=max(5000, 50 * n))
+            return spla.eigsh(op, k=k, which="LA", v0=vecs, tol=tol, ncv=basis, maxiter=maxiter)
         except spla.ArpackNoConvergence as exc:
-            raise SpectralConvergenceError(
-                f"{what}: ARPACK did not converge to tol={tol:g} on a {n}-node operator; "
-                "pass a larger tol (spectral_tol) or report the graph"
-            ) from exc
+            failure = exc
+    raise SpectralConvergenceError(
+        f"{what}: ARPACK did not converge to tol={tol:g} on a {n}-node operator; "
+        "pass a larger tol (spectral_tol) or report the graph"
+    ) from failure
 
 
 def _basis_limit(n: int) -> int:

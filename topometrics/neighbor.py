@@ -196,7 +196,7 @@ def _noninduced_counts(graph) -> dict[str, int]:
             tailed = int(tri_deg) // 2 - 6 * triangles  # sum_v t_v (d_v - 2)
         else:  # an edge inside a partition: triangles need not pass through a long edge
             deg = np.diff(indptr)
-            split = K.lower_split(indptr, indices)
+            split = pg.undirected_split()
             lptr = np.zeros(n + 1, dtype=np.int64)
             np.cumsum(split - indptr[:-1], out=lptr[1:])
             tcount = np.zeros((k, int(lptr[-1])), dtype=np.int32)

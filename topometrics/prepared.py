@@ -19,6 +19,9 @@ on first use, the arrays the metric kernels need:
     every metric on U is invariant under renumbering, and the functions that return
     one value per node (:func:`~topometrics.strength.core_numbers`,
     :func:`~topometrics.global_.component_labels`) map back to the graph's ids.
+``undirected_split()``
+    ``split[v]``: where U's row ``v`` passes ``v`` (its upper triangle starts), shared by the
+    spectral product and the general 4-cycle pass.
 ``undirected_order()``
     ``(order, rank, part)``: ``order[i]`` is the graph's id of U's node ``i``,
     ``rank`` the inverse map and ``part[i]`` the partition index of U's node ``i``.
@@ -224,6 +227,24 @@ def _compact(indptr, indices, data, with_data, new_indptr, out_indices, out_data
                 out_data[c + j] = data[a + j]
 
 
+@njit(parallel=True, cache=True)
+def _lower_split(indptr, indices):
+    """``split[v]``: end of the entries of row ``v`` below ``v`` (rows sorted)."""
+    n = indptr.size - 1
+    split = np.empty(n, np.int64)
+    for v in prange(n):
+        lo = indptr[v]
+        hi = indptr[v + 1]
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if indices[mid] < v:
+                lo = mid + 1
+            else:
+                hi = mid
+        split[v] = lo
+    return split
+
+
 def build_csr(
     src: np.ndarray,
     dst: np.ndarray,
@@ -367,6 +388,14 @@ class PreparedGraph:
                     rank=rank,
                 )
         return self.cache["undirected"]
+
+    def undirected_split(self) -> np.ndarray:
+        """``split[v]``: index of the first entry of U's row ``v`` above ``v`` (the end of the entries below it)."""
+        if "undirected_split" not in self.cache:
+            indptr, indices, _ = self.undirected()
+            with num_threads(self.n_threads):
+                self.cache["undirected_split"] = _lower_split(indptr, indices)
+        return self.cache["undirected_split"]
 
     def undirected_order(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(order, rank, part)``: the node numbering of :meth:`undirected`.
