@@ -20,6 +20,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .prepared import first_at_least
+
 _FLAG = np.int32(-(2**31))
 _COUNT = np.int32(2**31 - 1)
 
@@ -231,18 +233,6 @@ def _triangle_chunk(indptr, indices, part, lptr, lidx, c, nchunks, res):
     res[3] = ak
 
 
-@njit(cache=True)
-def _find(indices, lo, hi, x):
-    """Position of ``x`` in the sorted slice ``indices[lo:hi]`` (binary search; x must be present)."""
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if indices[mid] < x:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
 @njit(parallel=True, cache=True)
 def flagged_wedge_pass(indptr, indices, split, lptr, deg, nchunks, tcount):
     """General graphs: per-chunk 4-cycle, tailed-triangle and 4-clique counts, and triangle counts per edge.
@@ -291,7 +281,7 @@ def flagged_wedge_pass(indptr, indices, split, lptr, deg, nchunks, tcount):
                         if w >= u:
                             continue
                         # triangle w < u < v
-                        m = _find(indices, a, s, w)
+                        m = first_at_least(indices, a, s, w)  # w is present in the slice
                         tc[base_v + p] += 1
                         tc[base_v + m] += 1
                         tc[lptr[u] - au + q] += 1

@@ -233,16 +233,20 @@ def _lower_split(indptr, indices):
     n = indptr.size - 1
     split = np.empty(n, np.int64)
     for v in prange(n):
-        lo = indptr[v]
-        hi = indptr[v + 1]
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if indices[mid] < v:
-                lo = mid + 1
-            else:
-                hi = mid
-        split[v] = lo
+        split[v] = first_at_least(indices, indptr[v], indptr[v + 1], v)
     return split
+
+
+@njit(cache=True)
+def first_at_least(indices, lo, hi, x):
+    """First position ``p`` in the sorted slice ``indices[lo:hi]`` with ``indices[p] >= x`` (binary search)."""
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if indices[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 def build_csr(
